@@ -1,0 +1,657 @@
+"""Interrupted time-series (segmented regression) models and their results objects.
+
+The conventions are those of SPEC §2 and ``docs/methods.md``: time is counted from the first
+observed period (t = 0); h = time - start is the time since the start, so h = 0 is the first
+post-intervention period; a phase-in of k periods drops 0 <= h < k from the fit; the level-change
+term is 1 from h = k on and the slope-change term is (h - k) in the post period, so that the level
+change is the effect at h = k.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy import stats
+
+logger = logging.getLogger(__name__)
+
+FAMILIES = ("auto", "poisson", "quasipoisson", "gaussian")
+LOG_LINK_FAMILIES = ("poisson", "quasipoisson")
+COV_TYPES = ("nonrobust", "hac")
+MIN_POINTS_PER_SEGMENT = 3
+
+_EFFECT_COLUMNS = ["estimate", "ci_low", "ci_high", "p_value"]
+
+
+class NotEstimableError(ValueError):
+    """The data cannot support the requested model (too few points, nothing to fit)."""
+
+
+@dataclass(frozen=True)
+class ITSSpec:
+    """What was fitted, recorded for reports and manifests."""
+
+    outcome: str
+    time: str
+    start: Any
+    exposure: str | None
+    family: str
+    family_reason: str
+    link: str
+    effect_scale: str
+    harmonics: int
+    season: str | None
+    period: int
+    phase_in: int
+    slope_change: bool
+    group: str | None
+    unit: str | None
+    cov_type: str
+    maxlags: int | None
+    hac_correction: str | None
+    inference: str
+    horizon: int
+    formula: str
+    terms: tuple[str, ...]
+    n_dropped_missing: int = 0
+    n_dropped_phase_in: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The specification as plain values (for JSON manifests)."""
+        out = asdict(self)
+        out["start"] = str(self.start)
+        out["terms"] = list(self.terms)
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class ITSResult:
+    """Results of :func:`fit_its`.
+
+    Attributes
+    ----------
+    params : pandas.Series
+        Coefficients on the linear-predictor scale, named ``intercept``, ``pre_trend``,
+        ``level_change``, ``slope_change``, ``sin1``, ``cos1``, ... and, with ``group=``,
+        ``group``, ``group:pre_trend``, ``group:level_change``, ``group:slope_change``.
+    cov_params : pandas.DataFrame
+        Covariance of ``params`` (model-based or Newey-West, see ``spec.cov_type``).
+    effects : pandas.DataFrame
+        Effects with ``estimate, ci_low, ci_high, p_value``; rate ratios for log-link families,
+        differences for ``gaussian``. See :func:`fit_its`.
+    dispersion : float
+        Dispersion of the fitted model: Pearson chi-square / residual df for ``quasipoisson`` and
+        ``gaussian``; 1 for ``poisson``, whose dispersion is fixed by the family.
+    pearson_dispersion : float
+        Pearson chi-square / residual df of the fitted model, whatever the family (a diagnostic:
+        well above 1 under a Poisson model means over-dispersion).
+    frame : pandas.DataFrame
+        The rows fitted, in fitting order, with ``t``, ``h``, the design columns, the outcome,
+        the exposure (if any) and ``fitted`` (expected outcome).
+    spec : ITSSpec
+        What was fitted.
+    """
+
+    params: pd.Series
+    cov_params: pd.DataFrame
+    effects: pd.DataFrame
+    dispersion: float
+    pearson_dispersion: float
+    df_resid: float
+    nobs: int
+    n_pre: int
+    n_post: int
+    h_end: float
+    frame: pd.DataFrame
+    spec: ITSSpec
+    alpha: float | None = None
+    model_result: Any = field(default=None, repr=False)
+
+    @property
+    def bse(self) -> pd.Series:
+        """Standard errors of ``params``."""
+        return pd.Series(np.sqrt(np.diag(self.cov_params)), index=self.params.index)
+
+    @property
+    def _use_t(self) -> bool:
+        return self.spec.inference == "t"
+
+    def _quantile(self, alpha: float) -> float:
+        if self._use_t:
+            return float(stats.t.ppf(1 - alpha / 2, self.df_resid))
+        return float(stats.norm.ppf(1 - alpha / 2))
+
+    def _p_value(self, z: float) -> float:
+        if self._use_t:
+            return float(2 * stats.t.sf(abs(z), self.df_resid))
+        return float(2 * stats.norm.sf(abs(z)))
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Wald confidence intervals for ``params`` (linear-predictor scale).
+
+        Parameters
+        ----------
+        alpha : float, default 0.05
+            1 - confidence level.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``lower`` and ``upper``, indexed like ``params``.
+        """
+        q = self._quantile(alpha)
+        se = self.bse
+        return pd.DataFrame({"lower": self.params - q * se, "upper": self.params + q * se})
+
+    def summary_frame(self, alpha: float = 0.05) -> pd.DataFrame:
+        """One row per coefficient: estimate, std_err, statistic, p_value, ci_low, ci_high."""
+        se = self.bse
+        stat = self.params / se
+        ci = self.conf_int(alpha)
+        return pd.DataFrame(
+            {
+                "estimate": self.params,
+                "std_err": se,
+                "statistic": stat,
+                "p_value": [self._p_value(z) for z in stat],
+                "ci_low": ci["lower"],
+                "ci_high": ci["upper"],
+            }
+        )
+
+    def _combination(self, weights: dict[str, float], alpha: float = 0.05) -> pd.Series:
+        """Estimate, interval and p-value of a linear combination of ``params``."""
+        w = pd.Series(0.0, index=self.params.index)
+        for name, value in weights.items():
+            w[name] = value
+        est = float(w @ self.params)
+        se = float(math.sqrt(max(float(w @ self.cov_params @ w), 0.0)))
+        q = self._quantile(alpha)
+        p = self._p_value(est / se) if se > 0 else float("nan")
+        low, high = est - q * se, est + q * se
+        if self.spec.link == "log":
+            est, low, high = math.exp(est), math.exp(low), math.exp(high)
+        return pd.Series([est, low, high, p], index=_EFFECT_COLUMNS, dtype=float)
+
+    def _effect_weights(self, h: float, vs_control: bool) -> dict[str, float]:
+        """Weights on ``params`` giving the effect h periods after the start."""
+        weights = {"level_change": 1.0}
+        if self.spec.slope_change:
+            weights["slope_change"] = h - self.spec.phase_in
+        if self.spec.group is None:
+            return weights
+        interactions = {f"group:{name}": w for name, w in weights.items()}
+        return interactions if vs_control else weights | interactions
+
+    def effect_at(self, h: float, alpha: float = 0.05, vs_control: bool = False) -> pd.Series:
+        """Effect of the intervention h periods after the start, with interval and p-value.
+
+        Parameters
+        ----------
+        h : float
+            Periods since the start (h = 0 is the first post-intervention period); the effect
+            is ``level_change + slope_change * (h - phase_in)``.
+        alpha : float, default 0.05
+            1 - confidence level.
+        vs_control : bool, default False
+            With ``group=``, the treated series' effect relative to the comparison series (the
+            difference in differences) rather than the treated series' own change.
+
+        Returns
+        -------
+        pandas.Series
+            ``estimate, ci_low, ci_high, p_value``: a rate ratio for log-link families, a
+            difference for ``gaussian``.
+        """
+        if vs_control and self.spec.group is None:
+            raise ValueError("vs_control=True needs a model fitted with group=")
+        return self._combination(self._effect_weights(h, vs_control), alpha)
+
+    def rr_at(self, h: float, alpha: float = 0.05, vs_control: bool = False) -> pd.Series:
+        """Rate ratio h periods after the start: exp(level_change + slope_change * (h - k))."""
+        if self.spec.link != "log":
+            raise ValueError(
+                f"rr_at needs a log-link family; this model is {self.spec.family!r} "
+                "(use effect_at for a difference)"
+            )
+        return self.effect_at(h, alpha, vs_control)
+
+    @property
+    def rr_end(self) -> pd.Series:
+        """Rate ratio at the last post-intervention period with data (h = h_end)."""
+        return self.rr_at(self.h_end)
+
+    @property
+    def rr_h(self) -> pd.Series:
+        """Rate ratio at the common horizon ``spec.horizon`` (the quantity pooled across trusts)."""
+        return self.rr_at(self.spec.horizon)
+
+    def ljung_box(self, lags: int | None = None) -> float:
+        """Ljung-Box p-value for autocorrelation of the treated series' Pearson residuals.
+
+        Parameters
+        ----------
+        lags : int, optional
+            Number of lags tested; default min(10, n // 5) (Hyndman & Athanasopoulos, for
+            residuals with seasonality already modelled), at least 1.
+
+        Returns
+        -------
+        float
+            The p-value; NaN when the treated rows are several stacked series (the test needs
+            one series).
+        """
+        from statsmodels.stats.diagnostic import acorr_ljungbox
+
+        rows = self.frame if self.spec.group is None else self.frame[self.frame["z"] == 1]
+        if rows["unit"].nunique() != 1:
+            return float("nan")
+        resid = self.model_result.resid_pearson.loc[rows.index]
+        n_lags = lags if lags is not None else max(1, min(10, len(resid) // 5))
+        return float(acorr_ljungbox(resid, lags=[n_lags])["lb_pvalue"].iloc[0])
+
+    def __repr__(self) -> str:
+        s = self.spec
+        lines = [
+            f"ITSResult: {s.outcome} ~ {s.formula}",
+            f"  family={s.family} ({s.family_reason}), cov_type={s.cov_type}"
+            + (f", maxlags={s.maxlags}" if s.cov_type == "hac" else "")
+            + f", n={self.nobs} (pre {self.n_pre}, post {self.n_post}), "
+            f"dispersion={self.dispersion:.4g}",
+            "  effects (" + s.effect_scale + " scale):",
+        ]
+        for name, row in self.effects.iterrows():
+            lines.append(
+                f"    {name:<26} {row.estimate:.4g} ({row.ci_low:.4g} to {row.ci_high:.4g}), "
+                f"p={row.p_value:.3g}"
+            )
+        return "\n".join(lines)
+
+
+def _month_index(col: pd.Series) -> pd.Series:
+    """Months since year 0 for a datetime or monthly-period column."""
+    if isinstance(col.dtype, pd.PeriodDtype):
+        col = col.dt.to_timestamp()
+    return col.dt.year * 12 + (col.dt.month - 1)
+
+
+def _is_monthly(col: pd.Series) -> bool:
+    return pd.api.types.is_datetime64_any_dtype(col) or isinstance(col.dtype, pd.PeriodDtype)
+
+
+_MONTH_TEXT = re.compile(r"^\d{4}-(0[1-9]|1[0-2])(-01)?$")
+
+
+def _start_value(start: Any, monthly: bool, time: str) -> float:
+    if monthly:
+        if isinstance(start, str):
+            text_ok = bool(_MONTH_TEXT.match(start.strip()))
+        else:
+            text_ok = isinstance(start, pd.Period | pd.Timestamp | datetime.date | np.datetime64)
+        try:
+            period = pd.Period(start, freq="M") if text_ok else None
+        except (ValueError, TypeError):
+            period = None
+        if period is None or pd.isna(period):
+            raise ValueError(
+                f"start={start!r} is not a month; {time!r} is a monthly column, so start must be "
+                "a month written YYYY-MM or YYYY-MM-01, a Timestamp or a Period"
+            )
+        return float(period.year * 12 + period.month - 1)
+    if isinstance(start, bool) or not isinstance(start, int | float | np.integer | np.floating):
+        raise ValueError(
+            f"start={start!r} must be a number on the scale of {time!r} (the value of {time!r} at "
+            "the first post-intervention period)"
+        )
+    return float(start)
+
+
+def _require_columns(df: pd.DataFrame, **columns: str | None) -> None:
+    for role, name in columns.items():
+        if name is not None and name not in df.columns:
+            raise ValueError(
+                f"{role}={name!r} is not a column of the data; columns are {list(df.columns)}"
+            )
+
+
+def _numeric(df: pd.DataFrame, name: str, role: str) -> pd.Series:
+    col = df[name]
+    if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+        raise ValueError(f"{role} column {name!r} must be numeric, not {col.dtype}")
+    return col.astype(float)
+
+
+def _season_values(df: pd.DataFrame, season: str | None, time: str, monthly: bool) -> pd.Series:
+    if season is None:
+        if not monthly:
+            raise ValueError(
+                "harmonics need a season: pass season='month' (month of year 1-12 or a date "
+                f"column), or make {time!r} a monthly date column"
+            )
+        col = df[time]
+    else:
+        col = df[season]
+    if _is_monthly(col):
+        return (_month_index(col) % 12 + 1).astype(float)
+    return _numeric(df, season or time, "season")
+
+
+def _resolve_family(family: str) -> tuple[str, str]:
+    if family not in FAMILIES:
+        raise ValueError(f"family={family!r} is not supported; allowed: {', '.join(FAMILIES)}")
+    if family == "auto":
+        return "quasipoisson", "auto: quasi-Poisson, robust to over-dispersion of any size"
+    return family, "requested"
+
+
+def _default_maxlags(n_per_unit: float) -> int:
+    """Newey and West (1994) plug-in lag: floor(4 (n / 100) ^ (2/9))."""
+    return max(1, math.floor(4 * (n_per_unit / 100) ** (2 / 9)))
+
+
+def fit_its(
+    df: pd.DataFrame,
+    outcome: str,
+    time: str,
+    start: Any,
+    *,
+    exposure: str | None = None,
+    family: str = "auto",
+    harmonics: int | None = None,
+    season: str | None = None,
+    period: int = 12,
+    phase_in: int = 0,
+    slope_change: bool = True,
+    group: str | None = None,
+    unit: str | None = None,
+    cov_type: str = "nonrobust",
+    maxlags: int | None = None,
+    horizon: int = 12,
+) -> ITSResult:
+    """Fit a segmented regression for an interrupted time series.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        One row per period (and per unit for stacked series). Rows with a missing outcome or
+        exposure are dropped (blank means "not recorded") and counted in ``spec``.
+    outcome : str
+        Column with the outcome: a count for log-link families, any number for ``gaussian``.
+    time : str
+        Numeric column (t = 0 at the first observed period) or a monthly column (datetime or
+        ``Period[M]``), counted in months.
+    start : number or month
+        Value of ``time`` at the first post-intervention period (h = 0); a month (``"2021-04"``,
+        Timestamp or Period) when ``time`` is monthly.
+    exposure : str, optional
+        Column whose log is the offset (occupied bed days, population); must be > 0 where the
+        outcome is recorded. Log-link families only.
+    family : {"auto", "poisson", "quasipoisson", "gaussian"}, default "auto"
+        ``quasipoisson`` uses the Pearson chi-square / df dispersion; ``auto`` currently means
+        ``quasipoisson`` (recorded in ``spec.family_reason``).
+    harmonics : int, optional
+        Number of sine/cosine pairs of ``season`` over ``period``. ``None`` chooses 2 pairs for
+        series of 24 or more periods when a season is available (``season`` given or ``time``
+        monthly), else 0.
+    season : str, optional
+        Column with the position in the seasonal cycle (month of year 1-12) or a date column.
+        Defaults to the month of ``time`` when ``time`` is monthly.
+    period : int, default 12
+        Length of the seasonal cycle.
+    phase_in : int, default 0
+        Periods after the start (0 <= h < phase_in) dropped from the fit.
+    slope_change : bool, default True
+        Include the slope-change term (h - phase_in) in the post period.
+    group : str, optional
+        Column equal to 1 for the treated series and 0 for comparison series (controlled ITS,
+        Linden 2015): adds ``group`` and its interactions with every segment term.
+    unit : str, optional
+        Column naming each stacked series; Newey-West errors are computed within units.
+    cov_type : {"nonrobust", "hac"}, default "nonrobust"
+        Model-based standard errors, or Newey-West (Bartlett kernel, n/(n-k) small-sample
+        correction, computed within units).
+    maxlags : int, optional
+        Newey-West lag; default floor(4 (n/100)^(2/9)) with n the periods per unit.
+    horizon : int, default 12
+        Common horizon H for ``rr_h``.
+
+    Returns
+    -------
+    ITSResult
+
+    Raises
+    ------
+    ValueError
+        On a missing or mistyped column, an impossible value or option.
+    NotEstimableError
+        When a segment has fewer than 3 points, the outcome is all zero, or there are no more
+        rows than coefficients.
+
+    Notes
+    -----
+    Model, conventions and references: ``docs/methods.md`` (Lopez Bernal et al. 2017; Wagner et
+    al. 2002; Linden 2015). ``effects`` holds ``level_change`` (ratio or difference at h =
+    phase_in) and ``slope_change`` (per period); with ``group=``, ``level_change`` and
+    ``slope_change`` are the treated series' own changes, ``*_vs_control`` their differences from
+    the comparison series and ``*_control`` the comparison series' changes.
+
+    Examples
+    --------
+    >>> res = fit_its(sicily, outcome="aces", time="time", start=37, exposure="stdpop",
+    ...               family="quasipoisson", harmonics=2, season="month", slope_change=False)
+    >>> round(res.effects.loc["level_change", "estimate"], 4)
+    0.8851
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"df must be a pandas DataFrame, not {type(df).__name__}")
+    _require_columns(
+        df, outcome=outcome, time=time, exposure=exposure, season=season, group=group, unit=unit
+    )
+    fam, family_reason = _resolve_family(family)
+    if cov_type not in COV_TYPES:
+        raise ValueError(f"cov_type={cov_type!r} is not supported; allowed: {', '.join(COV_TYPES)}")
+    if maxlags is not None and (not isinstance(maxlags, int) or maxlags < 0):
+        raise ValueError(f"maxlags={maxlags!r} must be a whole number >= 0")
+    if not isinstance(phase_in, int) or phase_in < 0:
+        raise ValueError(f"phase_in={phase_in!r} must be a whole number of periods >= 0")
+    if not isinstance(period, int) or period < 2:
+        raise ValueError(f"period={period!r} must be a whole number >= 2")
+    if exposure is not None and fam == "gaussian":
+        raise ValueError(
+            "exposure is an offset for log-link families; with family='gaussian' model a rate "
+            "as the outcome instead"
+        )
+    link = "identity" if fam == "gaussian" else "log"
+
+    monthly = _is_monthly(df[time])
+    y = _numeric(df, outcome, "outcome")
+    keep = y.notna()
+    if exposure is not None:
+        e = _numeric(df, exposure, "exposure")
+        keep &= e.notna()
+    timeval = _month_index(df[time]).astype(float) if monthly else _numeric(df, time, "time")
+    if timeval.isna().any():
+        raise ValueError(f"time column {time!r} has missing values")
+    start_v = _start_value(start, monthly, time)
+
+    n_missing = int((~keep).sum())
+    data = pd.DataFrame(index=df.index)
+    data["time_value"] = timeval
+    data["t"] = timeval - timeval.min()
+    data["h"] = timeval - start_v
+    data["y"] = y
+    if exposure is not None:
+        data["exposure"] = e
+    if group is not None:
+        z = _numeric(df, group, "group")
+        if not set(z.dropna().unique()) <= {0.0, 1.0} or z.isna().any():
+            raise ValueError(
+                f"group column {group!r} must hold only 0 (comparison) and 1 (treated)"
+            )
+        if z.nunique() < 2:
+            raise ValueError(
+                f"group column {group!r} must have both treated (1) and comparison (0) rows"
+            )
+        data["z"] = z
+    data["unit"] = (
+        df[unit].astype(str) if unit is not None else (data["z"] if group is not None else 0)
+    )
+    data = data[keep]
+    in_phase_in = (data["h"] >= 0) & (data["h"] < phase_in)
+    n_phase = int(in_phase_in.sum())
+    data = data[~in_phase_in]
+
+    if exposure is not None and (data["exposure"] <= 0).any():
+        bad = data.index[data["exposure"] <= 0][:5].tolist()
+        raise ValueError(
+            f"exposure {exposure!r} must be > 0 where {outcome!r} is recorded (rows {bad}); "
+            "drop closed periods or leave their outcome blank"
+        )
+    if link == "log" and (data["y"] < 0).any():
+        raise ValueError(f"outcome {outcome!r} must be >= 0 for family {fam!r}")
+    dup = data.duplicated(["unit", "time_value"])
+    if dup.any():
+        raise ValueError(
+            f"{int(dup.sum())} rows repeat a value of {time!r} within a series; pass unit= to "
+            "name each stacked series"
+        )
+
+    treated = data["z"] == 1 if group is not None else pd.Series(True, index=data.index)
+    post = data["h"] >= phase_in
+    for label, mask in (("treated", treated), ("comparison", ~treated)):
+        if not mask.any():
+            continue
+        n_pre_g, n_post_g = int((mask & ~post).sum()), int((mask & post).sum())
+        if min(n_pre_g, n_post_g) < MIN_POINTS_PER_SEGMENT:
+            who = f" in the {label} series" if group is not None else ""
+            raise NotEstimableError(
+                f"{n_pre_g} pre-intervention and {n_post_g} post-intervention points{who}; "
+                f"at least {MIN_POINTS_PER_SEGMENT} are needed in each segment (Cochrane EPOC)"
+            )
+    if link == "log" and (data["y"] == 0).all():
+        raise NotEstimableError(f"{outcome!r} is zero in every period: there is nothing to model")
+
+    n_periods = data.groupby("unit")["t"].size().mean()
+    if harmonics is None:
+        season_known = season is not None or monthly
+        harmonics = 2 if season_known and n_periods >= 24 else 0
+    if not isinstance(harmonics, int) or harmonics < 0 or harmonics > period // 2:
+        raise ValueError(f"harmonics={harmonics!r} must be a whole number from 0 to {period // 2}")
+
+    X = pd.DataFrame(index=data.index)
+    X["intercept"] = 1.0
+    X["pre_trend"] = data["t"]
+    X["level_change"] = post.astype(float)
+    if slope_change:
+        X["slope_change"] = (data["h"] - phase_in) * post
+    if harmonics:
+        s = _season_values(df.loc[data.index], season, time, monthly)
+        for j in range(1, harmonics + 1):
+            X[f"sin{j}"] = np.sin(2 * np.pi * j * s / period)
+            X[f"cos{j}"] = np.cos(2 * np.pi * j * s / period)
+    segment_terms = [c for c in ("pre_trend", "level_change", "slope_change") if c in X]
+    if group is not None:
+        X["group"] = data["z"]
+        for c in segment_terms:
+            X[f"group:{c}"] = data["z"] * X[c]
+    if len(X) <= X.shape[1]:
+        raise NotEstimableError(f"{len(X)} points for {X.shape[1]} coefficients: too few to fit")
+
+    order = np.lexsort((data["t"].to_numpy(), pd.factorize(data["unit"])[0]))
+    X, data = X.iloc[order], data.iloc[order]
+
+    sm_family = sm.families.Gaussian() if fam == "gaussian" else sm.families.Poisson()
+    offset = np.log(data["exposure"]) if exposure is not None else None
+    model = sm.GLM(data["y"], X, family=sm_family, offset=offset)
+    scale = 1.0 if fam == "poisson" else "X2"
+    if cov_type == "hac":
+        lags = maxlags if maxlags is not None else _default_maxlags(n_periods)
+        groups = pd.factorize(data["unit"])[0]
+        fit = model.fit(
+            scale=scale,
+            cov_type="hac-panel",
+            cov_kwds={"groups": groups, "maxlags": lags, "use_correction": "hac"},
+        )
+        inference, correction = "normal", "n/(n-k)"
+    else:
+        lags, correction = None, None
+        use_t = fam == "gaussian"
+        fit = model.fit(scale=scale, use_t=use_t)
+        inference = "t" if use_t else "normal"
+    if not np.all(np.isfinite(fit.params)):
+        raise NotEstimableError("the model did not converge to finite coefficients")
+
+    pearson = float(fit.pearson_chi2 / fit.df_resid)
+    dispersion = 1.0 if fam == "poisson" else pearson
+    frame = pd.concat([data, X.drop(columns=["intercept"])], axis=1)
+    frame = frame.loc[:, ~frame.columns.duplicated()]
+    frame["fitted"] = fit.fittedvalues
+
+    formula = " + ".join(X.columns.drop("intercept"))
+    if exposure is not None:
+        formula += f" + offset(log({exposure}))"
+    spec = ITSSpec(
+        outcome=outcome,
+        time=time,
+        start=start,
+        exposure=exposure,
+        family=fam,
+        family_reason=family_reason,
+        link=link,
+        effect_scale="ratio" if link == "log" else "difference",
+        harmonics=harmonics,
+        season=season if harmonics else None,
+        period=period,
+        phase_in=phase_in,
+        slope_change=slope_change,
+        group=group,
+        unit=unit,
+        cov_type=cov_type,
+        maxlags=lags,
+        hac_correction=correction,
+        inference=inference,
+        horizon=horizon,
+        formula=formula,
+        terms=tuple(X.columns),
+        n_dropped_missing=n_missing,
+        n_dropped_phase_in=n_phase,
+    )
+    res = ITSResult(
+        params=fit.params.copy(),
+        cov_params=fit.cov_params().copy(),
+        effects=pd.DataFrame(columns=_EFFECT_COLUMNS, dtype=float),
+        dispersion=dispersion,
+        pearson_dispersion=pearson,
+        df_resid=float(fit.df_resid),
+        nobs=int(fit.nobs),
+        n_pre=int((treated & ~post).sum()),
+        n_post=int((treated & post).sum()),
+        h_end=float(data.loc[treated & post, "h"].max()),
+        frame=frame,
+        spec=spec,
+        model_result=fit,
+    )
+    object.__setattr__(res, "effects", _effects_table(res))
+    return res
+
+
+def _effects_table(res: ITSResult) -> pd.DataFrame:
+    """The effects on their natural scale (see :func:`fit_its`)."""
+    terms = ["level_change"] + (["slope_change"] if res.spec.slope_change else [])
+    own = {t: {t: 1.0} for t in terms}
+    if res.spec.group is None:
+        combos = own
+    else:
+        combos = {t: {t: 1.0, f"group:{t}": 1.0} for t in terms}
+        combos |= {f"{t}_vs_control": {f"group:{t}": 1.0} for t in terms}
+        combos |= {f"{t}_control": w for t, w in own.items()}
+    rows = {name: res._combination(weights) for name, weights in combos.items()}
+    return pd.DataFrame(rows).T[_EFFECT_COLUMNS]

@@ -1,0 +1,90 @@
+"""The run manifest (``run.json``): inputs and their hashes, parameters, versions, timings."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import rrp_eval
+
+RECORDED_PACKAGES = ("numpy", "pandas", "scipy", "statsmodels", "matplotlib", "papermill")
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def environment_versions() -> dict[str, str]:
+    """Versions of Python, rrp-eval and the libraries that shape the numbers."""
+    out = {"python": platform.python_version(), "rrp_eval": rrp_eval.__version__}
+    for name in RECORDED_PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write text to ``path`` through a temporary file in the same folder, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_manifest(
+    out_dir: Path,
+    *,
+    command: str,
+    inputs: dict[str, Path],
+    parameters: dict[str, Any],
+    outputs: dict[str, Any],
+    timings: dict[str, float],
+) -> Path:
+    """Write ``out_dir/run.json`` and return its path.
+
+    Parameters
+    ----------
+    out_dir : pathlib.Path
+        The run's output folder.
+    command : str
+        What was run (e.g. ``"run"``).
+    inputs : dict of str to Path
+        Input files; each is recorded with its SHA-256.
+    parameters : dict
+        Parameters in force (JSON-serialisable).
+    outputs : dict
+        Per-output status and notes (JSON-serialisable).
+    timings : dict of str to float
+        Seconds per stage.
+    """
+    manifest = {
+        "command": command,
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "inputs": {name: {"path": str(p), "sha256": sha256_file(p)} for name, p in inputs.items()},
+        "parameters": parameters,
+        "versions": environment_versions(),
+        "timings_seconds": {k: round(v, 3) for k, v in timings.items()},
+        "outputs": outputs,
+    }
+    path = out_dir / "run.json"
+    write_atomic(path, json.dumps(manifest, indent=2, sort_keys=False, default=str) + "\n")
+    return path

@@ -1,0 +1,38 @@
+"""Shared test fixtures: the reference-data folder and the project root."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def reference_dir() -> Path:
+    """``RRP_EVAL_REFERENCE``, defaulting to ``../shared/reference`` beside the project."""
+    env = os.environ.get("RRP_EVAL_REFERENCE")
+    return Path(env) if env else ROOT.parent / "shared" / "reference"
+
+
+def reference_required() -> bool:
+    """CI sets RRP_EVAL_REQUIRE_REFERENCE (and CI=true): there, missing data is a failure."""
+    flag = os.environ.get("RRP_EVAL_REQUIRE_REFERENCE", "") or os.environ.get("CI", "")
+    return flag.lower() not in ("", "0", "false", "no")
+
+
+@pytest.fixture(scope="session")
+def reference() -> Path:
+    path = reference_dir()
+    if not path.is_dir():
+        msg = f"reference data not found at {path}; set RRP_EVAL_REFERENCE to ../shared/reference"
+        if reference_required():
+            pytest.fail(msg + " (required in CI: reference tests may never be skipped there)")
+        pytest.skip(msg)
+    return path
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    return ROOT

@@ -1,0 +1,1 @@
+"""Reading, validating and simulating the input tables (SPEC §1)."""

@@ -5,7 +5,13 @@ The generating model is documented in ``docs/methods.md`` ("Synthetic series").
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -97,3 +103,440 @@ def simulate_series(
             "expected": mu,
         }
     )
+
+
+# --- The demonstration programme -------------------------------------------------------------
+
+DEMO_SEED = 2024
+DEMO_FIRST_MONTH = "2020-01"
+DEMO_MONTHS = 48
+WAVES = {"Wave 1": "2021-07", "Wave 2": "2022-01", "Wave 3": "2022-07"}
+REGIONS = (
+    "North East and Yorkshire",
+    "North West",
+    "Midlands",
+    "East of England",
+    "London",
+    "South East",
+    "South West",
+)
+
+# Baseline physical restraint per 1,000 occupied bed days and beds, by ward type (orders of
+# magnitude from MHSDS and the NCCMH collaborative; LD/autism and PICU highest).
+WARD_TYPE_PROFILE = {
+    "adult_acute": (25.0, 20),
+    "older_adult": (15.0, 18),
+    "picu": (120.0, 10),
+    "camhs": (80.0, 12),
+    "ld_autism": (150.0, 8),
+    "forensic": (20.0, 15),
+    "rehab": (5.0, 16),
+    "eating_disorder": (30.0, 14),
+    "perinatal": (3.0, 8),
+}
+# Other measures as multiples of the physical-restraint rate (prone as a share of it).
+MEASURE_RATIOS = {
+    "rapid_tranquillisation": 0.25,
+    "seclusion": 0.20,
+    "segregation": 0.01,
+    "mechanical_restraint": 0.005,
+    "violence_incidents": 1.6,
+    "assaults_on_staff": 0.6,
+    "self_harm": 0.5,
+}
+PRONE_SHARE = 0.15
+PEOPLE_SHARE = 0.4
+# How strongly each measure responds to a trust's programme effect (multiplier on the log scale):
+# prone restraint most (statutory focus), seclusion not at all (the unaffected measure), the
+# balancing measures not at all.
+EFFECT_WEIGHT = {
+    "physical_restraint": 1.0,
+    "prone_restraint": 1.5,
+    "rapid_tranquillisation": 0.8,
+    "seclusion": 0.0,
+    "segregation": 0.5,
+    "mechanical_restraint": 0.5,
+    "people_restrained": 1.0,
+    "violence_incidents": 0.0,
+    "assaults_on_staff": 0.0,
+    "self_harm": 0.0,
+}
+DEMO_MEASURES = tuple(EFFECT_WEIGHT)
+PROGRAMME_LOG_LEVEL = (math.log(0.80), 0.12)  # mean and SD of trust log level effects
+PROGRAMME_LOG_SLOPE = (-0.008, 0.004)  # mean and SD of trust log slope effects per month
+SECULAR_TREND = 0.997  # rate ratio per month on every ward, participating or not
+NB_ALPHA, AR_RHO, AR_SD, SEASON_AMPLITUDE, WARD_SD = 0.08, 0.4, 0.12, 0.08, 0.3
+
+_TRUST_NAMES = (
+    "Northmoor",
+    "Eastfield",
+    "Riverside",
+    "Westhaven",
+    "Southdown",
+    "Kingsbridge",
+    "Ashworth",
+    "Fenland",
+    "Harbourside",
+    "Millbrook",
+    "Oakridge",
+    "Pennine",
+    "Thameside",
+    "Wolds",
+)
+_WARD_NAMES = (
+    "Birch",
+    "Cedar",
+    "Elm",
+    "Hazel",
+    "Juniper",
+    "Larch",
+    "Maple",
+    "Oak",
+    "Rowan",
+    "Willow",
+    "Aspen",
+    "Holly",
+    "Linden",
+    "Poplar",
+    "Yew",
+    "Alder",
+)
+_TYPE_CYCLE = (
+    "adult_acute",
+    "adult_acute",
+    "picu",
+    "older_adult",
+    "ld_autism",
+    "camhs",
+    "forensic",
+    "rehab",
+    "eating_disorder",
+    "perinatal",
+    "adult_acute",
+    "older_adult",
+)
+
+
+@dataclass(frozen=True)
+class DemoProgramme:
+    """The demonstration programme's tables and its truth."""
+
+    wards: pd.DataFrame
+    ward_month: pd.DataFrame
+    events: pd.DataFrame
+    truth: dict
+
+    def write(self, out_dir: str | Path) -> Path:
+        """Write ``wards.csv``, ``ward_month.csv``, ``events.csv`` and ``truth.json``."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ("wards", "ward_month", "events"):
+            frame = getattr(self, name)
+            (out / f"{name}.csv").write_text(
+                frame.to_csv(index=False, lineterminator="\n"), encoding="utf-8"
+            )
+        (out / "truth.json").write_text(
+            json.dumps(self.truth, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
+        return out
+
+
+def _trust_plan(rng: np.random.Generator) -> list[dict]:
+    """Fourteen trusts: codes, names, regions, waves, their wards and their true effects."""
+    plan = []
+    wave_names = list(WAVES)
+    type_pos = 0
+    for k, stem in enumerate(_TRUST_NAMES):
+        code = f"X{k + 1:02d}"
+        wave = wave_names[k % 3]
+        n_wards = 4 + (k % 3)
+        wards = []
+        for j in range(n_wards):
+            ward_type = _TYPE_CYCLE[type_pos % len(_TYPE_CYCLE)]
+            type_pos += 1
+            comparison = (j == n_wards - 1 and k % 2 == 0) or (j == n_wards - 1 and k % 5 == 1)
+            wards.append({"ward_id": f"W{j + 1}", "ward_type": ward_type, "comparison": comparison})
+        level = rng.normal(*PROGRAMME_LOG_LEVEL)
+        slope = rng.normal(*PROGRAMME_LOG_SLOPE)
+        role = "reduction"
+        if code == "X06":
+            level, slope, role = 0.0, 0.0, "no_change"
+        elif code == "X11":
+            level, slope, role = math.log(1.20), 0.0, "worsens"
+        plan.append(
+            {
+                "code": code,
+                "name": f"{stem} Mental Health NHS Foundation Trust",
+                "region": REGIONS[k % len(REGIONS)],
+                "wave": wave,
+                "wards": wards,
+                "log_level": level,
+                "log_slope": slope,
+                "role": role,
+            }
+        )
+    # one trust whose wards join in different months (staggered within the trust)
+    staggered = plan[2]
+    staggered["staggered_starts"] = ["2021-07", "2021-10", "2022-01", "2022-04"]
+    return plan
+
+
+def _ward_start(trust: dict, j: int) -> str | None:
+    ward = trust["wards"][j]
+    if ward["comparison"]:
+        return None
+    starts = trust.get("staggered_starts")
+    return starts[j % len(starts)] if starts else WAVES[trust["wave"]]
+
+
+def demo_programme(seed: int = DEMO_SEED) -> DemoProgramme:
+    """Generate the demonstration programme (deterministic from ``seed``).
+
+    Fourteen fictional trusts (codes X01-X14) in seven regions with 4-6 wards each across nine
+    ward types, 48 months (2020-01 to 2023-12), three waves, one trust whose wards join in
+    different months, comparison wards that never join, seasonality, over-dispersion,
+    autocorrelation, balancing measures and real-world quirks recorded in ``events``. The
+    generating model is in docs/methods.md ("The demonstration programme").
+
+    Parameters
+    ----------
+    seed : int, default 2024
+
+    Returns
+    -------
+    DemoProgramme
+        Tables in the SPEC §1 format and ``truth`` (per trust and measure the true level and
+        slope rate ratios; for the programme the mean and SD of the trust log effects).
+    """
+    rng = np.random.default_rng(seed)
+    plan = _trust_plan(rng)
+    months = pd.date_range(DEMO_FIRST_MONTH, periods=DEMO_MONTHS, freq="MS")
+    t = np.arange(DEMO_MONTHS)
+    season = SEASON_AMPLITUDE * np.cos(2 * np.pi * (months.month.to_numpy() - 1) / 12)
+    ward_rows, month_frames = [], []
+    truth_trusts: dict[str, dict] = {}
+    names = iter(_WARD_NAMES * 10)
+    for trust in plan:
+        measures_truth = {
+            m: {
+                "level_rr": round(math.exp(EFFECT_WEIGHT[m] * trust["log_level"]), 6),
+                "slope_rr": round(math.exp(EFFECT_WEIGHT[m] * trust["log_slope"]), 6),
+            }
+            for m in DEMO_MEASURES
+        }
+        rp_num = np.zeros(2)
+        rp_den = np.zeros(2)
+        for j, ward in enumerate(trust["wards"]):
+            start = _ward_start(trust, j)
+            base_rate, beds = WARD_TYPE_PROFILE[ward["ward_type"]]
+            ward_rows.append(
+                {
+                    "trust_code": trust["code"],
+                    "trust_name": trust["name"],
+                    "ward_id": ward["ward_id"],
+                    "ward_name": f"{next(names)} Ward",
+                    "ward_type": ward["ward_type"],
+                    "start_month": start or "",
+                    "cohort": trust["wave"] if start else "",
+                    "region": trust["region"],
+                    "beds": beds,
+                }
+            )
+            bed_series = np.full(DEMO_MONTHS, float(beds))
+            if trust["code"] == "X04" and ward["ward_id"] == "W2":
+                bed_series[t >= 15] = round(beds * 0.4)  # reconfiguration, 2021-04
+            occupancy = rng.uniform(0.85, 0.98, DEMO_MONTHS)
+            obd = np.round(bed_series * months.days_in_month.to_numpy() * occupancy)
+            latent = np.zeros(DEMO_MONTHS)
+            latent[0] = rng.normal(0, AR_SD)
+            for i in range(1, DEMO_MONTHS):
+                latent[i] = AR_RHO * latent[i - 1] + rng.normal(0, AR_SD * math.sqrt(1 - AR_RHO**2))
+            ward_effect = rng.normal(0, WARD_SD)
+            if start:
+                h = t - ((pd.Period(start, "M") - pd.Period(DEMO_FIRST_MONTH, "M")).n)
+                post = h >= 0
+            else:
+                h, post = t * 0, np.zeros(DEMO_MONTHS, dtype=bool)
+            base_log = (
+                np.log(base_rate / 1000 * obd)
+                + ward_effect
+                + season
+                + latent
+                + t * math.log(SECULAR_TREND)
+            )
+
+            def effect(m: str, h=h, post=post, trust=trust) -> np.ndarray:
+                w = EFFECT_WEIGHT[m]
+                return post * w * (trust["log_level"] + trust["log_slope"] * h)
+
+            def draw(mu: np.ndarray) -> np.ndarray:
+                return rng.poisson(rng.gamma(1 / NB_ALPHA, NB_ALPHA * mu))
+
+            counts = {"physical_restraint": draw(np.exp(base_log + effect("physical_restraint")))}
+            q = PRONE_SHARE * np.exp(effect("prone_restraint") - effect("physical_restraint"))
+            counts["prone_restraint"] = rng.binomial(counts["physical_restraint"], q)
+            # distinct people: a share of episodes, fewer where a few patients are restrained often
+            typical = base_rate / 1000 * float(obd.mean())
+            share = min(PEOPLE_SHARE, 1.3 * beds / typical)
+            counts["people_restrained"] = rng.binomial(counts["physical_restraint"], share)
+            for m, ratio in MEASURE_RATIOS.items():
+                counts[m] = draw(np.exp(base_log + math.log(ratio) + effect(m)))
+            if start:
+                for which, hh in enumerate((0, 12)):
+                    at = np.flatnonzero(h == hh)
+                    if at.size == 0:
+                        continue
+                    for m, ratio in (
+                        ("physical_restraint", 1.0),
+                        ("seclusion", MEASURE_RATIOS["seclusion"]),
+                        ("rapid_tranquillisation", MEASURE_RATIOS["rapid_tranquillisation"]),
+                    ):
+                        mu0 = float(np.exp(base_log[at[0]] - latent[at[0]]) * ratio)
+                        rp_den[which] += mu0
+                        rp_num[which] += mu0 * float(np.exp(effect(m)[at[0]]))
+            frame = pd.DataFrame(
+                {
+                    "trust_code": trust["code"],
+                    "ward_id": ward["ward_id"],
+                    "month": months.strftime("%Y-%m"),
+                    "occupied_bed_days": obd.astype(int),
+                }
+            )
+            for m in DEMO_MEASURES:
+                frame[m] = counts[m].astype(int)
+            month_frames.append(frame)
+        level_rp = rp_num[0] / rp_den[0]
+        slope_rp = (rp_num[1] / rp_den[1] / level_rp) ** (1 / 12) if rp_den[1] > 0 else 1.0
+        measures_truth["restrictive_practice"] = {
+            "level_rr": round(level_rp, 6),
+            "slope_rr": round(slope_rp, 6),
+            "note": "implied by its parts' expected counts at h = 0 and h = 12 (a sum of "
+            "measures with different effects is not exactly log-linear)",
+        }
+        truth_trusts[trust["code"]] = {
+            "role": trust["role"],
+            "wave": trust["wave"],
+            "staggered": "staggered_starts" in trust,
+            "measures": measures_truth,
+        }
+    wards = pd.DataFrame(ward_rows)
+    ward_month = pd.concat(month_frames, ignore_index=True)
+    ward_month = _apply_quirks(ward_month)
+    events = pd.DataFrame(
+        [
+            {
+                "trust_code": "X07",
+                "ward_id": "W3",
+                "month": "2020-07",
+                "type": "reporting_onset",
+                "note": "Ward began submitting restrictive practice data",
+            },
+            {
+                "trust_code": "X04",
+                "ward_id": "W2",
+                "month": "2021-04",
+                "type": "reconfiguration",
+                "note": "Ward reduced from 20 to 8 beds",
+            },
+            {
+                "trust_code": "X10",
+                "ward_id": "ALL",
+                "month": "2022-10",
+                "type": "system_change",
+                "note": "New incident reporting system",
+            },
+        ]
+    )
+    levels = [p["log_level"] for p in plan if p["role"] == "reduction"]
+    slopes = [p["log_slope"] for p in plan if p["role"] == "reduction"]
+    truth = {
+        "seed": seed,
+        "months": [months[0].strftime("%Y-%m"), months[-1].strftime("%Y-%m")],
+        "secular_trend_rr_per_month": SECULAR_TREND,
+        "unaffected_measures": [m for m, w in EFFECT_WEIGHT.items() if w == 0],
+        "trusts": truth_trusts,
+        "programme": {
+            "generating": {
+                "log_level_mean": PROGRAMME_LOG_LEVEL[0],
+                "log_level_sd": PROGRAMME_LOG_LEVEL[1],
+                "log_slope_mean": PROGRAMME_LOG_SLOPE[0],
+                "log_slope_sd": PROGRAMME_LOG_SLOPE[1],
+                "applies_to": "trusts with role 'reduction', physical_restraint; "
+                "other measures scale the log effect by their weight",
+                "measure_weights": EFFECT_WEIGHT,
+            },
+            "realised_all_trusts": {
+                "log_level_mean": float(np.mean([p["log_level"] for p in plan])),
+                "log_level_sd": float(np.std([p["log_level"] for p in plan], ddof=1)),
+                "log_slope_mean": float(np.mean([p["log_slope"] for p in plan])),
+                "log_slope_sd": float(np.std([p["log_slope"] for p in plan], ddof=1)),
+            },
+            "realised_reduction_trusts": {
+                "log_level_mean": float(np.mean(levels)),
+                "log_level_sd": float(np.std(levels, ddof=1)),
+                "log_slope_mean": float(np.mean(slopes)),
+                "log_slope_sd": float(np.std(slopes, ddof=1)),
+            },
+        },
+    }
+    return DemoProgramme(wards, ward_month, events, _round_floats(truth))
+
+
+def _apply_quirks(ward_month: pd.DataFrame) -> pd.DataFrame:
+    """Late reporting, a missing month, and a measure one trust does not record."""
+    late = (
+        (ward_month.trust_code == "X07")
+        & (ward_month.ward_id == "W3")
+        & (ward_month.month < "2020-07")
+    )
+    missing = (
+        (ward_month.trust_code == "X02")
+        & (ward_month.ward_id == "W1")
+        & (ward_month.month == "2022-03")
+    )
+    out = ward_month[~late & ~missing].copy()
+    out["mechanical_restraint"] = out["mechanical_restraint"].astype("Int64")
+    out.loc[out.trust_code == "X05", "mechanical_restraint"] = pd.NA
+    return out.reset_index(drop=True)
+
+
+def _round_floats(value):
+    """Round floats to 6 significant decimals so that truth.json is stable to print."""
+    if isinstance(value, float):
+        return round(value, 6)
+    if isinstance(value, dict):
+        return {k: _round_floats(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_round_floats(v) for v in value]
+    return value
+
+
+def write_demo_programme(out_dir: str | Path, seed: int = DEMO_SEED) -> Path:
+    """Generate the demonstration programme and write it to ``out_dir`` (see SPEC §4)."""
+    return demo_programme(seed).write(out_dir)
+
+
+def demo_data_path(seed: int = DEMO_SEED) -> Path:
+    """The demonstration programme's folder, generated on first use.
+
+    It lives in ``$RRP_EVAL_CACHE`` (default ``~/.cache/rrp-eval``), in a folder named by the
+    package version and the seed, written to a temporary folder and renamed into place so that
+    parallel workers never see half a programme.
+    """
+    from rrp_eval import __version__
+
+    root = Path(os.environ.get("RRP_EVAL_CACHE") or Path.home() / ".cache" / "rrp-eval")
+    target = root / f"demo-{__version__}-seed{seed}"
+    if (target / "ward_month.csv").is_file():
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".demo-", dir=root))
+    try:
+        write_demo_programme(tmp, seed)
+        os.replace(tmp, target)
+    except OSError:
+        if not (target / "ward_month.csv").is_file():
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target

@@ -57,3 +57,40 @@ def test_console_script_is_installed():
     script = Path(sys.executable).parent / "rrp-eval"
     run = subprocess.run([str(script), "--version"], capture_output=True, text=True)
     assert run.returncode == 0 and run.stdout.startswith("rrp-eval ")
+
+
+def _cli(*args, cwd=None):
+    script = Path(sys.executable).parent / "rrp-eval"
+    return subprocess.run([str(script), *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_demo_data_then_validate_exits_0(tmp_path):
+    run = _cli("demo-data", str(tmp_path / "demo"), "--seed", "5")
+    assert run.returncode == 0, run.stderr
+    assert json.loads((tmp_path / "demo" / "truth.json").read_text())["seed"] == 5
+    run = _cli("validate", str(tmp_path / "demo"))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "0 errors" in run.stdout and "14 trusts" in run.stdout
+
+
+def test_validate_lists_every_error_and_exits_2(tmp_path):
+    from datafiles import WARD_MONTH, replace_line, write_programme
+
+    wm = replace_line(WARD_MONTH, 2, "RXA,W1,2021-01,551,abc,1,-1,1")
+    folder = write_programme(tmp_path / "d", ward_month=wm)
+    run = _cli("validate", str(folder))
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("ward_month.csv:2:5: error: physical_restraint: 'abc'")
+    assert lines[1].startswith("ward_month.csv:2:7: error: seclusion: '-1' is negative")
+    assert lines[-1].endswith("2 errors, 0 warnings (errors confined to trusts RXA)")
+
+
+def test_validate_with_bad_parameters_exits_2(tmp_path):
+    params = tmp_path / "params"
+    params.mkdir()
+    (params / "programme.yaml").write_text("horizon: 12\n")
+    run = _cli("validate", str(tmp_path), "--params", str(params))
+    assert run.returncode == 2
+    assert "unknown key 'horizon'" in run.stderr and "Traceback" not in run.stderr

@@ -1,0 +1,150 @@
+"""Strict parameters: every mistake names the file, line, key and what is allowed."""
+
+from __future__ import annotations
+
+import pytest
+
+from rrp_eval.params import ParameterError, ProgrammeParams, load_params
+
+
+def _write(folder, text, trusts=None):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "programme.yaml").write_text(text)
+    for code, body in (trusts or {}).items():
+        (folder / "trusts").mkdir(exist_ok=True)
+        (folder / "trusts" / f"{code}.yaml").write_text(body)
+    return folder
+
+
+def _error(tmp_path, text, trusts=None) -> str:
+    with pytest.raises(ParameterError) as info:
+        load_params(_write(tmp_path / "p", text, trusts))
+    return str(info.value)
+
+
+def test_defaults_without_a_folder():
+    p = load_params(None)
+    assert p.horizon_months == 12 and p.phase_in_months == 0
+    assert p.model.family == "auto" and p.disclosure.suppress_below == 5
+
+
+def test_the_repository_parameters_are_valid(root):
+    p = load_params(root / "params")
+    assert p.data is None
+    assert p.measure("violence_incidents").balancing
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "horizon_months: twelve\n",
+            "programme.yaml:1: key 'horizon_months': should be a valid integer (got 'twelve')",
+        ),
+        (
+            "horizon_months: 0\n",
+            "programme.yaml:1: key 'horizon_months': should be greater than or equal to 1 (got 0)",
+        ),
+        (
+            "phase_in: 3\n",
+            "programme.yaml:1: unknown key 'phase_in'; allowed here: programme, "
+            "data, measures, phase_in_months",
+        ),
+        (
+            "model:\n  family: binomial\n",
+            "programme.yaml:2: key 'model.family': should be 'auto', "
+            "'poisson', 'quasipoisson' or 'gaussian' (got 'binomial')",
+        ),
+        (
+            "model:\n  harmonics: 9\n",
+            "programme.yaml:2: key 'model.harmonics': should be 'auto' or "
+            "a whole number of sine/cosine pairs from 0 to 6 (got 9)",
+        ),
+        (
+            "model:\n  colour: red\n",
+            "programme.yaml:2: unknown key 'model.colour'; allowed here: "
+            "family, harmonics, cov_type, maxlags",
+        ),
+        (
+            "measures:\n  violence:\n    direction: down\n",
+            "programme.yaml:3: key "
+            "'measures.violence.direction': should be 'decrease', 'increase' or 'neutral'",
+        ),
+        (
+            "measures:\n  violence:\n    colour: 1\n",
+            "programme.yaml:3: unknown key "
+            "'measures.violence.colour'; allowed here: direction, label, balancing",
+        ),
+        (
+            "comparison_wards: maybe\n",
+            "programme.yaml:1: key 'comparison_wards': should be a valid boolean",
+        ),
+        (
+            "disclosure:\n  suppress_below: 0\n",
+            "programme.yaml:2: key 'disclosure.suppress_below'"
+            ": should be greater than or equal to 1 (got 0)",
+        ),
+        ("horizon_months: '12'\n", "key 'horizon_months': should be a valid integer (got '12')"),
+        ("measures:\n  bad name: {}\n", "measure name 'bad name' must use letters, digits"),
+        ("- a\n- b\n", "must be a mapping of keys to values, not a list"),
+        ("model: [\n", "not valid YAML"),
+    ],
+)
+def test_mistakes_name_file_line_key_and_what_is_allowed(tmp_path, text, expected):
+    assert expected in _error(tmp_path, text)
+
+
+def test_all_mistakes_are_listed_together(tmp_path):
+    message = _error(tmp_path, "horizon_months: x\nphase_in_months: -1\nwhatever: 1\n")
+    assert message.count("\n") == 2
+
+
+def test_trust_overrides(tmp_path):
+    folder = _write(
+        tmp_path / "p",
+        "phase_in_months: 3\nmodel: {cov_type: hac}\n",
+        {"RXT": "phase_in_months: 6\nmodel: {family: poisson}\n"},
+    )
+    p = load_params(folder)
+    rxt, other = p.for_trust("RXT"), p.for_trust("ABC")
+    assert rxt.phase_in_months == 6 and other.phase_in_months == 3
+    assert rxt.model.family == "poisson" and rxt.model.cov_type == "hac"
+    assert other.model.family == "auto"
+
+
+def test_trust_override_mistakes_name_their_file(tmp_path):
+    message = _error(tmp_path, "", {"RXT": "horizon_months: 6\n"})
+    assert (
+        "trusts/RXT.yaml:1: unknown key 'horizon_months'; allowed here: phase_in_months" in message
+    )
+    message = _error(tmp_path / "b", "", {"bad code": "{}\n"})
+    assert "the file name must be a trust code" in message
+
+
+def test_missing_folder_or_file(tmp_path):
+    with pytest.raises(ParameterError, match="no such parameters folder"):
+        load_params(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ParameterError, match="missing; the parameters folder needs a programme"):
+        load_params(tmp_path / "empty")
+
+
+def test_data_path_is_relative_to_the_parameters_file(tmp_path):
+    p = load_params(_write(tmp_path / "p", "data: ../mydata\n"))
+    assert p.data_path == (tmp_path / "p" / ".." / "mydata")
+
+
+def test_measures_analysed(tmp_path):
+    p = ProgrammeParams.model_validate({"measures": {"injuries": {"direction": "decrease"}}})
+    cols = ["physical_restraint", "seclusion", "rapid_tranquillisation", "self_harm", "injuries"]
+    assert p.analysed_measures(cols) == (
+        "physical_restraint",
+        "rapid_tranquillisation",
+        "seclusion",
+        "restrictive_practice",
+        "self_harm",
+        "injuries",
+    )
+    assert p.measure("physical_restraint").direction == "decrease"
+    assert p.measure("injuries").label == "Injuries"
+    assert p.measure("self_harm").balancing

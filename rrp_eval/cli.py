@@ -10,8 +10,6 @@ from pathlib import Path
 import rrp_eval
 from rrp_eval.data.synthetic import DEMO_SEED
 
-DEFAULT_OUT = Path("outputs") / "demo"
-
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -23,12 +21,32 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser(
         "run",
-        help="the main job (now: the ITS core on simulated trusts with known effects)",
-        description="Fit the interrupted time-series model to simulated trusts with known "
-        "effects and write OUT/tables/its_effects.csv, OUT/truth.json and OUT/run.json.",
+        help="the main job: every notebook, HTML reports, tables and manifest",
+        description="Validate the data, evaluate every trust and the programme with the "
+        "notebooks (papermill, in parallel) and write self-contained HTML, tables and run.json. "
+        "Without --data it runs the demonstration programme.",
     )
-    run.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (%(default)s)")
-    run.add_argument("--seed", type=int, default=2024, help="simulation seed (%(default)s)")
+    run.add_argument("--data", type=Path, default=None, help="data folder or .xlsx workbook")
+    run.add_argument(
+        "--params",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="parameters folder (default: ./params if it has programme.yaml)",
+    )
+    run.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default: outputs/<data folder name>, outputs/demo)",
+    )
+    run.add_argument("--trusts", default=None, help="comma-separated trust codes to evaluate")
+    run.add_argument("--jobs", type=int, default=None, help="worker processes (default: CPUs)")
+    run.add_argument(
+        "--internal",
+        action="store_true",
+        help="no disclosure control; every page marked internal: not for sharing",
+    )
 
     demo = sub.add_parser(
         "demo-data",
@@ -56,20 +74,45 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from rrp_eval.report.demo_its import run_demo_its
+def _default_params(given: Path | None) -> Path | None:
+    if given is not None:
+        return given
+    local = Path("params")
+    return local if (local / "programme.yaml").is_file() else None
 
-    table = run_demo_its(args.out, seed=args.seed)
-    print(f"ITS on {len(table)} simulated trusts (estimate, 95% CI; truth):")
-    for row in table.itertuples():
-        print(
-            f"  {row.trust_code} {row.measure}: level RR {row.level_rr:.3f} "
-            f"({row.level_rr_low:.3f}-{row.level_rr_high:.3f}; true {row.true_level_rr:.2f}), "
-            f"slope RR {row.slope_rr:.4f} ({row.slope_rr_low:.4f}-{row.slope_rr_high:.4f}; "
-            f"true {row.true_slope_rr:.2f})"
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from rrp_eval.report.run import UnusableInput, run_suite
+
+    if args.jobs is not None and args.jobs < 1:
+        raise ValueError(f"--jobs {args.jobs}: must be at least 1")
+    trusts = [t.strip() for t in args.trusts.split(",") if t.strip()] if args.trusts else None
+    try:
+        summary = run_suite(
+            data=args.data,
+            params_dir=_default_params(args.params),
+            out=args.out,
+            trusts=trusts,
+            jobs=args.jobs,
+            internal=args.internal,
         )
-    print(f"Wrote {args.out / 'tables' / 'its_effects.csv'} and {args.out / 'run.json'}")
-    return 0
+    except UnusableInput as exc:
+        if exc.report is not None:
+            for problem in exc.report.errors:
+                print(problem, file=sys.stderr)
+        print(f"rrp-eval run: {exc}; nothing was written", file=sys.stderr)
+        return 2
+    for r in summary.results:
+        note = f": {r.message}" if r.message else ""
+        print(f"  {r.status:<6} {r.task.html} ({r.seconds:.1f} s){note}")
+    for trust, message in summary.failed_trusts.items():
+        print(f"  failed trusts/{trust}.html (not run): {message}")
+    n_bad = sum(r.status != "ok" for r in summary.results) + len(summary.failed_trusts)
+    print(
+        f"{len(summary.results)} notebooks in {summary.seconds:.0f} s, {n_bad} failed; "
+        f"open {summary.out / 'index.html'}"
+    )
+    return summary.exit_code
 
 
 def _cmd_demo_data(args: argparse.Namespace) -> int:

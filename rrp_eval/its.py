@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 FAMILIES = ("auto", "poisson", "quasipoisson", "gaussian")
 LOG_LINK_FAMILIES = ("poisson", "quasipoisson")
-COV_TYPES = ("nonrobust", "hac")
+COV_TYPES = ("nonrobust", "hac", "cluster")
 MIN_POINTS_PER_SEGMENT = 3
 
 _EFFECT_COLUMNS = ["estimate", "ci_low", "ci_high", "p_value"]
@@ -41,6 +41,7 @@ class ITSSpec:
 
     outcome: str
     time: str
+    time_kind: str
     start: Any
     exposure: str | None
     family: str
@@ -54,6 +55,7 @@ class ITSSpec:
     slope_change: bool
     group: str | None
     unit: str | None
+    unit_effects: bool
     cov_type: str
     maxlags: int | None
     hac_correction: str | None
@@ -106,6 +108,7 @@ class ITSResult:
     dispersion: float
     pearson_dispersion: float
     df_resid: float
+    df_inference: float
     nobs: int
     n_pre: int
     n_post: int
@@ -126,12 +129,12 @@ class ITSResult:
 
     def _quantile(self, alpha: float) -> float:
         if self._use_t:
-            return float(stats.t.ppf(1 - alpha / 2, self.df_resid))
+            return float(stats.t.ppf(1 - alpha / 2, self.df_inference))
         return float(stats.norm.ppf(1 - alpha / 2))
 
     def _p_value(self, z: float) -> float:
         if self._use_t:
-            return float(2 * stats.t.sf(abs(z), self.df_resid))
+            return float(2 * stats.t.sf(abs(z), self.df_inference))
         return float(2 * stats.norm.sf(abs(z)))
 
     def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
@@ -178,8 +181,16 @@ class ITSResult:
         p = self._p_value(est / se) if se > 0 else float("nan")
         low, high = est - q * se, est + q * se
         if self.spec.link == "log":
-            est, low, high = math.exp(est), math.exp(low), math.exp(high)
-        return pd.Series([est, low, high, p], index=_EFFECT_COLUMNS, dtype=float)
+            with np.errstate(over="ignore"):
+                est, low, high = (float(v) for v in np.exp([est, low, high]))
+        return pd.Series([est, low, high, p, se], index=[*_EFFECT_COLUMNS, "std_err"], dtype=float)
+
+    def effect(self, name: str, alpha: float = 0.05) -> pd.Series:
+        """One row of ``effects`` with its ``std_err`` on the linear-predictor scale."""
+        combos = _effect_combinations(self.spec)
+        if name not in combos:
+            raise KeyError(f"{name!r} is not an effect of this model; effects: {list(combos)}")
+        return self._combination(combos[name], alpha)
 
     def _effect_weights(self, h: float, vs_control: bool) -> dict[str, float]:
         """Weights on ``params`` giving the effect h periods after the start."""
@@ -209,7 +220,7 @@ class ITSResult:
         -------
         pandas.Series
             ``estimate, ci_low, ci_high, p_value``: a rate ratio for log-link families, a
-            difference for ``gaussian``.
+            difference for ``gaussian``; and ``std_err`` on the linear-predictor scale (log).
         """
         if vs_control and self.spec.group is None:
             raise ValueError("vs_control=True needs a model fitted with group=")
@@ -233,6 +244,30 @@ class ITSResult:
     def rr_h(self) -> pd.Series:
         """Rate ratio at the common horizon ``spec.horizon`` (the quantity pooled across trusts)."""
         return self.rr_at(self.spec.horizon)
+
+    def counterfactual(self) -> pd.Series:
+        """Expected outcome of every fitted row had the intervention not happened.
+
+        The level- and slope-change terms are set to 0; with ``group=``, only the treated
+        series' differences (``group:level_change``, ``group:slope_change``), so that the
+        treated series' counterfactual follows the comparison series' changes (Linden 2015).
+        """
+        names = ("level_change", "slope_change")
+        drop = [f"group:{n}" for n in names] if self.spec.group is not None else list(names)
+        model = self.model_result.model
+        exog = pd.DataFrame(model.exog, columns=self.params.index, index=self.frame.index)
+        params = self.params.copy()
+        params[[d for d in drop if d in params.index]] = 0.0
+        eta = exog.to_numpy() @ params.to_numpy()
+        if getattr(model, "offset", None) is not None:
+            eta = eta + model.offset
+        return pd.Series(model.family.link.inverse(eta), index=self.frame.index)
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Observed, fitted and counterfactual series (see ``rrp_eval.plots.plot_its``)."""
+        from rrp_eval.plots import plot_its
+
+        return plot_its(self, ax=ax, **kwargs)
 
     def ljung_box(self, lags: int | None = None) -> float:
         """Ljung-Box p-value for autocorrelation of the treated series' Pearson residuals.
@@ -314,6 +349,21 @@ def _start_value(start: Any, monthly: bool, time: str) -> float:
     return float(start)
 
 
+def _start_column(df: pd.DataFrame, start: str, monthly: bool, time: str) -> pd.Series:
+    """Each row's own start, on the scale of ``time``."""
+    col = df[start]
+    if col.isna().any():
+        raise ValueError(
+            f"start column {start!r} is blank in some rows; every stacked series needs a start "
+            "(comparison series belong in group=)"
+        )
+    if monthly:
+        if not _is_monthly(col):
+            raise ValueError(f"start column {start!r} must hold months, like {time!r}")
+        return _month_index(col).astype(float)
+    return _numeric(df, start, "start")
+
+
 def _require_columns(df: pd.DataFrame, **columns: str | None) -> None:
     for role, name in columns.items():
         if name is not None and name not in df.columns:
@@ -372,6 +422,7 @@ def fit_its(
     slope_change: bool = True,
     group: str | None = None,
     unit: str | None = None,
+    unit_effects: bool = False,
     cov_type: str = "nonrobust",
     maxlags: int | None = None,
     horizon: int = 12,
@@ -388,9 +439,10 @@ def fit_its(
     time : str
         Numeric column (t = 0 at the first observed period) or a monthly column (datetime or
         ``Period[M]``), counted in months.
-    start : number or month
+    start : number, month or column name
         Value of ``time`` at the first post-intervention period (h = 0); a month (``"2021-04"``,
-        Timestamp or Period) when ``time`` is monthly.
+        Timestamp or Period) when ``time`` is monthly. The name of a column gives each row its
+        own start (stacked series whose units join at different times).
     exposure : str, optional
         Column whose log is the offset (occupied bed days, population); must be > 0 where the
         outcome is recorded. Log-link families only.
@@ -414,10 +466,15 @@ def fit_its(
         Column equal to 1 for the treated series and 0 for comparison series (controlled ITS,
         Linden 2015): adds ``group`` and its interactions with every segment term.
     unit : str, optional
-        Column naming each stacked series; Newey-West errors are computed within units.
-    cov_type : {"nonrobust", "hac"}, default "nonrobust"
-        Model-based standard errors, or Newey-West (Bartlett kernel, n/(n-k) small-sample
-        correction, computed within units).
+        Column naming each stacked series; Newey-West errors are computed within units and
+        cluster-robust errors cluster by unit.
+    unit_effects : bool, default False
+        Add a fixed effect per unit (``unit[<name>]``, the first unit as reference): the
+        stacked ward model of SPEC §2.
+    cov_type : {"nonrobust", "hac", "cluster"}, default "nonrobust"
+        Model-based standard errors; Newey-West (Bartlett kernel, n/(n-k) small-sample
+        correction, computed within units); or cluster-robust by unit (CR1 correction, t
+        quantiles on G - 1 degrees of freedom).
     maxlags : int, optional
         Newey-West lag; default floor(4 (n/100)^(2/9)) with n the periods per unit.
     horizon : int, default 12
@@ -480,7 +537,12 @@ def fit_its(
     timeval = _month_index(df[time]).astype(float) if monthly else _numeric(df, time, "time")
     if timeval.isna().any():
         raise ValueError(f"time column {time!r} has missing values")
-    start_v = _start_value(start, monthly, time)
+    if isinstance(start, str) and start in df.columns:
+        start_v = _start_column(df, start, monthly, time)
+    else:
+        start_v = _start_value(start, monthly, time)
+    if (unit_effects or cov_type == "cluster") and unit is None:
+        raise ValueError(f"{'unit_effects' if unit_effects else 'cov_type=cluster'} needs unit=")
 
     n_missing = int((~keep).sum())
     data = pd.DataFrame(index=df.index)
@@ -538,6 +600,12 @@ def fit_its(
             )
     if link == "log" and (data["y"] == 0).all():
         raise NotEstimableError(f"{outcome!r} is zero in every period: there is nothing to model")
+    if link == "log":
+        for label, seg in (("before", treated & ~post), ("after", treated & post)):
+            if data.loc[seg, "y"].sum() == 0:
+                raise NotEstimableError(
+                    f"no {outcome!r} events {label} the start: a rate ratio cannot be estimated"
+                )
 
     n_periods = data.groupby("unit")["t"].size().mean()
     if harmonics is None:
@@ -562,6 +630,9 @@ def fit_its(
         X["group"] = data["z"]
         for c in segment_terms:
             X[f"group:{c}"] = data["z"] * X[c]
+    if unit_effects:
+        for u in pd.unique(data["unit"])[1:]:
+            X[f"unit[{u}]"] = (data["unit"] == u).astype(float)
     if len(X) <= X.shape[1]:
         raise NotEstimableError(f"{len(X)} points for {X.shape[1]} coefficients: too few to fit")
 
@@ -581,6 +652,11 @@ def fit_its(
             cov_kwds={"groups": groups, "maxlags": lags, "use_correction": "hac"},
         )
         inference, correction = "normal", "n/(n-k)"
+    elif cov_type == "cluster":
+        lags, correction = None, "CR1 G/(G-1) (N-1)/(N-K)"
+        groups = pd.factorize(data["unit"])[0]
+        fit = model.fit(scale=scale, cov_type="cluster", cov_kwds={"groups": groups}, use_t=True)
+        inference = "t"
     else:
         lags, correction = None, None
         use_t = fam == "gaussian"
@@ -601,6 +677,7 @@ def fit_its(
     spec = ITSSpec(
         outcome=outcome,
         time=time,
+        time_kind="monthly" if monthly else "numeric",
         start=start,
         exposure=exposure,
         family=fam,
@@ -614,6 +691,7 @@ def fit_its(
         slope_change=slope_change,
         group=group,
         unit=unit,
+        unit_effects=unit_effects,
         cov_type=cov_type,
         maxlags=lags,
         hac_correction=correction,
@@ -631,6 +709,7 @@ def fit_its(
         dispersion=dispersion,
         pearson_dispersion=pearson,
         df_resid=float(fit.df_resid),
+        df_inference=float(getattr(fit, "df_resid_inference", None) or fit.df_resid),
         nobs=int(fit.nobs),
         n_pre=int((treated & ~post).sum()),
         n_post=int((treated & post).sum()),
@@ -643,15 +722,18 @@ def fit_its(
     return res
 
 
+def _effect_combinations(spec: ITSSpec) -> dict[str, dict[str, float]]:
+    """Weights on ``params`` of each row of the effects table (see :func:`fit_its`)."""
+    terms = ["level_change"] + (["slope_change"] if spec.slope_change else [])
+    if spec.group is None:
+        return {t: {t: 1.0} for t in terms}
+    combos = {t: {t: 1.0, f"group:{t}": 1.0} for t in terms}
+    combos |= {f"{t}_vs_control": {f"group:{t}": 1.0} for t in terms}
+    combos |= {f"{t}_control": {t: 1.0} for t in terms}
+    return combos
+
+
 def _effects_table(res: ITSResult) -> pd.DataFrame:
-    """The effects on their natural scale (see :func:`fit_its`)."""
-    terms = ["level_change"] + (["slope_change"] if res.spec.slope_change else [])
-    own = {t: {t: 1.0} for t in terms}
-    if res.spec.group is None:
-        combos = own
-    else:
-        combos = {t: {t: 1.0, f"group:{t}": 1.0} for t in terms}
-        combos |= {f"{t}_vs_control": {f"group:{t}": 1.0} for t in terms}
-        combos |= {f"{t}_control": w for t, w in own.items()}
-    rows = {name: res._combination(weights) for name, weights in combos.items()}
+    """The effects on their natural scale."""
+    rows = {name: res.effect(name) for name in _effect_combinations(res.spec)}
     return pd.DataFrame(rows).T[_EFFECT_COLUMNS]

@@ -288,7 +288,7 @@ def load_params(params_dir: str | Path | None = None) -> ProgrammeParams:
     """
     if params_dir is None:
         return ProgrammeParams()
-    folder = Path(params_dir)
+    folder = Path(params_dir).resolve()
     if not folder.is_dir():
         raise ParameterError(f"{folder}: no such parameters folder")
     programme_file = folder / PROGRAMME_FILE

@@ -55,6 +55,7 @@ class SPCResult:
     improvement: str
     target: float | None
     warnings: tuple[str, ...] = field(default=())
+    fix_after_n_points: int | None = None
 
     @property
     def signals(self) -> pd.DataFrame:
@@ -336,4 +337,5 @@ def xmr(
         improvement=improvement,
         target=target,
         warnings=tuple(warnings),
+        fix_after_n_points=fix_after_n_points,
     )

@@ -35,6 +35,8 @@ ITS_EFFECTS_COLUMNS = [
     "dispersion",
     "autocorrelation_p",
 ]
+# beyond the SPEC columns: how the model was set up, and standard errors for pooling
+ITS_EXTRA_COLUMNS = ["design", "level_rr_log_se", "slope_rr_log_se", "rr_h_log_se"]
 
 
 def its_effects_row(
@@ -44,6 +46,7 @@ def its_effects_row(
     *,
     status: str = "ok",
     message: str = "",
+    design: str = "",
 ) -> dict[str, object]:
     """One ``its_effects.csv`` row: a fitted model, or a trust/measure that could not be fitted.
 
@@ -56,18 +59,23 @@ def its_effects_row(
     status : {"ok", "not_estimable", "failed"}, default "ok"
     message : str
         Why the row has no estimates (or a caution about them).
+    design : str
+        ``summed`` or ``stacked`` (SPEC §2), or blank.
 
     Returns
     -------
     dict
-        Keys ``ITS_EFFECTS_COLUMNS``; estimates NaN when ``res`` is None.
+        Keys ``ITS_EFFECTS_COLUMNS`` then ``ITS_EXTRA_COLUMNS``; estimates NaN when ``res``
+        is None.
     """
     if status not in ("ok", "not_estimable", "failed"):
         raise ValueError(f"status={status!r}; allowed: ok, not_estimable, failed")
     if (res is None) != (status != "ok"):
         raise ValueError("a row has a fitted model exactly when its status is 'ok'")
-    row: dict[str, object] = dict.fromkeys(ITS_EFFECTS_COLUMNS, math.nan)
-    row.update(trust_code=trust_code, measure=measure, status=status, message=message)
+    row: dict[str, object] = dict.fromkeys(ITS_EFFECTS_COLUMNS + ITS_EXTRA_COLUMNS, math.nan)
+    row.update(
+        trust_code=trust_code, measure=measure, status=status, message=message, design=design
+    )
     if res is None:
         row["model"] = ""
         return row
@@ -76,13 +84,15 @@ def its_effects_row(
     spec = res.spec
     row["model"] = f"{spec.family}; {spec.formula}; cov={spec.cov_type}"
     row.update(n_pre=res.n_pre, n_post=res.n_post, h_end=res.h_end, horizon_months=spec.horizon)
-    pieces = {"level_rr": res.effects.loc["level_change"]}
+    pieces = {"level_rr": res.effect("level_change")}
     if spec.slope_change:
-        pieces["slope_rr"] = res.effects.loc["slope_change"]
+        pieces["slope_rr"] = res.effect("slope_change")
     pieces["rr_end"] = res.rr_end
     pieces["rr_h"] = res.rr_h
     for name, eff in pieces.items():
         row[name], row[f"{name}_low"], row[f"{name}_high"] = eff.estimate, eff.ci_low, eff.ci_high
+        if f"{name}_log_se" in row:
+            row[f"{name}_log_se"] = eff.std_err
     row["p_level"] = pieces["level_rr"].p_value
     if "slope_rr" in pieces:
         row["p_slope"] = pieces["slope_rr"].p_value
@@ -93,4 +103,4 @@ def its_effects_row(
 
 def its_effects_table(rows: list[dict[str, object]]) -> pd.DataFrame:
     """Rows from :func:`its_effects_row` as a frame with the SPEC column order."""
-    return pd.DataFrame(rows, columns=ITS_EFFECTS_COLUMNS)
+    return pd.DataFrame(rows, columns=ITS_EFFECTS_COLUMNS + ITS_EXTRA_COLUMNS)

@@ -5,6 +5,7 @@ The generating model is documented in ``docs/methods.md`` ("Synthetic series").
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -278,6 +279,7 @@ def _trust_plan(rng: np.random.Generator) -> list[dict]:
     # one trust whose wards join in different months (staggered within the trust)
     staggered = plan[2]
     staggered["staggered_starts"] = ["2021-07", "2021-10", "2022-01", "2022-04"]
+    staggered["wave"] = "Wave 1"  # the trust joined with the first wave, its wards one by one
     return plan
 
 
@@ -519,14 +521,14 @@ def write_demo_programme(out_dir: str | Path, seed: int = DEMO_SEED) -> Path:
 def demo_data_path(seed: int = DEMO_SEED) -> Path:
     """The demonstration programme's folder, generated on first use.
 
-    It lives in ``$RRP_EVAL_CACHE`` (default ``~/.cache/rrp-eval``), in a folder named by the
-    package version and the seed, written to a temporary folder and renamed into place so that
-    parallel workers never see half a programme.
+    It lives in ``$RRP_EVAL_CACHE`` (default ``~/.cache/rrp-eval``), in a folder named by a hash
+    of this generator's source and the seed (so a changed generator never serves stale data),
+    written to a temporary folder and renamed into place so that parallel workers never see
+    half a programme.
     """
-    from rrp_eval import __version__
-
     root = Path(os.environ.get("RRP_EVAL_CACHE") or Path.home() / ".cache" / "rrp-eval")
-    target = root / f"demo-{__version__}-seed{seed}"
+    source = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+    target = root / f"demo-{source}-seed{seed}"
     if (target / "ward_month.csv").is_file():
         return target
     root.mkdir(parents=True, exist_ok=True)

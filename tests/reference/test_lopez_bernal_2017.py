@@ -87,6 +87,6 @@ def test_m4_slope_change_and_level_change_under_the_suite_convention(sicily):
 
 def test_m4_rr_at_the_first_post_period_is_the_level_change(sicily):
     res = _fit(sicily, "quasipoisson", harmonics=2, season="month")
-    assert_allclose(res.rr_at(0).to_numpy(), res.effects.loc["level_change"].to_numpy())
+    assert_allclose(res.rr_at(0)[:4].to_numpy(), res.effects.loc["level_change"].to_numpy())
     # the tutorial's parameterisation: level change at time 36, one period earlier
     assert_allclose(res.rr_at(-1).estimate, 0.8778 / 1.0015, atol=1e-4)

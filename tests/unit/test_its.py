@@ -100,7 +100,7 @@ def test_phase_in_drops_the_first_months_and_moves_the_slope_origin():
     assert f.loc[f.h == 3, "level_change"].item() == 1
     assert res.n_post == 21
     # level change is the effect at h = phase_in
-    assert_allclose(res.rr_at(3).to_numpy(), res.effects.loc["level_change"].to_numpy())
+    assert_allclose(res.rr_at(3)[:4].to_numpy(), res.effects.loc["level_change"].to_numpy())
     assert_allclose(
         res.rr_at(10).estimate, np.exp(res.params["level_change"] + 7 * res.params["slope_change"])
     )

@@ -9,7 +9,12 @@ import pytest
 
 from rrp_eval.data.synthetic import simulate_series
 from rrp_eval.its import fit_its
-from rrp_eval.tables import ITS_EFFECTS_COLUMNS, its_effects_row, its_effects_table
+from rrp_eval.tables import (
+    ITS_EFFECTS_COLUMNS,
+    ITS_EXTRA_COLUMNS,
+    its_effects_row,
+    its_effects_table,
+)
 
 SPEC_COLUMNS = """trust_code, measure, status, message, model, n_pre, n_post, h_end, level_rr,
 level_rr_low, level_rr_high, slope_rr, slope_rr_low, slope_rr_high, rr_end, rr_end_low,
@@ -44,7 +49,7 @@ def test_row_from_a_fitted_model(fitted):
 def test_not_estimable_row_has_reason_and_no_numbers():
     row = its_effects_row("RXT", "segregation", status="not_estimable", message="no wards")
     table = its_effects_table([row])
-    assert list(table.columns) == ITS_EFFECTS_COLUMNS
+    assert list(table.columns) == ITS_EFFECTS_COLUMNS + ITS_EXTRA_COLUMNS
     assert table.loc[0, "message"] == "no wards"
     assert math.isnan(row["level_rr"]) and np.isnan(table.loc[0, "rr_h"])
 

@@ -1,0 +1,267 @@
+"""A trust's evaluation and the programme's tables: SPC and ITS per measure, in plain English.
+
+The notebooks and the batch run call these functions, so that a report and the tables of the
+same run always agree.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from rrp_eval.data.validate import ProgrammeData
+from rrp_eval.its import ITSResult, NotEstimableError, fit_its
+from rrp_eval.params import EffectiveTrustParams, ProgrammeParams
+from rrp_eval.prepare import TrustDesign, trust_design, trust_series, ward_series
+from rrp_eval.spc import SPCResult, xmr
+from rrp_eval.tables import its_effects_row, its_effects_table
+
+logger = logging.getLogger(__name__)
+
+FEW_POINTS = 8
+SPC_COLUMNS = [
+    "trust_code",
+    "measure",
+    "series",
+    "n_points",
+    "baseline_months",
+    "mean",
+    "lpl",
+    "upl",
+    "last_month",
+    "last_point_type",
+    "variation_icon",
+    "assurance_icon",
+    "n_improvement",
+    "n_concern",
+]
+
+
+@dataclass(frozen=True, eq=False)
+class MeasureITS:
+    """The ITS of one measure in one trust, or why there is none."""
+
+    trust_code: str
+    measure: str
+    status: str
+    message: str
+    design: TrustDesign
+    result: ITSResult | None
+    series: pd.DataFrame
+
+    def row(self) -> dict[str, object]:
+        """The ``its_effects.csv`` row."""
+        return its_effects_row(
+            self.trust_code,
+            self.measure,
+            self.result,
+            status=self.status,
+            message=self.message,
+            design=self.design.kind,
+        )
+
+
+def _model_options(p: EffectiveTrustParams) -> dict[str, object]:
+    harmonics = None if p.model.harmonics == "auto" else p.model.harmonics
+    return {
+        "family": p.model.family,
+        "harmonics": harmonics,
+        "phase_in": p.phase_in_months,
+        "horizon": p.horizon_months,
+    }
+
+
+def fit_trust_its(
+    data: ProgrammeData, trust_code: str, measure: str, params: EffectiveTrustParams
+) -> MeasureITS:
+    """The trust's ITS for a measure, as SPEC §2 sets it up.
+
+    The summed series of the participating wards when they share a start; the stacked ward
+    series (ward fixed effects, each ward's own start, errors clustered by ward) when they do
+    not; ``not_estimable`` with the reason when the data cannot support a model, ``failed``
+    with the error when fitting breaks.
+    """
+    design = trust_design(data, trust_code, params.exclude_wards)
+    empty = pd.DataFrame()
+    if design.kind == "none":
+        return MeasureITS(
+            trust_code, measure, "not_estimable", design.description, design, None, empty
+        )
+    opts = _model_options(params)
+    cov = params.model.cov_type
+    try:
+        if design.kind == "summed":
+            series = trust_series(data, trust_code, measure, exclude=params.exclude_wards)
+            res = fit_its(
+                series,
+                outcome="count",
+                time="month",
+                start=design.starts[0],
+                exposure="occupied_bed_days",
+                cov_type=cov,
+                maxlags=params.model.maxlags,
+                **opts,
+            )
+        else:
+            series = ward_series(data, trust_code, measure, exclude=params.exclude_wards)
+            res = fit_its(
+                series,
+                outcome="count",
+                time="month",
+                start="start_month",
+                exposure="occupied_bed_days",
+                unit="ward_id",
+                unit_effects=True,
+                cov_type="cluster",
+                **opts,
+            )
+    except NotEstimableError as exc:
+        return MeasureITS(trust_code, measure, "not_estimable", str(exc), design, None, empty)
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        logger.warning("ITS failed for %s %s: %s", trust_code, measure, exc)
+        return MeasureITS(trust_code, measure, "failed", str(exc), design, None, empty)
+    few = min(res.n_pre, res.n_post)
+    message = ""
+    if design.kind == "summed" and few < FEW_POINTS:
+        message = (
+            f"only {few} points in a segment: fewer than {FEW_POINTS} gives unstable estimates"
+        )
+    return MeasureITS(trust_code, measure, "ok", message, design, res, series)
+
+
+def trust_spc(
+    data: ProgrammeData, trust_code: str, measure: str, params: ProgrammeParams
+) -> tuple[SPCResult | None, pd.DataFrame, str]:
+    """XmR chart of the trust's monthly rate per 1,000 occupied bed days.
+
+    The participating wards' summed series (all wards for a trust with none participating).
+    Limits come from the baseline (the months before the earliest start) when it has at least
+    12 months, so that a change after the start shows as special cause; otherwise from all
+    points. Returns (result or None, the series charted, the series' description).
+    """
+    trust_params = params.for_trust(trust_code)
+    design = trust_design(data, trust_code, trust_params.exclude_wards)
+    participating = design.kind != "none"
+    series = trust_series(
+        data,
+        trust_code,
+        measure,
+        participating_only=participating,
+        exclude=trust_params.exclude_wards,
+    )
+    series = series[series["rate_per_1000_obd"].notna()].reset_index(drop=True)
+    label = "participating wards" if participating else "all wards"
+    if len(series) < 2:
+        return None, series, label
+    fix = None
+    if participating:
+        n_base = int((series["month"] < min(design.starts)).sum())
+        fix = n_base if n_base >= 12 else None
+    direction = params.measure(measure).direction
+    res = xmr(
+        series["rate_per_1000_obd"],
+        dates=series["month"],
+        improvement=direction,
+        fix_after_n_points=fix,
+    )
+    return res, series, label
+
+
+def spc_row(trust_code: str, measure: str, res: SPCResult | None, label: str) -> dict[str, object]:
+    """One ``spc_signals.csv`` row."""
+    row: dict[str, object] = dict.fromkeys(SPC_COLUMNS, math.nan)
+    row.update(trust_code=trust_code, measure=measure, series=label)
+    if res is None:
+        row.update(n_points=0, last_point_type="", variation_icon="", assurance_icon="")
+        return row
+    f = res.frame
+    last = f.iloc[-1]
+    row.update(
+        n_points=len(f),
+        mean=last["mean"],
+        lpl=last["lpl"],
+        upl=last["upl"],
+        last_month=f"{last['date']:%Y-%m}" if "date" in f else "",
+        last_point_type=last["point_type"],
+        variation_icon=res.variation_icon,
+        assurance_icon=res.assurance_icon or "",
+        n_improvement=int((f["point_type"] == "special_cause_improvement").sum()),
+        n_concern=int((f["point_type"] == "special_cause_concern").sum()),
+        baseline_months=res.fix_after_n_points or len(f),
+    )
+    return row
+
+
+def programme_tables(
+    data: ProgrammeData, params: ProgrammeParams, trusts: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``its_effects`` and ``spc_signals`` for the given trusts and every analysed measure."""
+    measures = params.analysed_measures(data.measures)
+    its_rows, spc_rows = [], []
+    for trust in trusts:
+        trust_params = params.for_trust(trust)
+        for measure in measures:
+            its_rows.append(fit_trust_its(data, trust, measure, trust_params).row())
+            res, _, label = trust_spc(data, trust, measure, params)
+            spc_rows.append(spc_row(trust, measure, res, label))
+    return its_effects_table(its_rows), pd.DataFrame(spc_rows, columns=SPC_COLUMNS)
+
+
+def _pct(rr: float) -> str:
+    """A rate ratio as a percentage change in words."""
+    change = (rr - 1) * 100
+    if abs(change) < 0.5:
+        return "no different"
+    return f"{abs(change):.0f}% {'lower' if change < 0 else 'higher'}"
+
+
+def its_reading(m: MeasureITS, label: str, direction: str = "decrease") -> str:
+    """A plain-English reading of an ITS, written from its numbers."""
+    if m.result is None:
+        return f"{label}: no interrupted time-series estimate ({m.message})."
+    res = m.result
+    lvl = res.effect("level_change")
+    start = m.design.starts[0] if m.design.kind == "summed" else None
+    when = (
+        f"when the wards joined ({start:%B %Y})" if start is not None else ("when each ward joined")
+    )
+    if res.spec.phase_in:
+        when = f"{res.spec.phase_in} months after that (the end of the phase-in)"
+    text = (
+        f"{label}: {when}, the rate was {_pct(lvl.estimate)} than the earlier trend predicts "
+        f"(rate ratio {lvl.estimate:.2f}, 95% CI {lvl.ci_low:.2f} to {lvl.ci_high:.2f})."
+    )
+    if res.spec.slope_change:
+        slope = res.effect("slope_change")
+        per_month = (slope.estimate - 1) * 100
+        h = res.spec.horizon
+        rr_h = res.rr_h
+        text += (
+            f" After that it changed by a further {per_month:+.1f}% a month relative to the "
+            f"counterfactual (95% CI {(slope.ci_low - 1) * 100:+.1f}% to "
+            f"{(slope.ci_high - 1) * 100:+.1f}%), so {h} months after the start the rate was an "
+            f"estimated {_pct(rr_h.estimate)} than expected (rate ratio {rr_h.estimate:.2f}, "
+            f"{rr_h.ci_low:.2f} to {rr_h.ci_high:.2f})."
+        )
+        if h > res.h_end:
+            text += (
+                f" That is beyond the last month of data (month {res.h_end:.0f}): an extrapolation."
+            )
+    better = {"decrease": lvl.ci_high < 1, "increase": lvl.ci_low > 1}.get(direction)
+    worse = {"decrease": lvl.ci_low > 1, "increase": lvl.ci_high < 1}.get(direction)
+    if better:
+        text += " The interval excludes no change: evidence of an improvement at the start."
+    elif worse:
+        text += " The interval excludes no change: the rate rose, which is a concern."
+    else:
+        text += (
+            " The interval includes no change, so the data are consistent with no effect at the "
+            "start."
+        )
+    if m.message:
+        text += f" Caution: {m.message}."
+    return text

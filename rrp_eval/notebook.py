@@ -1,0 +1,506 @@
+"""What the notebooks call: set-up from their parameters, then one call per section.
+
+Every value shown passes through the disclosure rule unless the run is internal; user text
+(trust and ward names) is escaped before it reaches the page.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rrp_eval.data.validate import ProgrammeData, load_programme
+from rrp_eval.disclosure import DisclosureRule
+from rrp_eval.evaluation import (
+    MeasureITS,
+    fit_trust_its,
+    its_reading,
+    programme_tables,
+    trust_spc,
+)
+from rrp_eval.params import ProgrammeParams, load_params
+from rrp_eval.plots import icon_description, plot_completeness, plot_forest, plot_its, plot_spc
+from rrp_eval.prepare import trust_design, trust_series, with_derived_measures
+from rrp_eval.programme import programme_effects
+
+FIGURE_DPI = 100
+
+
+@dataclass(eq=False)
+class Context:
+    """A notebook's inputs, validated, and the results it has computed so far."""
+
+    params: ProgrammeParams
+    data: ProgrammeData
+    rule: DisclosureRule
+    trust_code: str | None = None
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def measures(self) -> tuple[str, ...]:
+        return self.params.analysed_measures(self.data.measures)
+
+    @property
+    def trust_name(self) -> str:
+        wards = self.data.wards
+        return str(wards.loc[wards["trust_code"] == self.trust_code, "trust_name"].iloc[0])
+
+    def label(self, measure: str) -> str:
+        return self.params.measure(measure).label or measure
+
+
+def setup(
+    *,
+    trust_code: str | None = None,
+    params_dir: str | Path | None = None,
+    data: str | Path | None = None,
+    internal: bool = False,
+) -> Context:
+    """Validate a notebook's parameters and load the data.
+
+    Parameters
+    ----------
+    trust_code : str, optional
+        The trust of a trust evaluation; must be in the data and free of data errors.
+    params_dir : str or Path, optional
+        Folder with ``programme.yaml``; blank or None gives the defaults.
+    data : str or Path, optional
+        The data folder or workbook; blank or None uses ``data:`` of the parameters (the
+        demonstration programme by default).
+    internal : bool, default False
+        Show unsuppressed small numbers (the page is then marked "internal: not for sharing").
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter and what is allowed, before any computation.
+    """
+    if not isinstance(internal, bool):
+        raise ValueError(f"internal={internal!r} must be True or False")
+    params = load_params(params_dir or None)
+    path = Path(data) if data else params.data_path
+    if not path.exists():
+        raise ValueError(f"data={str(path)!r}: no such file or folder")
+    programme = with_derived_measures(load_programme(path, params, allow_trust_errors=True))
+    if trust_code is not None:
+        if trust_code not in programme.trusts:
+            raise ValueError(
+                f"trust_code={trust_code!r} is not in the data; trusts are "
+                f"{', '.join(programme.trusts)}"
+            )
+        failed = programme.report.failed_trusts.get(trust_code)
+        if failed:
+            lines = "\n".join(str(p) for p in failed[:20])
+            raise ValueError(f"the data for {trust_code} have errors:\n{lines}")
+    rule = DisclosureRule.from_params(params.disclosure, internal=internal)
+    return Context(params, programme, rule, trust_code)
+
+
+# --- output helpers ----------------------------------------------------------------------
+
+
+def _display(obj: Any, **kwargs: Any) -> None:
+    from IPython.display import display
+
+    display(obj, **kwargs)
+
+
+def heading(text: str, level: int = 2) -> None:
+    """A heading; the text is escaped."""
+    from IPython.display import HTML
+
+    _display(HTML(f"<h{level}>{html.escape(text)}</h{level}>"))
+
+
+def paragraph(text: str) -> None:
+    """A paragraph of escaped text."""
+    from IPython.display import HTML
+
+    _display(HTML(f"<p>{html.escape(text)}</p>"))
+
+
+def table(frame: pd.DataFrame, caption: str | None = None) -> None:
+    """A table with header cells and escaped values."""
+    from IPython.display import HTML
+
+    body = frame.to_html(index=False, border=0, classes="rrp-table", escape=True, na_rep="")
+    if caption:
+        end = body.index(">", body.index("<table")) + 1
+        body = f"{body[:end]}<caption>{html.escape(caption)}</caption>{body[end:]}"
+    _display(HTML(body))
+
+
+def figure(fig: Any, alt: str) -> None:
+    """A figure embedded as PNG with alt text (the report template puts it on the <img>)."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=FIGURE_DPI, bbox_inches="tight")
+    plt.close(fig)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    _display({"image/png": data, "text/plain": alt}, raw=True, metadata={"image/png": {"alt": alt}})
+
+
+def _ci(est: float, low: float, high: float, digits: int = 2) -> str:
+    if not np.isfinite(est):
+        return ""
+    return f"{est:.{digits}f} ({low:.{digits}f} to {high:.{digits}f})"
+
+
+def _interval(low: float, high: float, digits: int = 2) -> str:
+    return "" if not np.isfinite(low) else f"{low:.{digits}f} to {high:.{digits}f}"
+
+
+def _month(value: Any) -> str:
+    return "" if pd.isna(value) else f"{pd.Timestamp(value):%b %Y}"
+
+
+# --- the trust evaluation ----------------------------------------------------------------
+
+
+def trust_title(ctx: Context) -> None:
+    """Title and how the trust's ITS is set up."""
+    heading(f"{ctx.trust_name} ({ctx.trust_code})", 1)
+    design = trust_design(
+        ctx.data, ctx.trust_code, ctx.params.for_trust(ctx.trust_code).exclude_wards
+    )
+    paragraph(
+        f"Evaluation of {ctx.params.programme}. Interrupted time series: {design.description}. "
+        f"Rates are per 1,000 occupied bed days."
+    )
+
+
+def trust_wards(ctx: Context) -> None:
+    """The trust's wards and their data coverage (this trust's wards only)."""
+    wards = ctx.data.wards[ctx.data.wards["trust_code"] == ctx.trust_code]
+    wm = ctx.data.ward_month[ctx.data.ward_month["trust_code"] == ctx.trust_code]
+    cover = wm.groupby("ward_id").agg(
+        first=("month", "min"),
+        last=("month", "max"),
+        months=("month", "nunique"),
+        bed_days=("occupied_bed_days", "sum"),
+    )
+    out = wards.merge(cover, left_on="ward_id", right_index=True, how="left")
+    shown = pd.DataFrame(
+        {
+            "Ward": out["ward_id"],
+            "Name": out.get("ward_name", pd.Series("", index=out.index)).fillna(""),
+            "Type": out["ward_type"].str.replace("_", " "),
+            "Joined": out["start_month"].map(_month).replace("", "comparison ward"),
+            "Wave": out.get("cohort", pd.Series("", index=out.index)).fillna(""),
+            "Months of data": out["months"].fillna(0).astype(int),
+            "From": out["first"].map(_month),
+            "To": out["last"].map(_month),
+            "Occupied bed days": ctx.rule.counts(out["bed_days"]),
+        }
+    )
+    table(shown, "Wards and data coverage")
+
+
+def _trust_its(ctx: Context, measure: str) -> MeasureITS:
+    key = f"its:{measure}"
+    if key not in ctx.cache:
+        ctx.cache[key] = fit_trust_its(
+            ctx.data, ctx.trust_code, measure, ctx.params.for_trust(ctx.trust_code)
+        )
+    return ctx.cache[key]
+
+
+def _trust_spc(ctx: Context, measure: str) -> tuple[Any, pd.DataFrame, str]:
+    key = f"spc:{measure}"
+    if key not in ctx.cache:
+        ctx.cache[key] = trust_spc(ctx.data, ctx.trust_code, measure, ctx.params)
+    return ctx.cache[key]
+
+
+def spc_summary(ctx: Context) -> None:
+    """One row per measure: the latest limits and what the chart says now."""
+    rows = []
+    for m in ctx.measures:
+        res, series, label = _trust_spc(ctx, m)
+        if res is None:
+            rows.append(
+                {"Measure": ctx.label(m), "Months": len(series), "Variation": "too few points"}
+            )
+            continue
+        last = res.frame.iloc[-1]
+        rows.append(
+            {
+                "Measure": ctx.label(m),
+                "Series": label,
+                "Months": len(res.frame),
+                "Mean": f"{last['mean']:.1f}",
+                "Limits": f"{max(last['lpl'], 0):.1f} to {last['upl']:.1f}",
+                "Variation (latest month)": icon_description(res.variation_icon),
+                "Improvement points": int(
+                    (res.frame.point_type == "special_cause_improvement").sum()
+                ),
+                "Concern points": int((res.frame.point_type == "special_cause_concern").sum()),
+            }
+        )
+    table(pd.DataFrame(rows), "Making Data Count summary (rates per 1,000 occupied bed days)")
+
+
+def spc_charts(ctx: Context) -> None:
+    """An XmR chart per measure, suppressed points left out."""
+    import matplotlib.pyplot as plt
+
+    design = trust_design(ctx.data, ctx.trust_code)
+    start = min(design.starts) if design.starts else None
+    events = ctx.data.events[ctx.data.events["trust_code"] == ctx.trust_code]
+    for m in ctx.measures:
+        res, series, label = _trust_spc(ctx, m)
+        if res is None:
+            paragraph(f"{ctx.label(m)}: too few months with data for a chart.")
+            continue
+        shown = ctx.rule.rates(
+            series["rate_per_1000_obd"], series["count"], series["occupied_bed_days"]
+        )
+        fig, ax = plt.subplots(figsize=(8, 3.2))
+        plot_spc(
+            res,
+            ax,
+            shown=shown.to_numpy(),
+            title=f"{ctx.label(m)} ({label})",
+            events=events,
+            start=start,
+        )
+        n_hidden = int(shown.isna().sum())
+        alt = (
+            f"XmR chart of {ctx.label(m)} per 1,000 occupied bed days, {len(series)} months; "
+            f"mean {res.frame['mean'].iloc[-1]:.1f}; latest variation: "
+            f"{icon_description(res.variation_icon)}"
+            + (f"; {n_hidden} months not shown (small numbers)" if n_hidden else "")
+        )
+        figure(fig, alt)
+
+
+def its_summary(ctx: Context) -> None:
+    """The effects of every measure's ITS in one table."""
+    rows = []
+    for m in ctx.measures:
+        its = _trust_its(ctx, m)
+        row = its.row()
+        rows.append(
+            {
+                "Measure": ctx.label(m),
+                "Status": its.status.replace("_", " "),
+                "Level change (rate ratio, 95% CI)": _ci(
+                    row["level_rr"], row["level_rr_low"], row["level_rr_high"]
+                ),
+                "Slope change per month": _ci(
+                    row["slope_rr"], row["slope_rr_low"], row["slope_rr_high"], 3
+                ),
+                f"At {ctx.params.horizon_months} months": _ci(
+                    row["rr_h"], row["rr_h_low"], row["rr_h_high"]
+                ),
+                "Dispersion": "" if pd.isna(row["dispersion"]) else f"{row['dispersion']:.2f}",
+                "Note": its.message,
+            }
+        )
+    table(pd.DataFrame(rows), "Interrupted time series: rate ratios against the counterfactual")
+
+
+def its_details(ctx: Context) -> None:
+    """Per measure: the chart with its counterfactual and a reading written from the numbers."""
+    import matplotlib.pyplot as plt
+
+    for m in ctx.measures:
+        its = _trust_its(ctx, m)
+        heading(ctx.label(m), 3)
+        direction = ctx.params.measure(m).direction
+        if its.result is not None:
+            series = trust_series(
+                ctx.data,
+                ctx.trust_code,
+                m,
+                exclude=ctx.params.for_trust(ctx.trust_code).exclude_wards,
+            )
+            shown = pd.DataFrame(
+                {
+                    "month": series["month"],
+                    "rate": ctx.rule.rates(
+                        series["rate_per_1000_obd"], series["count"], series["occupied_bed_days"]
+                    ),
+                }
+            )
+            fig, ax = plt.subplots(figsize=(8, 3.4))
+            plot_its(
+                its.result,
+                ax,
+                shown=shown,
+                title=f"{ctx.label(m)}: observed, model and counterfactual",
+            )
+            figure(
+                fig,
+                f"Interrupted time series of {ctx.label(m)}: observed monthly rate, fitted "
+                "model and the counterfactual without the programme",
+            )
+        paragraph(its_reading(its, ctx.label(m), direction))
+
+
+# --- the programme evaluation ------------------------------------------------------------
+
+
+def _programme_tables(ctx: Context) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    if "tables" not in ctx.cache:
+        its, spc = programme_tables(ctx.data, ctx.params, ctx.data.trusts)
+        ctx.cache["tables"] = (its, spc, programme_effects(its))
+    return ctx.cache["tables"]
+
+
+def programme_title(ctx: Context) -> None:
+    heading(ctx.params.programme, 1)
+    wards = ctx.data.wards
+    part = wards["start_month"].notna()
+    months = ctx.data.ward_month["month"]
+    paragraph(
+        f"{len(ctx.data.trusts)} trusts, {int(part.sum())} participating wards and "
+        f"{int((~part).sum())} comparison wards; data from {_month(months.min())} to "
+        f"{_month(months.max())}."
+    )
+
+
+def trust_overview(ctx: Context, measure: str = "restrictive_practice") -> None:
+    """Every trust: design and its ITS effects for one measure."""
+    its, _, _ = _programme_tables(ctx)
+    rows = its[its["measure"] == measure]
+    wards = ctx.data.wards
+    out = []
+    for r in rows.itertuples():
+        tw = wards[wards["trust_code"] == r.trust_code]
+        out.append(
+            {
+                "Trust": r.trust_code,
+                "Name": tw["trust_name"].iloc[0],
+                "Wave": ", ".join(sorted(tw["cohort"].dropna().unique())),
+                "Participating wards": int(tw["start_month"].notna().sum()),
+                "Design": r.design,
+                "Status": r.status.replace("_", " "),
+                "Level change": _ci(r.level_rr, r.level_rr_low, r.level_rr_high),
+                f"At {ctx.params.horizon_months} months": _ci(r.rr_h, r.rr_h_low, r.rr_h_high),
+                "Note": r.message,
+            }
+        )
+    table(pd.DataFrame(out), f"Trusts: {ctx.label(measure)}")
+
+
+def pooled_effects(ctx: Context) -> None:
+    """Random-effects pooled level change and effect at the horizon, every measure."""
+    _, _, pooled = _programme_tables(ctx)
+    dl = pooled[
+        (pooled["method"] == "random_effects_dl") & pooled["effect"].isin(["level_rr", "rr_h"])
+    ]
+    shown = pd.DataFrame(
+        {
+            "Measure": dl["measure"].map(ctx.label),
+            "Effect": dl["effect"].map(
+                {"level_rr": "level change", "rr_h": f"at {ctx.params.horizon_months} months"}
+            ),
+            "Pooled rate ratio (95% CI)": [
+                _ci(a, b, c) for a, b, c in zip(dl.estimate, dl.ci_low, dl.ci_high, strict=True)
+            ],
+            "Prediction interval": [
+                _interval(a, b) for a, b in zip(dl.pi_low, dl.pi_high, strict=True)
+            ],
+            "I²": dl["i2"].map(lambda v: f"{v * 100:.0f}%"),
+            "Trusts": dl["n_trusts"],
+        }
+    )
+    table(shown, "Pooled effects: inverse-variance random effects (DerSimonian-Laird)")
+
+
+def forest(ctx: Context, measure: str = "restrictive_practice", effect: str = "level_rr") -> None:
+    """Forest plot of the trusts' effects and the pooled estimate."""
+    import matplotlib.pyplot as plt
+
+    its, _, pooled = _programme_tables(ctx)
+    rows = its[(its["measure"] == measure) & (its["status"] == "ok")]
+    t = pd.DataFrame(
+        {
+            "label": rows["trust_code"],
+            "estimate": rows[effect],
+            "ci_low": rows[f"{effect}_low"],
+            "ci_high": rows[f"{effect}_high"],
+        }
+    )
+    p = pooled[
+        (pooled.measure == measure)
+        & (pooled.effect == effect)
+        & (pooled.method == "random_effects_dl")
+    ]
+    what = (
+        "level change"
+        if effect == "level_rr"
+        else f"rate ratio at {ctx.params.horizon_months} months"
+    )
+    fig, ax = plt.subplots(figsize=(7, 0.32 * (len(t) + 3) + 0.8))
+    plot_forest(
+        t, p.iloc[0].to_dict() if len(p) else None, ax, title=f"{ctx.label(measure)}: {what}"
+    )
+    est = p.iloc[0] if len(p) else None
+    alt = f"Forest plot of {len(t)} trusts' {what} for {ctx.label(measure)}" + (
+        f"; pooled {est.estimate:.2f} (95% CI {est.ci_low:.2f} to {est.ci_high:.2f})"
+        if est is not None
+        else ""
+    )
+    figure(fig, alt)
+
+
+# --- data quality ------------------------------------------------------------------------
+
+
+def completeness(ctx: Context) -> None:
+    """Share of each trust's ward-months with each measure recorded."""
+    import matplotlib.pyplot as plt
+
+    wm = ctx.data.ward_month
+    measures = list(ctx.data.measures)
+    share = wm.groupby("trust_code")[measures].agg(lambda s: s.notna().mean())
+    fig, ax = plt.subplots(figsize=(8, 0.3 * len(share) + 1.8))
+    plot_completeness(share, ax, title="Completeness by trust and measure")
+    figure(fig, "Heat map of the percentage of ward-months with each measure recorded, by trust")
+    months = wm.groupby("trust_code").agg(
+        wards=("ward_id", "nunique"),
+        ward_months=("month", "size"),
+        first=("month", "min"),
+        last=("month", "max"),
+    )
+    months["first"] = months["first"].map(_month)
+    months["last"] = months["last"].map(_month)
+    table(months.reset_index().rename(columns={"trust_code": "Trust"}), "Reporting coverage")
+
+
+def validation_findings(ctx: Context) -> None:
+    """Warnings from validation: every message internally; counts by trust and rule when shared."""
+    frame = ctx.data.report.to_frame()
+    if frame.empty:
+        paragraph("Validation found no problems.")
+        return
+    paragraph(ctx.data.report.summary())
+    if ctx.rule.internal:
+        table(frame[["severity", "trust_code", "source", "line", "column", "message"]], "Findings")
+        return
+    counts = (
+        frame.groupby(["trust_code", "severity", "rule"]).size().rename("findings").reset_index()
+    )
+    table(
+        counts,
+        "Findings by trust and rule (messages, which quote values, are in the internal report)",
+    )
+
+
+def events_table(ctx: Context) -> None:
+    ev = ctx.data.events
+    if ev.empty:
+        paragraph("No events were recorded (events.csv).")
+        return
+    shown = ev.assign(month=ev["month"].map(_month), type=ev["type"].str.replace("_", " "))
+    table(shown.rename(columns=str.capitalize), "Events that change a series")

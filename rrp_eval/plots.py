@@ -1,0 +1,317 @@
+"""Every chart of the suite (the only module that draws). Charts take results objects.
+
+Making Data Count colours: common cause #a6a6a6, improvement #00b0f0, concern #e46c0a, neutral
+#490092, target #de1b1b.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import matplotlib
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+import matplotlib.ticker
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from rrp_eval.its import ITSResult
+    from rrp_eval.spc import SPCResult
+
+COMMON, IMPROVEMENT, CONCERN, NEUTRAL, TARGET = (
+    "#a6a6a6",
+    "#00b0f0",
+    "#e46c0a",
+    "#490092",
+    "#de1b1b",
+)
+NHS_BLUE, NHS_DARK = "#005eb8", "#231f20"
+POINT_COLOURS = {
+    "common_cause": COMMON,
+    "special_cause_improvement": IMPROVEMENT,
+    "special_cause_concern": CONCERN,
+    "special_cause_neutral_high": NEUTRAL,
+    "special_cause_neutral_low": NEUTRAL,
+}
+ICON_TEXT = {
+    "common_cause": ("~", COMMON, "common cause variation"),
+    "improvement_high": ("H", IMPROVEMENT, "special cause: improvement (higher)"),
+    "improvement_low": ("L", IMPROVEMENT, "special cause: improvement (lower)"),
+    "concern_high": ("H", CONCERN, "special cause: concern (higher)"),
+    "concern_low": ("L", CONCERN, "special cause: concern (lower)"),
+    "neutral_high": ("H", NEUTRAL, "special cause: neutral (higher)"),
+    "neutral_low": ("L", NEUTRAL, "special cause: neutral (lower)"),
+    "consistent_pass": ("P", IMPROVEMENT, "will consistently meet the target"),
+    "consistent_fail": ("F", CONCERN, "will consistently miss the target"),
+    "inconsistent": ("?", COMMON, "may or may not meet the target"),
+}
+
+
+def _style(ax: Any, title: str | None, ylabel: str | None) -> None:
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.grid(axis="y", color="#e8edee", linewidth=0.8)
+    ax.set_axisbelow(True)
+    if title:
+        ax.set_title(title, loc="left", fontsize=11, color=NHS_DARK, fontweight="bold")
+    if ylabel:
+        ax.set_ylabel(ylabel, fontsize=9)
+    ax.tick_params(labelsize=8)
+
+
+def _month_axis(ax: Any) -> None:
+    locator = mdates.AutoDateLocator(minticks=4, maxticks=9)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%b\n%Y"))
+
+
+def _icon(ax: Any, x: float, name: str | None) -> None:
+    if not name:
+        return
+    text, colour, _ = ICON_TEXT[name]
+    ax.text(
+        x,
+        1.02,
+        text,
+        transform=ax.transAxes,
+        ha="center",
+        va="bottom",
+        fontsize=9,
+        fontweight="bold",
+        color="white",
+        bbox={"boxstyle": "circle,pad=0.35", "facecolor": colour, "edgecolor": "none"},
+    )
+
+
+def icon_description(name: str | None) -> str:
+    """The words for an icon (for alt text and tables)."""
+    return ICON_TEXT[name][2] if name else "no target"
+
+
+def plot_spc(
+    res: SPCResult,
+    ax: Any = None,
+    *,
+    shown: pd.Series | np.ndarray | None = None,
+    title: str | None = None,
+    ylabel: str | None = "rate per 1,000 occupied bed days",
+    events: pd.DataFrame | None = None,
+    start: pd.Timestamp | None = None,
+) -> Any:
+    """An XmR chart in Making Data Count style.
+
+    Parameters
+    ----------
+    res : SPCResult
+    ax : matplotlib Axes, optional
+    shown : array, optional
+        The values that may be shown (NaN where disclosure control suppresses a point); the
+        limits are drawn from ``res`` either way. Suppressed points leave a labelled gap.
+    title, ylabel : str, optional
+    events : DataFrame, optional
+        ``month, type, note`` rows annotated as vertical lines.
+    start : Timestamp, optional
+        The programme start, drawn as a dashed line.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3.2))
+    f = res.frame
+    x = f["date"] if "date" in f else pd.Series(np.arange(len(f)))
+    y = f["value"] if shown is None else pd.Series(np.asarray(shown, dtype=float), index=f.index)
+    for _, g in f.groupby("rebase_group"):
+        gx = x.loc[g.index]
+        ax.plot(gx, g["mean"], color=NHS_DARK, linewidth=1)
+        ax.plot(gx, g["upl"], color=COMMON, linewidth=1, linestyle="--")
+        ax.plot(gx, g["lpl"], color=COMMON, linewidth=1, linestyle="--")
+        ax.plot(gx, y.loc[g.index], color=COMMON, linewidth=1.2, zorder=2)
+    colours = f["point_type"].map(POINT_COLOURS)
+    ok = y.notna()
+    ax.scatter(x[ok], y[ok], c=colours[ok], s=22, zorder=3, edgecolors="none")
+    hidden = int((~ok).sum())
+    if hidden:
+        ax.text(
+            0.0,
+            -0.28,
+            f"{hidden} point{'s' * (hidden > 1)} not shown (small numbers)",
+            transform=ax.transAxes,
+            fontsize=7,
+            color="#425563",
+        )
+    if res.target is not None:
+        ax.axhline(res.target, color=TARGET, linewidth=1.2, linestyle=":")
+    if start is not None:
+        ax.axvline(start, color=NHS_BLUE, linewidth=1, linestyle="--")
+    if events is not None and len(events):
+        for ev in events.itertuples():
+            ax.axvline(ev.month, color="#768692", linewidth=0.8, linestyle=":")
+            ax.text(
+                ev.month,
+                0.98,
+                f" {ev.type.replace('_', ' ')}",
+                rotation=90,
+                va="top",
+                fontsize=6,
+                color="#425563",
+                transform=ax.get_xaxis_transform(),
+            )
+    _icon(ax, 0.93, res.variation_icon)
+    _icon(ax, 0.99, res.assurance_icon)
+    _style(ax, title, ylabel)
+    if "date" in f:
+        _month_axis(ax)
+    ax.set_ylim(bottom=min(0, float(np.nanmin(f["lpl"]))) if (f["lpl"] < 0).all() else None)
+    return ax
+
+
+def plot_its(
+    res: ITSResult,
+    ax: Any = None,
+    *,
+    shown: pd.DataFrame | None = None,
+    title: str | None = None,
+    per: float = 1000.0,
+    ylabel: str = "rate per 1,000 occupied bed days",
+) -> Any:
+    """Observed rate, fitted model and counterfactual (no programme) by month.
+
+    Stacked series are summed over wards month by month: the observed, fitted and
+    counterfactual counts over the wards' bed days.
+
+    Parameters
+    ----------
+    res : ITSResult
+        A log-link model with an exposure.
+    shown : DataFrame, optional
+        ``month, rate`` of the observed points that may be shown (disclosure control); by
+        default every observed point.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3.4))
+    frame = res.frame.assign(counterfactual=res.counterfactual())
+    by_time = frame.groupby("time_value").agg(
+        y=("y", "sum"),
+        fitted=("fitted", "sum"),
+        cf=("counterfactual", "sum"),
+        exposure=("exposure", "sum"),
+        h=("h", "min"),
+    )
+    monthly = res.spec.time_kind == "monthly"
+    months = (
+        pd.to_datetime([f"{int(v // 12)}-{int(v % 12) + 1:02d}-01" for v in by_time.index])
+        if monthly
+        else pd.Index(by_time.index)
+    )
+    rate = by_time["y"] / by_time["exposure"] * per
+    if shown is not None:
+        rate = pd.Series(
+            shown.set_index("month")["rate"].reindex(months).to_numpy(), index=by_time.index
+        )
+    fitted = by_time["fitted"] / by_time["exposure"] * per
+    cf = by_time["cf"] / by_time["exposure"] * per
+    post = frame.groupby("time_value")["level_change"].max() > 0
+    ax.scatter(months, rate, s=16, color=COMMON, zorder=3, label="observed")
+    ax.plot(months, fitted, color=NHS_BLUE, linewidth=1.8, label="model")
+    ax.plot(
+        months[post.to_numpy()],
+        cf[post],
+        color=CONCERN,
+        linewidth=1.5,
+        linestyle="--",
+        label="counterfactual (no programme)",
+    )
+    if res.spec.unit is None:
+        first_post = months[post.to_numpy()][0] if post.any() else None
+        if first_post is not None:
+            ax.axvline(first_post, color=NHS_DARK, linewidth=0.8, linestyle=":")
+            if res.spec.phase_in and monthly:
+                start = first_post - pd.DateOffset(months=res.spec.phase_in)
+                ax.axvspan(start, first_post, color="#e8edee", zorder=0, label="phase-in")
+    hidden = int(rate.isna().sum())
+    if hidden:
+        ax.text(
+            0.0,
+            -0.28,
+            f"{hidden} month{'s' * (hidden > 1)} not shown (small numbers)",
+            transform=ax.transAxes,
+            fontsize=7,
+            color="#425563",
+        )
+    ax.legend(fontsize=7, frameon=False, loc="upper right")
+    _style(ax, title, ylabel)
+    if monthly:
+        _month_axis(ax)
+    ax.set_ylim(bottom=0)
+    return ax
+
+
+def plot_forest(
+    table: pd.DataFrame,
+    pooled: dict | None = None,
+    ax: Any = None,
+    *,
+    title: str | None = None,
+    xlabel: str = "rate ratio",
+) -> Any:
+    """Forest plot: one row per trust (``label, estimate, ci_low, ci_high``) and the pooled
+    estimate with its prediction interval, on a log axis."""
+    n = len(table)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 0.32 * (n + 3) + 0.8))
+    ys = np.arange(n, 0, -1) + 1
+    ax.errorbar(
+        table["estimate"],
+        ys,
+        xerr=[table["estimate"] - table["ci_low"], table["ci_high"] - table["estimate"]],
+        fmt="s",
+        color=NHS_BLUE,
+        ecolor=NHS_BLUE,
+        markersize=5,
+        capsize=0,
+    )
+    labels = list(table["label"])
+    ticks = list(ys)
+    if pooled is not None and np.isfinite(pooled.get("estimate", np.nan)):
+        ax.plot([pooled["ci_low"], pooled["ci_high"]], [0.6, 0.6], color=NHS_DARK, linewidth=4)
+        if np.isfinite(pooled.get("pi_low", np.nan)):
+            ax.plot([pooled["pi_low"], pooled["pi_high"]], [0.6, 0.6], color=NHS_DARK, linewidth=1)
+        ax.plot(pooled["estimate"], 0.6, "D", color="white", markeredgecolor=NHS_DARK)
+        labels.append("Random-effects pooled\n(95% CI; prediction interval)")
+        ticks.append(0.6)
+    ax.axvline(1, color=COMMON, linewidth=1)
+    ax.set_xscale("log")
+    ax.set_yticks(ticks, labels, fontsize=8)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel(xlabel, fontsize=9)
+    _style(ax, title, None)
+    ax.grid(False)
+    return ax
+
+
+def plot_completeness(table: pd.DataFrame, ax: Any = None, *, title: str | None = None) -> Any:
+    """Heat map of the share of ward-months recorded, trusts by measure (0-100%)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 0.3 * len(table) + 1.5))
+    im = ax.imshow(table.to_numpy(dtype=float) * 100, aspect="auto", cmap="Blues", vmin=0, vmax=100)
+    ax.set_yticks(range(len(table.index)), table.index, fontsize=8)
+    ax.set_xticks(
+        range(len(table.columns)),
+        [c.replace("_", " ") for c in table.columns],
+        rotation=35,
+        ha="right",
+        fontsize=8,
+    )
+    for (i, j), v in np.ndenumerate(table.to_numpy(dtype=float)):
+        ax.text(
+            j,
+            i,
+            f"{v * 100:.0f}",
+            ha="center",
+            va="center",
+            fontsize=6,
+            color="white" if v > 0.6 else NHS_DARK,
+        )
+    plt.colorbar(im, ax=ax, label="% of ward-months recorded", shrink=0.8)
+    if title:
+        ax.set_title(title, loc="left", fontsize=11, fontweight="bold")
+    return ax

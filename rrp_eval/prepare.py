@@ -1,0 +1,186 @@
+"""Rates, trust series and ward panels from the validated tables (SPEC §2).
+
+A trust's monthly count for a measure is the sum over its participating wards (those with a
+``start_month``) that recorded the measure that month, with the same wards' occupied bed days as
+the denominator; the share of the trust's bed days included is reported. Comparison wards are
+never part of the treated series.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from rrp_eval.data.schema import DERIVED_MEASURES
+from rrp_eval.data.validate import ProgrammeData
+
+PER = 1000.0
+
+
+def rate_per_1000(count: pd.Series | np.ndarray, bed_days: pd.Series | np.ndarray) -> np.ndarray:
+    """Rate per 1,000 occupied bed days; NaN where bed days are missing or zero."""
+    count = np.asarray(count, dtype=float)
+    bed_days = np.asarray(bed_days, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(bed_days > 0, count / bed_days * PER, np.nan)
+
+
+def with_derived_measures(data: ProgrammeData) -> ProgrammeData:
+    """Add ``restrictive_practice`` (the sum of its parts, blank if any part is blank)."""
+    wm = data.ward_month.copy()
+    measures = list(data.measures)
+    for name, parts in DERIVED_MEASURES.items():
+        if name in wm or not all(p in wm for p in parts):
+            continue
+        wm[name] = wm[list(parts)].sum(axis=1, min_count=len(parts))
+        wm.loc[wm[list(parts)].isna().any(axis=1), name] = np.nan
+        measures.append(name)
+    return ProgrammeData(
+        wards=data.wards,
+        ward_month=wm,
+        events=data.events,
+        measures=tuple(measures),
+        report=data.report,
+        path=data.path,
+        files=data.files,
+    )
+
+
+def trust_wards(
+    data: ProgrammeData, trust_code: str, exclude: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """The trust's wards (all of them), without any excluded by the parameters."""
+    wards = data.wards[data.wards["trust_code"] == trust_code]
+    return wards[~wards["ward_id"].isin(exclude)].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class TrustDesign:
+    """How a trust's ITS is set up: ``summed``, ``stacked`` or ``none`` (no participating ward)."""
+
+    kind: str
+    starts: tuple[pd.Timestamp, ...]
+    participating: tuple[str, ...]
+    comparison: tuple[str, ...]
+
+    @property
+    def description(self) -> str:
+        n = len(self.participating)
+        if self.kind == "none":
+            return "no participating ward (no start month): descriptive analyses only"
+        if self.kind == "summed":
+            return (
+                f"the {n} participating ward{'s' * (n != 1)} share a start "
+                f"({self.starts[0]:%B %Y}): one series, summed over wards"
+            )
+        first, last = min(self.starts), max(self.starts)
+        return (
+            f"the {n} participating wards start in different months ({first:%b %Y} to "
+            f"{last:%b %Y}): stacked ward series, each aligned on its own start, with ward "
+            "fixed effects and errors clustered by ward"
+        )
+
+
+def trust_design(
+    data: ProgrammeData, trust_code: str, exclude: tuple[str, ...] = ()
+) -> TrustDesign:
+    """Summed series when the participating wards share a start, stacked when they do not."""
+    wards = trust_wards(data, trust_code, exclude)
+    part = wards[wards["start_month"].notna()]
+    comp = tuple(wards.loc[wards["start_month"].isna(), "ward_id"])
+    starts = tuple(sorted(pd.unique(part["start_month"])))
+    kind = "none" if part.empty else ("summed" if len(starts) == 1 else "stacked")
+    return TrustDesign(kind, tuple(pd.Timestamp(s) for s in starts), tuple(part["ward_id"]), comp)
+
+
+def ward_series(
+    data: ProgrammeData,
+    trust_code: str,
+    measure: str,
+    *,
+    participating_only: bool = True,
+    exclude: tuple[str, ...] = (),
+) -> pd.DataFrame:
+    """One row per ward-month with the measure recorded and bed days > 0.
+
+    Columns: ``ward_id, ward_type, start_month, month, count, occupied_bed_days,
+    rate_per_1000_obd``.
+    """
+    wards = trust_wards(data, trust_code, exclude)
+    if participating_only:
+        wards = wards[wards["start_month"].notna()]
+    wm = data.ward_month
+    rows = wm[(wm["trust_code"] == trust_code) & wm["ward_id"].isin(wards["ward_id"])]
+    rows = rows[rows[measure].notna() & (rows["occupied_bed_days"] > 0)]
+    out = rows[["ward_id", "month", measure, "occupied_bed_days"]].rename(
+        columns={measure: "count"}
+    )
+    out = out.merge(wards[["ward_id", "ward_type", "start_month"]], on="ward_id", how="left")
+    out["rate_per_1000_obd"] = rate_per_1000(out["count"], out["occupied_bed_days"])
+    cols = [
+        "ward_id",
+        "ward_type",
+        "start_month",
+        "month",
+        "count",
+        "occupied_bed_days",
+        "rate_per_1000_obd",
+    ]
+    return out[cols].sort_values(["ward_id", "month"]).reset_index(drop=True)
+
+
+def trust_series(
+    data: ProgrammeData,
+    trust_code: str,
+    measure: str,
+    *,
+    participating_only: bool = True,
+    exclude: tuple[str, ...] = (),
+) -> pd.DataFrame:
+    """The trust's monthly series for a measure, summed over wards (SPEC §2).
+
+    Parameters
+    ----------
+    data : ProgrammeData
+    trust_code, measure : str
+    participating_only : bool, default True
+        Sum over participating wards only (the treated series); False sums every ward (the
+        descriptive series of a trust with no participating ward).
+    exclude : tuple of str
+        Wards left out by the parameters.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``month, count, occupied_bed_days, rate_per_1000_obd, n_wards, bed_day_share``, where
+        ``bed_day_share`` is the included wards' share of all the trust's bed days that month.
+    """
+    wards = ward_series(
+        data, trust_code, measure, participating_only=participating_only, exclude=exclude
+    )
+    summed = wards.groupby("month").agg(
+        count=("count", "sum"),
+        occupied_bed_days=("occupied_bed_days", "sum"),
+        n_wards=("ward_id", "nunique"),
+    )
+    wm = data.ward_month
+    all_bd = wm[wm["trust_code"] == trust_code].groupby("month")["occupied_bed_days"].sum()
+    summed["bed_day_share"] = summed["occupied_bed_days"] / all_bd.reindex(summed.index)
+    summed["rate_per_1000_obd"] = rate_per_1000(summed["count"], summed["occupied_bed_days"])
+    cols = ["count", "occupied_bed_days", "rate_per_1000_obd", "n_wards", "bed_day_share"]
+    return summed.reset_index()[["month", *cols]]
+
+
+def programme_series(data: ProgrammeData, measure: str) -> pd.DataFrame:
+    """Monthly totals over every trust's participating and comparison wards, for context."""
+    wm = data.ward_month
+    ok = wm[wm[measure].notna() & (wm["occupied_bed_days"] > 0)]
+    part = ok.merge(data.wards[["trust_code", "ward_id", "start_month"]])
+    part["group"] = np.where(part["start_month"].notna(), "participating", "comparison")
+    out = part.groupby(["group", "month"]).agg(
+        count=(measure, "sum"), occupied_bed_days=("occupied_bed_days", "sum")
+    )
+    out["rate_per_1000_obd"] = rate_per_1000(out["count"], out["occupied_bed_days"])
+    return out.reset_index()

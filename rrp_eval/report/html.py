@@ -1,0 +1,125 @@
+"""Self-contained HTML: executed notebooks through our own nbconvert template, and the index.
+
+No page loads anything from another address: no scripts at all, CSS inline, figures embedded
+as data URIs, code hidden.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import nbformat
+
+import rrp_eval
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+CSS = (TEMPLATES / "rrp" / "style.css").read_text(encoding="utf-8")
+
+
+def _today() -> str:
+    return datetime.date.today().isoformat()
+
+
+def render_notebook(
+    notebook: str | Path | nbformat.NotebookNode,
+    *,
+    title: str,
+    programme: str,
+    disclosure: str,
+    internal: bool,
+    index_href: str = "index.html",
+) -> str:
+    """An executed notebook as a self-contained HTML page (code hidden).
+
+    Parameters
+    ----------
+    notebook : path or NotebookNode
+    title, programme : str
+        Page title and the header's programme name.
+    disclosure : str
+        The disclosure rule in force, for the footer.
+    internal : bool
+        Mark the page "internal: not for sharing".
+    index_href : str
+        Link back to the index page.
+    """
+    from nbconvert import HTMLExporter
+
+    nb = (
+        nbformat.read(str(notebook), as_version=4)
+        if not isinstance(notebook, nbformat.NotebookNode)
+        else notebook
+    )
+    exporter = HTMLExporter(
+        template_name="rrp",
+        extra_template_basedirs=[str(TEMPLATES)],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        anchor_link_text="",
+    )
+    resources: dict[str, Any] = {
+        "rrp": {
+            "title": title,
+            "programme": programme,
+            "disclosure": disclosure,
+            "internal": internal,
+            "index_href": index_href,
+            "css": CSS,
+            "version": rrp_eval.__version__,
+            "date": _today(),
+        }
+    }
+    body, _ = exporter.from_notebook_node(nb, resources=resources)
+    return body
+
+
+def render_index(context: dict[str, Any]) -> str:
+    """The index page from ``templates/index_page.html.j2``; every value is escaped."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    page = env.get_template("index_page.html.j2")
+    return page.render(
+        css=jinja2.utils.markupsafe.Markup(CSS),
+        version=rrp_eval.__version__,
+        date=_today(),
+        **context,
+    )
+
+
+_REQUEST_ATTRS = re.compile(
+    r"""<(?P<tag>[a-zA-Z]+)[^>]*?\s(?P<attr>src|srcset|href|data|poster|action)\s*=\s*["']?(?P<url>[^"'\s>]+)""",
+    re.IGNORECASE,
+)
+_CSS_URL = re.compile(r"""(?:url\(\s*["']?|@import\s+["'])(?P<url>[^"')\s]+)""", re.IGNORECASE)
+
+
+def _is_remote(url: str) -> bool:
+    return bool(re.match(r"^(?:[a-z][a-z0-9+.-]*:)?//", url, re.IGNORECASE))
+
+
+def external_requests(page: str) -> list[str]:
+    """What in an HTML page would make a browser fetch something from another address.
+
+    Scripts of any kind, and absolute or protocol-relative URLs in ``src``, ``srcset``,
+    ``data``, ``poster``, ``action``, a ``<link href>``, CSS ``url()`` and ``@import``. Plain
+    ``<a href>`` links are not requests and are allowed.
+    """
+    found = [f"<script> at offset {m.start()}" for m in re.finditer(r"<script\b", page, re.I)]
+    for m in _REQUEST_ATTRS.finditer(page):
+        tag, attr, url = m.group("tag").lower(), m.group("attr").lower(), m.group("url")
+        if tag == "a" and attr == "href":
+            continue
+        if _is_remote(url):
+            found.append(f"<{tag} {attr}={url}>")
+    found += [
+        f"css url({m.group('url')})" for m in _CSS_URL.finditer(page) if _is_remote(m.group("url"))
+    ]
+    return found

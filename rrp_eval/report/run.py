@@ -1,0 +1,392 @@
+"""The main job: validate, compute the tables, execute every notebook with papermill in worker
+processes, render self-contained HTML, write the index and the manifest (SPEC §4-5).
+
+Only this package knows that papermill and nbconvert exist.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+import rrp_eval
+from rrp_eval.data.load import load_raw
+from rrp_eval.data.problems import ValidationReport
+from rrp_eval.data.validate import validate_programme
+from rrp_eval.disclosure import DisclosureRule
+from rrp_eval.evaluation import programme_tables
+from rrp_eval.params import PROGRAMME_FILE, TRUSTS_FOLDER, ProgrammeParams, load_params
+from rrp_eval.plots import ICON_TEXT
+from rrp_eval.prepare import with_derived_measures
+from rrp_eval.programme import programme_effects
+from rrp_eval.report.html import render_index, render_notebook
+from rrp_eval.report.manifest import write_atomic, write_manifest
+
+logger = logging.getLogger(__name__)
+
+NOTEBOOKS = Path(rrp_eval.__file__).resolve().parents[1] / "notebooks"
+DATA_QUALITY, TRUST, PROGRAMME = "10_data_quality", "20_trust_evaluation", "30_programme_evaluation"
+HEADLINE_MEASURE = "restrictive_practice"
+EXIT_OK, EXIT_TRUSTS_FAILED, EXIT_UNUSABLE = 0, 1, 2
+
+
+class UnusableInput(ValueError):
+    """Input data or parameters that cannot be used: nothing is written (exit 2)."""
+
+    def __init__(self, message: str, report: ValidationReport | None = None):
+        super().__init__(message)
+        self.report = report
+
+
+@dataclass(frozen=True)
+class Task:
+    """One notebook to execute and render."""
+
+    stage: str
+    name: str
+    html: str
+    title: str
+    parameters: dict[str, Any]
+
+
+@dataclass
+class TaskResult:
+    task: Task
+    status: str
+    message: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class RunSummary:
+    """What a run did; ``exit_code`` follows SPEC §4."""
+
+    out: Path
+    results: list[TaskResult] = field(default_factory=list)
+    failed_trusts: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        failed = self.failed_trusts or any(r.status != "ok" for r in self.results)
+        return EXIT_TRUSTS_FAILED if failed else EXIT_OK
+
+
+def _execute(task: Task, notebooks: Path, out_dir: Path, page: dict[str, Any]) -> TaskResult:
+    """Run one notebook (in a worker process) and render its HTML, even after an error."""
+    import papermill as pm
+
+    start = time.perf_counter()
+    executed = out_dir / "notebooks" / f"{task.stage}_{task.name}.ipynb"
+    status, message = "ok", ""
+    # the kernel inherits this process's stderr: its start-up chatter goes to a log, not the user
+    log = out_dir / "logs" / f"{task.stage}_{task.name}.log"
+    log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    try:
+        pm.execute_notebook(
+            str(notebooks / f"{task.stage}.ipynb"),
+            str(executed),
+            parameters=task.parameters,
+            kernel_name="python3",
+            progress_bar=False,
+            cwd=str(notebooks),
+        )
+    except pm.PapermillExecutionError as exc:
+        status, message = "failed", f"{exc.ename}: {exc.evalue}".strip()
+    except Exception as exc:  # a kernel that dies or will not start: keep the others going
+        status, message = "failed", f"{type(exc).__name__}: {exc}"
+    if executed.exists():
+        html = render_notebook(
+            executed,
+            title=task.title,
+            **page,
+            index_href="../index.html" if "/" in task.html else "index.html",
+        )
+        write_atomic(out_dir / task.html, html)
+    return TaskResult(
+        task, status, message.splitlines()[0] if message else "", time.perf_counter() - start
+    )
+
+
+def _badges(spc: pd.DataFrame, params: ProgrammeParams) -> list[dict[str, str]]:
+    out = []
+    for row in spc.itertuples():
+        icon = row.variation_icon or "common_cause"
+        text, colour, words = ICON_TEXT[icon]
+        out.append(
+            {
+                "text": text,
+                "colour": colour,
+                "title": f"{params.measure(row.measure).label}: {words}",
+            }
+        )
+    return out
+
+
+def _ci(row: pd.Series, name: str) -> str:
+    if pd.isna(row[name]):
+        return ""
+    return f"{row[name]:.2f} ({row[f'{name}_low']:.2f} to {row[f'{name}_high']:.2f})"
+
+
+def _index_context(
+    params: ProgrammeParams,
+    data_trusts: pd.DataFrame,
+    its: pd.DataFrame,
+    spc: pd.DataFrame,
+    summary: RunSummary,
+    rule: DisclosureRule,
+) -> dict[str, Any]:
+    by_name = {r.task.name: r for r in summary.results}
+    trusts = []
+    for code, name in data_trusts.itertuples(index=False):
+        result = by_name.get(code)
+        if code in summary.failed_trusts:
+            status, message = "failed", summary.failed_trusts[code]
+        elif result is None:
+            continue
+        else:
+            status, message = result.status, result.message
+        rows = its[(its.trust_code == code) & (its.measure == HEADLINE_MEASURE)]
+        head = rows.iloc[0] if len(rows) else None
+        trusts.append(
+            {
+                "code": code,
+                "name": name,
+                "status": status,
+                "status_text": {"ok": "complete", "failed": "failed"}.get(status, status),
+                "message": message,
+                "href": f"trusts/{code}.html" if result is not None else "",
+                "design": head["design"] if head is not None else "",
+                "level": _ci(head, "level_rr") if head is not None else "",
+                "rr_h": _ci(head, "rr_h") if head is not None else "",
+                "badges": _badges(spc[spc.trust_code == code], params),
+            }
+        )
+    programme_rows = [
+        {
+            "name": r.task.title,
+            "href": r.task.html,
+            "status": r.status,
+            "status_text": "complete" if r.status == "ok" else "failed",
+            "message": r.message,
+        }
+        for r in summary.results
+        if r.task.stage != TRUST
+    ]
+    n_ok = sum(t["status"] == "ok" for t in trusts)
+    failed = [t["code"] for t in trusts if t["status"] != "ok"]
+    return {
+        "programme": params.programme,
+        "internal": rule.internal,
+        "disclosure": rule.statement,
+        "summary": f"{n_ok} of {len(trusts)} trust evaluations complete.",
+        "failed": f"Failed: {', '.join(failed)} (see each row)." if failed else "",
+        "programme_rows": programme_rows,
+        "trusts": trusts,
+        "measure_label": params.measure(HEADLINE_MEASURE).label,
+        "horizon": params.horizon_months,
+    }
+
+
+def _swap_into_place(build: Path, out: Path) -> None:
+    """Replace ``out`` by ``build`` with two renames; the old run is removed last."""
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    if out.exists():
+        os.replace(out, old)
+    os.replace(build, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _input_files(params: ProgrammeParams, files: tuple[Path, ...]) -> dict[str, Path]:
+    inputs = {f"data/{p.name}": p for p in files}
+    if params.source:
+        source = Path(params.source)
+        inputs[f"params/{PROGRAMME_FILE}"] = source
+        trusts = source.parent / TRUSTS_FOLDER
+        if trusts.is_dir():
+            for p in sorted(trusts.glob("*.y*ml")):
+                inputs[f"params/{TRUSTS_FOLDER}/{p.name}"] = p
+    return inputs
+
+
+def run_suite(
+    *,
+    data: str | Path | None = None,
+    params_dir: str | Path | None = None,
+    out: str | Path | None = None,
+    trusts: list[str] | None = None,
+    jobs: int | None = None,
+    internal: bool = False,
+    notebooks: Path = NOTEBOOKS,
+) -> RunSummary:
+    """Run the whole evaluation.
+
+    Parameters
+    ----------
+    data : str or Path, optional
+        Data folder or workbook; default the parameters' ``data`` (the demonstration programme).
+    params_dir : str or Path, optional
+        Parameters folder; default built-in defaults.
+    out : str or Path, optional
+        Output folder; default ``outputs/<data folder name>`` (``outputs/demo``).
+    trusts : list of str, optional
+        Evaluate these trusts only.
+    jobs : int, optional
+        Worker processes; default the number of CPUs.
+    internal : bool, default False
+        Render without disclosure control, every page marked "internal: not for sharing".
+
+    Returns
+    -------
+    RunSummary
+
+    Raises
+    ------
+    UnusableInput
+        Structural data errors or bad parameters, before anything is written.
+    """
+    t0 = time.perf_counter()
+    params = load_params(params_dir)
+    data_path = Path(data) if data else params.data_path
+    demo = not data and params.data is None
+    raw = load_raw(data_path)
+    programme, report = validate_programme(raw, params)
+    if programme is None:
+        raise UnusableInput(f"{data_path}: the data cannot be used ({report.summary()})", report)
+    programme = with_derived_measures(programme)
+    all_trusts = programme.trusts
+    if trusts:
+        unknown = [t for t in trusts if t not in all_trusts]
+        if unknown:
+            raise UnusableInput(
+                f"--trusts: {', '.join(unknown)} not in the data; trusts are "
+                f"{', '.join(all_trusts)}"
+            )
+    selected = trusts or all_trusts
+    out_dir = Path(out) if out else Path("outputs") / ("demo" if demo else data_path.stem)
+    out_dir = out_dir.resolve()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    build = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.build-", dir=out_dir.parent))
+    (build / "notebooks").mkdir()
+    (build / "trusts").mkdir()
+    (build / "tables").mkdir()
+    (build / "logs").mkdir()
+    build.chmod(0o755)
+    summary = RunSummary(out=out_dir)
+    failed = report.failed_trusts
+    summary.failed_trusts = {
+        t: f"data errors: {failed[t][0]}"
+        + (f" (and {len(failed[t]) - 1} more)" if len(failed[t]) > 1 else "")
+        for t in selected
+        if t in failed
+    }
+    rule = DisclosureRule.from_params(params.disclosure, internal=internal)
+    page = {"programme": params.programme, "disclosure": rule.statement, "internal": internal}
+    common = {
+        "params_dir": str(Path(params.source).parent) if params.source else "",
+        "data": str(data_path.resolve()),
+        "internal": internal,
+    }
+    tasks = [Task(DATA_QUALITY, "programme", "data_quality.html", "Data quality", common)]
+    names = dict(zip(programme.wards.trust_code, programme.wards.trust_name, strict=False))
+    tasks += [
+        Task(TRUST, t, f"trusts/{t}.html", f"{names[t]} ({t})", common | {"trust_code": t})
+        for t in selected
+        if t not in summary.failed_trusts
+    ]
+    tasks.append(Task(PROGRAMME, "programme", "programme.html", "Programme evaluation", common))
+    try:
+        workers = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(_execute, task, notebooks, build, page) for task in tasks]
+            t_tables = time.perf_counter()
+            ok_trusts = [t for t in selected if t not in summary.failed_trusts]
+            its, spc = programme_tables(programme, params, ok_trusts)
+            pooled = programme_effects(its)
+            tables_seconds = time.perf_counter() - t_tables
+            for future in as_completed(futures):
+                result = future.result()
+                summary.results.append(result)
+                logger.info(
+                    "%s %s: %s in %.1f s",
+                    result.task.stage,
+                    result.task.name,
+                    result.status,
+                    result.seconds,
+                )
+        summary.results.sort(key=lambda r: (r.task.stage, r.task.name))
+        for t, msg in summary.failed_trusts.items():
+            its = pd.concat(
+                [
+                    its,
+                    pd.DataFrame(
+                        [
+                            {"trust_code": t, "measure": m, "status": "failed", "message": msg}
+                            for m in params.analysed_measures(programme.measures)
+                        ]
+                    ),
+                ],
+                ignore_index=True,
+            )
+        write_atomic(
+            build / "tables" / "its_effects.csv", its.to_csv(index=False, float_format="%.6g")
+        )
+        write_atomic(
+            build / "tables" / "spc_signals.csv", spc.to_csv(index=False, float_format="%.6g")
+        )
+        write_atomic(
+            build / "tables" / "programme_effects.csv",
+            pooled.to_csv(index=False, float_format="%.6g"),
+        )
+        trusts_frame = programme.wards[["trust_code", "trust_name"]].drop_duplicates("trust_code")
+        trusts_frame = trusts_frame[trusts_frame.trust_code.isin(selected)]
+        index = render_index(_index_context(params, trusts_frame, its, spc, summary, rule))
+        write_atomic(build / "index.html", index)
+        summary.seconds = time.perf_counter() - t0
+        write_manifest(
+            build,
+            command="run",
+            inputs=_input_files(params, programme.files),
+            parameters={
+                "programme": params.model_dump(mode="json"),
+                "data": str(data_path),
+                "trusts": selected,
+                "internal": internal,
+                "jobs": workers,
+            },
+            outputs={
+                **{
+                    r.task.html: {
+                        "status": r.status,
+                        "message": r.message,
+                        "seconds": round(r.seconds, 2),
+                    }
+                    for r in summary.results
+                },
+                **{
+                    f"trusts/{t}.html": {"status": "failed", "message": m}
+                    for t, m in summary.failed_trusts.items()
+                },
+            },
+            timings={
+                "total": summary.seconds,
+                "tables": tables_seconds,
+                **{f"{r.task.stage}_{r.task.name}": r.seconds for r in summary.results},
+            },
+        )
+        _swap_into_place(build, out_dir)
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+    return summary

@@ -1,0 +1,244 @@
+"""End to end: the real notebooks executed by papermill on the demonstration programme, the
+HTML they leave, and the failure paths with tiny fixture notebooks."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from datafiles import WARD_MONTH, replace_line, write_programme
+
+from rrp_eval.data.synthetic import write_demo_programme
+from rrp_eval.evaluation import SPC_COLUMNS
+from rrp_eval.notebook import setup
+from rrp_eval.programme import PROGRAMME_COLUMNS
+from rrp_eval.report.html import external_requests
+from rrp_eval.report.run import UnusableInput, run_suite
+from rrp_eval.tables import ITS_EFFECTS_COLUMNS
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures" / "suite"
+TRUSTS = ["X01", "X03"]
+
+
+@pytest.fixture(scope="module")
+def demo_data(tmp_path_factory):
+    return write_demo_programme(tmp_path_factory.mktemp("demo"))
+
+
+@pytest.fixture(scope="module")
+def shared_run(demo_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "out"
+    summary = run_suite(data=demo_data, params_dir=ROOT / "params", out=out, trusts=TRUSTS, jobs=2)
+    return out, summary
+
+
+def test_the_full_output_set(shared_run):
+    out, summary = shared_run
+    assert summary.exit_code == 0, [(r.task.html, r.message) for r in summary.results]
+    for name in (
+        "index.html",
+        "programme.html",
+        "data_quality.html",
+        "run.json",
+        "trusts/X01.html",
+        "trusts/X03.html",
+        "notebooks/20_trust_evaluation_X01.ipynb",
+        "notebooks/30_programme_evaluation_programme.ipynb",
+    ):
+        assert (out / name).is_file(), name
+    assert not list(out.parent.glob(".out.build-*")), "the build folder is left behind"
+
+
+def test_tables_have_the_spec_columns(shared_run):
+    out, _ = shared_run
+    its = pd.read_csv(out / "tables" / "its_effects.csv")
+    assert list(its.columns[: len(ITS_EFFECTS_COLUMNS)]) == ITS_EFFECTS_COLUMNS
+    assert set(its.trust_code) == set(TRUSTS) and set(its.status) <= {"ok", "not_estimable"}
+    assert list(pd.read_csv(out / "tables" / "programme_effects.csv").columns) == PROGRAMME_COLUMNS
+    assert list(pd.read_csv(out / "tables" / "spc_signals.csv").columns) == SPC_COLUMNS
+
+
+def test_manifest(shared_run):
+    out, _ = shared_run
+    m = json.loads((out / "run.json").read_text())
+    assert {"data/wards.csv", "data/ward_month.csv", "params/programme.yaml"} <= set(m["inputs"])
+    assert all(len(v["sha256"]) == 64 for v in m["inputs"].values())
+    assert m["outputs"]["trusts/X01.html"]["status"] == "ok"
+    assert m["parameters"]["trusts"] == TRUSTS and m["timings_seconds"]["total"] > 0
+
+
+class _Tables(HTMLParser):
+    """The cells of every table in a page, by caption."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self._caption = self._cell = None
+        self._rows: list[list[str]] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self._rows, self._caption = [], ""
+        elif tag == "caption":
+            self._caption = ""
+        elif tag == "tr":
+            self._rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = ""
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self._rows[-1].append(self._cell.strip())
+            self._cell = None
+        elif tag == "table":
+            self.tables[(self._caption or "").strip()] = self._rows
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell += data
+        elif self._caption is not None and not self._rows:
+            self._caption += data
+
+
+def _html_table(page: str, caption: str) -> pd.DataFrame:
+    parser = _Tables()
+    parser.feed(page)
+    rows = parser.tables[caption]
+    return pd.DataFrame(rows[1:], columns=rows[0])
+
+
+def _pages(out: Path) -> dict[str, str]:
+    return {str(p.relative_to(out)): p.read_text(encoding="utf-8") for p in out.rglob("*.html")}
+
+
+def test_pages_make_no_request_to_another_address(shared_run):
+    out, _ = shared_run
+    for name, page in _pages(out).items():
+        assert external_requests(page) == [], name
+
+
+def test_pages_hide_code_and_have_alt_text_and_table_headers(shared_run):
+    out, _ = shared_run
+    for name, page in _pages(out).items():
+        assert "nb.setup(" not in page and "import rrp_eval" not in page, name
+        imgs = re.findall(r"<img\b[^>]*>", page)
+        assert all(re.search(r'\balt="[^"]{20,}"', img) for img in imgs), name
+        assert "<th" in page, name
+        assert "Disclosure control:" in page and "Internal: not for sharing" not in page
+    trust_page = (out / "trusts" / "X01.html").read_text()
+    assert len(re.findall(r"<img\b", trust_page)) >= 10  # XmR and ITS charts per measure
+
+
+def test_a_trust_report_shows_no_other_trust(shared_run, demo_data):
+    out, _ = shared_run
+    page = (out / "trusts" / "X01.html").read_text()
+    wards = pd.read_csv(demo_data / "wards.csv")
+    own = set(wards.loc[wards.trust_code == "X01", "ward_name"])
+    others = set(wards.loc[wards.trust_code != "X01", "ward_name"]) - own
+    assert not [n for n in others if n in page]
+    assert not [t for t in set(wards.trust_code) - {"X01"} if re.search(rf"\b{t}\b", page)]
+
+
+def test_shared_tables_show_counts_rounded_to_five(shared_run):
+    out, _ = shared_run
+    page = (out / "trusts" / "X01.html").read_text()
+    table = _html_table(page, "Wards and data coverage")
+    shown = table["Occupied bed days"].str.replace(",", "")
+    assert len(shown) == 4
+    assert shown.map(lambda v: v == "*" or int(v) % 5 == 0).all()
+
+
+def test_index_lists_every_trust_with_effects_and_icons(shared_run):
+    out, _ = shared_run
+    index = (out / "index.html").read_text()
+    assert 'href="trusts/X01.html"' in index and 'href="trusts/X03.html"' in index
+    assert "stacked" in index and "summed" in index and 'class="badge"' in index
+    assert external_requests(index) == []
+
+
+def test_internal_run_marks_every_page(demo_data, tmp_path):
+    summary = run_suite(
+        data=demo_data,
+        params_dir=ROOT / "params",
+        out=tmp_path / "internal",
+        trusts=["X01"],
+        jobs=1,
+        internal=True,
+        notebooks=FIXTURES,
+    )
+    assert summary.exit_code == 0
+    for name, page in _pages(tmp_path / "internal").items():
+        assert "Internal: not for sharing" in page, name
+
+
+def test_a_failing_notebook_does_not_stop_the_others(demo_data, tmp_path):
+    summary = run_suite(
+        data=demo_data, out=tmp_path / "o", trusts=["X01", "X02", "X04"], jobs=2, notebooks=FIXTURES
+    )
+    status = {r.task.name: r.status for r in summary.results if r.task.stage.startswith("20")}
+    assert status == {"X01": "ok", "X02": "failed", "X04": "ok"}
+    assert summary.exit_code == 1
+    failed = (tmp_path / "o" / "trusts" / "X02.html").read_text()
+    assert "deliberate failure for X02" in failed  # the partial notebook is rendered with its error
+    index = (tmp_path / "o" / "index.html").read_text()
+    assert "RuntimeError: deliberate failure for X02" in index
+    assert "programme ok" in (tmp_path / "o" / "programme.html").read_text()
+
+
+def test_trust_scoped_errors_fail_that_trust_only(tmp_path):
+    wm = replace_line(WARD_MONTH, 26, "RXB,001,2021-01,501,abc,1,1,1")
+    data = write_programme(tmp_path / "d", ward_month=wm)
+    summary = run_suite(data=data, out=tmp_path / "o", jobs=1, notebooks=FIXTURES)
+    assert list(summary.failed_trusts) == ["RXB"]
+    assert "physical_restraint: 'abc' is not a number" in summary.failed_trusts["RXB"]
+    assert [r.task.name for r in summary.results if r.task.stage.startswith("20")] == ["RXA"]
+    assert summary.exit_code == 1
+    index = (tmp_path / "o" / "index.html").read_text()
+    assert "RXB" in index and "is not a number" in index
+    its = pd.read_csv(tmp_path / "o" / "tables" / "its_effects.csv")
+    assert set(its.loc[its.trust_code == "RXB", "status"]) == {"failed"}
+
+
+def test_structural_errors_write_nothing(tmp_path):
+    wm = replace_line(WARD_MONTH, 2, "R A,W1,2021-01,551,11,1,1,1")
+    data = write_programme(tmp_path / "d", ward_month=wm)
+    with pytest.raises(UnusableInput, match="cannot be used"):
+        run_suite(data=data, out=tmp_path / "o", notebooks=FIXTURES)
+    assert not (tmp_path / "o").exists()
+    assert not list(tmp_path.glob(".o.*"))
+    script = Path(sys.executable).parent / "rrp-eval"
+    run = subprocess.run(
+        [str(script), "run", "--data", str(data), "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "ward_month.csv:2:1: error: trust_code: 'R A'" in run.stderr
+    assert "nothing was written" in run.stderr and not (tmp_path / "o").exists()
+
+
+def test_notebook_parameters_are_validated(demo_data):
+    with pytest.raises(ValueError, match="trust_code='NOPE' is not in the data; trusts are X01"):
+        setup(trust_code="NOPE", data=demo_data)
+    with pytest.raises(ValueError, match="internal='yes' must be True or False"):
+        setup(data=demo_data, internal="yes")
+    with pytest.raises(ValueError, match="no such file or folder"):
+        setup(data=demo_data / "missing")
+
+
+def test_external_request_checker_catches_what_it_should():
+    bad = (
+        '<script src="x.js"></script><img src="https://cdn.example/x.png">'
+        '<link rel="stylesheet" href="//cdn.example/a.css"><style>@import "https://x/y.css";'
+        "div{background:url(http://x/y.png)}</style>"
+    )
+    assert len(external_requests(bad)) == 5
+    ok = '<a href="https://example.org">link</a><img src="data:image/png;base64,AAAA" alt="x">'
+    assert external_requests(ok) == []

@@ -140,11 +140,18 @@ def table(frame: pd.DataFrame, caption: str | None = None) -> None:
 def figure(fig: Any, alt: str) -> None:
     """A figure embedded as PNG with alt text (the report template puts it on the <img>)."""
     import matplotlib.pyplot as plt
+    from PIL import Image
 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=FIGURE_DPI, bbox_inches="tight")
     plt.close(fig)
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    # 64 colours keep flat chart colours and anti-aliasing and make the page a third the size
+    image = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+    small = io.BytesIO()
+    image.quantize(colors=64, method=Image.Quantize.MEDIANCUT).save(
+        small, format="PNG", optimize=True
+    )
+    data = base64.b64encode(small.getvalue()).decode("ascii")
     _display({"image/png": data, "text/plain": alt}, raw=True, metadata={"image/png": {"alt": alt}})
 
 

@@ -242,3 +242,22 @@ def test_external_request_checker_catches_what_it_should():
     assert len(external_requests(bad)) == 5
     ok = '<a href="https://example.org">link</a><img src="data:image/png;base64,AAAA" alt="x">'
     assert external_requests(ok) == []
+
+
+@pytest.mark.parametrize("stage", ["20_trust_evaluation"])
+def test_a_notebook_runs_top_to_bottom_with_its_defaults(stage, tmp_path, monkeypatch):
+    """As in JupyterLab from a fresh checkout: no parameters given, run from notebooks/."""
+    import papermill as pm
+
+    monkeypatch.setenv("RRP_EVAL_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / f"{stage}.ipynb"
+    pm.execute_notebook(
+        str(ROOT / "notebooks" / f"{stage}.ipynb"),
+        str(out),
+        kernel_name="python3",
+        progress_bar=False,
+        cwd=str(ROOT / "notebooks"),
+    )
+    text = out.read_text()
+    assert "Northmoor Mental Health NHS Foundation Trust (X01)" in text
+    assert (tmp_path / "cache").is_dir()  # the demonstration programme was generated on first use

@@ -78,3 +78,14 @@ def test_reading_is_written_from_the_numbers(demo):
     assert "evidence of an improvement" in text  # X07's true level effect is 0.70
     none = fit_trust_its(data, "X05", "mechanical_restraint", params.for_trust("X05"))
     assert "no interrupted time-series estimate" in its_reading(none, "Mechanical restraint")
+
+
+def test_a_trust_with_no_participating_ward_gets_no_its(tmp_path):
+    from datafiles import WARDS, write_programme
+
+    wards = WARDS.replace("2021-07,Wave 1,Midlands", ",,Midlands")
+    data = with_derived_measures(load_programme(write_programme(tmp_path, wards=wards)))
+    m = fit_trust_its(data, "RXB", "seclusion", ProgrammeParams().for_trust("RXB"))
+    assert m.status == "not_estimable" and "no participating ward" in m.message
+    res, series, label = trust_spc(data, "RXB", "seclusion", ProgrammeParams())
+    assert label == "all wards" and res is not None and res.fix_after_n_points is None

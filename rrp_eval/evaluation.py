@@ -17,7 +17,7 @@ from rrp_eval.data.validate import ProgrammeData
 from rrp_eval.its import ITSResult, NotEstimableError, fit_its
 from rrp_eval.params import EffectiveTrustParams, ProgrammeParams
 from rrp_eval.prepare import TrustDesign, trust_design, trust_series, ward_series
-from rrp_eval.spc import SPCResult, xmr
+from rrp_eval.spc import ControlChartResult, overdispersion_test, u_chart
 from rrp_eval.tables import its_effects_row, its_effects_table
 
 logger = logging.getLogger(__name__)
@@ -27,6 +27,7 @@ SPC_COLUMNS = [
     "trust_code",
     "measure",
     "series",
+    "chart",
     "n_points",
     "baseline_months",
     "mean",
@@ -36,6 +37,7 @@ SPC_COLUMNS = [
     "last_point_type",
     "variation_icon",
     "assurance_icon",
+    "runs_signal",
     "n_improvement",
     "n_concern",
 ]
@@ -133,15 +135,28 @@ def fit_trust_its(
     return MeasureITS(trust_code, measure, "ok", message, design, res, series)
 
 
+LANEY_P = 0.01
+
+
+def choose_chart(counts: pd.Series, bed_days: pd.Series) -> tuple[bool, float, float]:
+    """Laney's u′ when the Pearson χ² test finds over-dispersion (p < 0.01), else u.
+
+    Returns (laney, dispersion, p-value).
+    """
+    dispersion, p = overdispersion_test(counts, bed_days)
+    return p < LANEY_P, dispersion, p
+
+
 def trust_spc(
     data: ProgrammeData, trust_code: str, measure: str, params: ProgrammeParams
-) -> tuple[SPCResult | None, pd.DataFrame, str]:
-    """XmR chart of the trust's monthly rate per 1,000 occupied bed days.
+) -> tuple[ControlChartResult | None, pd.DataFrame, str]:
+    """u or u′ chart of the trust's monthly rate per 1,000 occupied bed days.
 
     The participating wards' summed series (all wards for a trust with none participating).
-    Limits come from the baseline (the months before the earliest start) when it has at least
-    12 months, so that a change after the start shows as special cause; otherwise from all
-    points. Returns (result or None, the series charted, the series' description).
+    The centre line (and Laney's sigma_z) come from the baseline (the months before the
+    earliest start) when it has at least 12 months, so that a change after the start shows as
+    special cause; otherwise from all points. u′ is chosen over u by :func:`choose_chart` on
+    the same baseline. Returns (result or None, the series charted, the series' description).
     """
     trust_params = params.for_trust(trust_code)
     design = trust_design(data, trust_code, trust_params.exclude_wards)
@@ -157,41 +172,49 @@ def trust_spc(
     label = "participating wards" if participating else "all wards"
     if len(series) < 2:
         return None, series, label
-    fix = None
+    freeze = None
     if participating:
         n_base = int((series["month"] < min(design.starts)).sum())
-        fix = n_base if n_base >= 12 else None
-    direction = params.measure(measure).direction
-    res = xmr(
-        series["rate_per_1000_obd"],
+        freeze = n_base if n_base >= 12 else None
+    base = slice(0, freeze)
+    laney, _, _ = choose_chart(series["count"].iloc[base], series["occupied_bed_days"].iloc[base])
+    res = u_chart(
+        series["count"],
+        series["occupied_bed_days"],
+        laney=laney,
+        multiply=1000,
+        freeze=freeze,
         dates=series["month"],
-        improvement=direction,
-        fix_after_n_points=fix,
+        improvement=params.measure(measure).direction,
     )
     return res, series, label
 
 
-def spc_row(trust_code: str, measure: str, res: SPCResult | None, label: str) -> dict[str, object]:
+def spc_row(
+    trust_code: str, measure: str, res: ControlChartResult | None, label: str
+) -> dict[str, object]:
     """One ``spc_signals.csv`` row."""
     row: dict[str, object] = dict.fromkeys(SPC_COLUMNS, math.nan)
     row.update(trust_code=trust_code, measure=measure, series=label)
     if res is None:
-        row.update(n_points=0, last_point_type="", variation_icon="", assurance_icon="")
+        row.update(n_points=0, chart="", last_point_type="", variation_icon="", assurance_icon="")
         return row
     f = res.frame
     last = f.iloc[-1]
     row.update(
+        chart=res.chart,
         n_points=len(f),
-        mean=last["mean"],
-        lpl=last["lpl"],
-        upl=last["upl"],
+        baseline_months=res.freeze or len(f),
+        mean=last["centre"],
+        lpl=last["lcl"],
+        upl=last["ucl"],
         last_month=f"{last['date']:%Y-%m}" if "date" in f else "",
         last_point_type=last["point_type"],
         variation_icon=res.variation_icon,
-        assurance_icon=res.assurance_icon or "",
+        assurance_icon="",
+        runs_signal=res.runs.signal,
         n_improvement=int((f["point_type"] == "special_cause_improvement").sum()),
         n_concern=int((f["point_type"] == "special_cause_concern").sum()),
-        baseline_months=res.fix_after_n_points or len(f),
     )
     return row
 

@@ -26,9 +26,17 @@ from rrp_eval.evaluation import (
     trust_spc,
 )
 from rrp_eval.params import ProgrammeParams, load_params
-from rrp_eval.plots import icon_description, plot_completeness, plot_forest, plot_its, plot_spc
-from rrp_eval.prepare import trust_design, trust_series, with_derived_measures
+from rrp_eval.plots import (
+    icon_description,
+    plot_completeness,
+    plot_forest,
+    plot_its,
+    plot_small_multiples,
+    plot_spc,
+)
+from rrp_eval.prepare import trust_design, trust_series, ward_series, with_derived_measures
 from rrp_eval.programme import programme_effects
+from rrp_eval.spc import run_chart
 
 FIGURE_DPI = 100
 
@@ -228,10 +236,10 @@ def _trust_spc(ctx: Context, measure: str) -> tuple[Any, pd.DataFrame, str]:
 
 
 def spc_summary(ctx: Context) -> None:
-    """One row per measure: the latest limits and what the chart says now."""
+    """One row per measure: the chart used, its latest limits and what it says now."""
     rows = []
     for m in ctx.measures:
-        res, series, label = _trust_spc(ctx, m)
+        res, series, _label = _trust_spc(ctx, m)
         if res is None:
             rows.append(
                 {"Measure": ctx.label(m), "Months": len(series), "Variation": "too few points"}
@@ -241,22 +249,23 @@ def spc_summary(ctx: Context) -> None:
         rows.append(
             {
                 "Measure": ctx.label(m),
-                "Series": label,
+                "Chart": res.chart,
                 "Months": len(res.frame),
-                "Mean": f"{last['mean']:.1f}",
-                "Limits": f"{max(last['lpl'], 0):.1f} to {last['upl']:.1f}",
+                "Centre": f"{last['centre']:.1f}",
+                "Limits (latest month)": f"{last['lcl']:.1f} to {last['ucl']:.1f}",
                 "Variation (latest month)": icon_description(res.variation_icon),
                 "Improvement points": int(
                     (res.frame.point_type == "special_cause_improvement").sum()
                 ),
                 "Concern points": int((res.frame.point_type == "special_cause_concern").sum()),
+                "Runs": "non-random" if res.runs.signal else "random",
             }
         )
     table(pd.DataFrame(rows), "Making Data Count summary (rates per 1,000 occupied bed days)")
 
 
 def spc_charts(ctx: Context) -> None:
-    """An XmR chart per measure, suppressed points left out."""
+    """A u or u′ chart per measure, suppressed points left out."""
     import matplotlib.pyplot as plt
 
     design = trust_design(ctx.data, ctx.trust_code)
@@ -270,6 +279,12 @@ def spc_charts(ctx: Context) -> None:
         shown = ctx.rule.rates(
             series["rate_per_1000_obd"], series["count"], series["occupied_bed_days"]
         )
+        if shown.isna().all():
+            paragraph(
+                f"{ctx.label(m)}: every month's numbers are too small to show (latest "
+                f"variation: {icon_description(res.variation_icon)})."
+            )
+            continue
         fig, ax = plt.subplots(figsize=(8, 3.2))
         plot_spc(
             res,
@@ -281,12 +296,33 @@ def spc_charts(ctx: Context) -> None:
         )
         n_hidden = int(shown.isna().sum())
         alt = (
-            f"XmR chart of {ctx.label(m)} per 1,000 occupied bed days, {len(series)} months; "
-            f"mean {res.frame['mean'].iloc[-1]:.1f}; latest variation: "
+            f"{res.chart} chart of {ctx.label(m)} per 1,000 occupied bed days, {len(series)} "
+            f"months; centre line {res.frame['centre'].iloc[-1]:.1f}; latest variation: "
             f"{icon_description(res.variation_icon)}"
             + (f"; {n_hidden} months not shown (small numbers)" if n_hidden else "")
         )
         figure(fig, alt)
+
+
+def ward_charts(ctx: Context, measure: str = "restrictive_practice") -> None:
+    """Small multiples: one run chart per ward of the trust (its own wards only)."""
+    wards = ward_series(ctx.data, ctx.trust_code, measure, participating_only=False)
+    panels = []
+    for ward, g in wards.groupby("ward_id", sort=True):
+        shown = ctx.rule.rates(g["rate_per_1000_obd"], g["count"], g["occupied_bed_days"])
+        if shown.notna().sum() < 2:
+            continue
+        ok = shown.notna().to_numpy()
+        panels.append((f"Ward {ward}", run_chart(shown[ok], dates=g["month"][ok]), None))
+    if not panels:
+        paragraph(f"Too few ward-months can be shown for ward charts of {ctx.label(measure)}.")
+        return
+    fig = plot_small_multiples(panels, ylabel="per 1,000 bed days")
+    figure(
+        fig,
+        f"Run charts of {ctx.label(measure)} per 1,000 occupied bed days for each of "
+        f"{len(panels)} wards, with their medians",
+    )
 
 
 def its_summary(ctx: Context) -> None:
@@ -482,7 +518,33 @@ def completeness(ctx: Context) -> None:
     )
     months["first"] = months["first"].map(_month)
     months["last"] = months["last"].map(_month)
-    table(months.reset_index().rename(columns={"trust_code": "Trust"}), "Reporting coverage")
+    names = {"trust_code": "Trust", "wards": "Wards", "ward_months": "Ward-months",
+             "first": "First month", "last": "Last month"}  # fmt: skip
+    table(months.reset_index().rename(columns=names), "Reporting coverage")
+
+
+def reporting_run_charts(ctx: Context) -> None:
+    """Run charts of each trust's monthly occupied bed days: a shift is a reporting change."""
+    wm = ctx.data.ward_month
+    panels = []
+    for trust, g in wm.groupby("trust_code", sort=True):
+        monthly = g.groupby("month")["occupied_bed_days"].sum().reset_index()
+        if len(monthly) >= 2:
+            panels.append(
+                (f"{trust}", run_chart(monthly["occupied_bed_days"], dates=monthly["month"]), None)
+            )
+    fig = plot_small_multiples(panels, ylabel="bed days")
+    signals = [title for title, res, _ in panels if res.signal]
+    figure(
+        fig,
+        f"Run charts of monthly occupied bed days for {len(panels)} trusts; "
+        f"non-random variation in {', '.join(signals) if signals else 'none'}",
+    )
+    if signals:
+        paragraph(
+            f"Non-random variation in reported bed days (Anhøj's rules) for "
+            f"{', '.join(signals)}: check for wards that started or stopped reporting."
+        )
 
 
 def validation_findings(ctx: Context) -> None:

@@ -17,7 +17,9 @@ import pandas as pd
 
 if TYPE_CHECKING:
     from rrp_eval.its import ITSResult
-    from rrp_eval.spc import SPCResult
+    from rrp_eval.spc import ControlChartResult, SPCResult
+
+from rrp_eval.spc import RunChartResult
 
 COMMON, IMPROVEMENT, CONCERN, NEUTRAL, TARGET = (
     "#a6a6a6",
@@ -89,7 +91,7 @@ def icon_description(name: str | None) -> str:
 
 
 def plot_spc(
-    res: SPCResult,
+    res: SPCResult | ControlChartResult,
     ax: Any = None,
     *,
     shown: pd.Series | np.ndarray | None = None,
@@ -98,11 +100,11 @@ def plot_spc(
     events: pd.DataFrame | None = None,
     start: pd.Timestamp | None = None,
 ) -> Any:
-    """An XmR chart in Making Data Count style.
+    """An XmR, u, u′, p or I chart in Making Data Count style.
 
     Parameters
     ----------
-    res : SPCResult
+    res : SPCResult or ControlChartResult
     ax : matplotlib Axes, optional
     shown : array, optional
         The values that may be shown (NaN where disclosure control suppresses a point); the
@@ -116,13 +118,23 @@ def plot_spc(
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 3.2))
     f = res.frame
+    centre, low, high = ("mean", "lpl", "upl") if "mean" in f else ("centre", "lcl", "ucl")
     x = f["date"] if "date" in f else pd.Series(np.arange(len(f)))
     y = f["value"] if shown is None else pd.Series(np.asarray(shown, dtype=float), index=f.index)
-    for _, g in f.groupby("rebase_group"):
+    groups = f.groupby("rebase_group") if "rebase_group" in f else [(0, f)]
+    step = "mid" if centre == "centre" else None
+    for _, g in groups:
         gx = x.loc[g.index]
-        ax.plot(gx, g["mean"], color=NHS_DARK, linewidth=1)
-        ax.plot(gx, g["upl"], color=COMMON, linewidth=1, linestyle="--")
-        ax.plot(gx, g["lpl"], color=COMMON, linewidth=1, linestyle="--")
+        ax.plot(gx, g[centre], color=NHS_DARK, linewidth=1)
+        for col in (low, high):
+            ax.plot(
+                gx,
+                g[col],
+                color=COMMON,
+                linewidth=1,
+                linestyle="--",
+                drawstyle="steps-mid" if step else "default",
+            )
         ax.plot(gx, y.loc[g.index], color=COMMON, linewidth=1.2, zorder=2)
     colours = f["point_type"].map(POINT_COLOURS)
     ok = y.notna()
@@ -137,8 +149,9 @@ def plot_spc(
             fontsize=7,
             color="#425563",
         )
-    if res.target is not None:
-        ax.axhline(res.target, color=TARGET, linewidth=1.2, linestyle=":")
+    target = getattr(res, "target", None)
+    if target is not None:
+        ax.axhline(target, color=TARGET, linewidth=1.2, linestyle=":")
     if start is not None:
         ax.axvline(start, color=NHS_BLUE, linewidth=1, linestyle="--")
     if events is not None and len(events):
@@ -155,12 +168,80 @@ def plot_spc(
                 transform=ax.get_xaxis_transform(),
             )
     _icon(ax, 0.93, res.variation_icon)
-    _icon(ax, 0.99, res.assurance_icon)
+    _icon(ax, 0.99, getattr(res, "assurance_icon", None))
+    chart = getattr(res, "chart", None)
+    if chart and chart != "i":
+        ax.text(
+            1.0,
+            -0.28,
+            f"{chart} chart",
+            transform=ax.transAxes,
+            ha="right",
+            fontsize=7,
+            color="#425563",
+        )
     _style(ax, title, ylabel)
     if "date" in f:
         _month_axis(ax)
-    ax.set_ylim(bottom=min(0, float(np.nanmin(f["lpl"]))) if (f["lpl"] < 0).all() else None)
+    if (f[low] >= 0).all():
+        ax.set_ylim(bottom=0)
     return ax
+
+
+def plot_run_chart(
+    res: RunChartResult, ax: Any = None, *, title: str | None = None, ylabel: str | None = None
+) -> Any:
+    """A run chart: points, median, and whether Anhøj's rules signal."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 2.6))
+    f = res.frame
+    x = f["date"] if "date" in f else pd.Series(np.arange(len(f)))
+    ax.plot(
+        x,
+        f["value"],
+        color=COMMON,
+        linewidth=1.2,
+        marker="o",
+        markersize=3,
+        markerfacecolor=NHS_BLUE,
+        markeredgecolor=NHS_BLUE,
+    )
+    ax.plot(x, f["median"], color=NHS_DARK, linewidth=1)
+    r = res.runs
+    verdict = "non-random variation" if r.signal else "random variation"
+    ax.text(
+        0.0,
+        -0.34,
+        f"{verdict}: longest run {r.longest_run} (max {r.longest_run_max}), "
+        f"crossings {r.n_crossings} (min {r.n_crossings_min})",
+        transform=ax.transAxes,
+        fontsize=7,
+        color=CONCERN if r.signal else "#425563",
+    )
+    _style(ax, title, ylabel)
+    if "date" in f:
+        _month_axis(ax)
+    return ax
+
+
+def plot_small_multiples(
+    panels: list[tuple[str, Any, np.ndarray | None]], *, ncols: int = 2, ylabel: str | None = None
+) -> Any:
+    """One small chart per (title, result, shown values) panel, sharing nothing but style."""
+    n = len(panels)
+    nrows = max(1, -(-n // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 2.4 * nrows), squeeze=False)
+    for ax, (title, res, shown) in zip(axes.flat, panels, strict=False):
+        if isinstance(res, RunChartResult):
+            plot_run_chart(res, ax, title=title, ylabel=ylabel)
+        else:
+            plot_spc(res, ax, shown=shown, title=title, ylabel=ylabel)
+        ax.title.set_fontsize(9)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig
 
 
 def plot_its(

@@ -293,12 +293,20 @@ def xmr(
         idx = np.flatnonzero(groups == g)
         yg = y[idx]
         base = yg[:fix_after_n_points] if fix_after_n_points else yg
+        if len(base) < 2:
+            raise ValueError(
+                f"rebase group {g} has {len(base)} point: limits need at least 2 points (a "
+                "moving range)"
+            )
         mean = base.mean()
         mr = np.abs(np.diff(base))
-        amr = mr.mean() if len(mr) else np.nan
-        if screen_outliers and len(mr):
-            kept = mr[mr < MR_SCREEN * amr]
-            amr = kept.mean() if len(kept) else np.nan
+        amr = mr.mean()
+        if amr == 0:
+            warnings.append(
+                f"rebase group {g}: every value is the same, so the limits are the mean"
+            )
+        elif screen_outliers:
+            amr = mr[mr < MR_SCREEN * amr].mean()
         lpl, upl = mean - LIMIT * amr, mean + LIMIT * amr
         nlpl, nupl = mean - CLOSE * amr, mean + CLOSE * amr
         outside = (yg > upl) | (yg < lpl)
@@ -339,3 +347,415 @@ def xmr(
         warnings=tuple(warnings),
         fix_after_n_points=fix_after_n_points,
     )
+
+
+# --- Anhøj run-chart rules ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunsAnalysis:
+    """Anhøj's rules around a centre line (points on the line are not useful)."""
+
+    n_obs: int
+    n_useful: int
+    longest_run: int
+    longest_run_max: int
+    n_crossings: int
+    n_crossings_min: int
+
+    @property
+    def signal(self) -> bool:
+        """Non-random variation: an unusually long run or unusually few crossings."""
+        return self.longest_run > self.longest_run_max or self.n_crossings < self.n_crossings_min
+
+
+def anhoej_limits(n_useful: int) -> tuple[int, int]:
+    """(longest_run_max, n_crossings_min) for ``n_useful`` points (Anhøj & Olesen 2014).
+
+    round(log2 n) + 3 and the 5th percentile of Binomial(n - 1, 0.5) (R's ``qbinom``).
+    """
+    from scipy import stats
+
+    if n_useful < 1:
+        return 0, 0
+    longest = round(np.log2(n_useful)) + 3
+    crossings = int(stats.binom.ppf(0.05, n_useful - 1, 0.5)) if n_useful > 1 else 0
+    return longest, crossings
+
+
+def runs_analysis(values: np.ndarray, centre: np.ndarray | float) -> RunsAnalysis:
+    """Longest run and number of crossings around ``centre``."""
+    y = np.asarray(values, dtype=float)
+    side = np.sign(y - np.broadcast_to(np.asarray(centre, dtype=float), y.shape))
+    useful = side[side != 0]
+    n = len(useful)
+    longest, crossings = 0, 0
+    if n:
+        changes = np.flatnonzero(np.diff(useful) != 0)
+        crossings = len(changes)
+        bounds = np.concatenate([[-1], changes, [n - 1]])
+        longest = int(np.max(np.diff(bounds)))
+    run_max, cross_min = anhoej_limits(n)
+    return RunsAnalysis(len(y), n, longest, run_max, crossings, cross_min)
+
+
+@dataclass(frozen=True, eq=False)
+class RunChartResult:
+    """A run chart: ``frame`` (``value``, ``median``, ``useful``) and its Anhøj analysis."""
+
+    frame: pd.DataFrame
+    runs: RunsAnalysis
+
+    @property
+    def signal(self) -> bool:
+        return self.runs.signal
+
+    def __getattr__(self, name: str) -> Any:
+        if name in RunsAnalysis.__dataclass_fields__:
+            return getattr(self.runs, name)
+        raise AttributeError(name)
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        from rrp_eval.plots import plot_run_chart
+
+        return plot_run_chart(self, ax=ax, **kwargs)
+
+
+def _finite(values: Any, what: str = "values") -> np.ndarray:
+    y = np.asarray(values, dtype=float)
+    if y.ndim != 1 or len(y) == 0:
+        raise ValueError(f"{what} must be a non-empty sequence of numbers")
+    if not np.all(np.isfinite(y)):
+        bad = np.flatnonzero(~np.isfinite(y))[:5].tolist()
+        raise ValueError(f"{what} must be finite; positions {bad} are missing or infinite")
+    return y
+
+
+def run_chart(
+    values: Sequence[float] | np.ndarray | pd.Series, dates: Any = None
+) -> RunChartResult:
+    """Run chart with a median centre line and Anhøj's rules.
+
+    Parameters
+    ----------
+    values : sequence of float
+    dates : sequence, optional
+
+    Returns
+    -------
+    RunChartResult
+        ``longest_run``, ``longest_run_max``, ``n_crossings``, ``n_crossings_min``, ``signal``
+        (also as attributes of the result).
+    """
+    y = _finite(values)
+    median = float(np.median(y))
+    frame = pd.DataFrame({"value": y, "median": median, "useful": y != median})
+    if dates is not None:
+        frame.insert(0, "date", pd.to_datetime(list(dates)))
+    return RunChartResult(frame, runs_analysis(y, median))
+
+
+# --- Shewhart charts for rates and proportions (qicharts2) -------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class ControlChartResult:
+    """A u, u′, p, p′ or I chart.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        ``date`` (if given), ``value``, ``centre``, ``lcl``, ``ucl``, ``sigma_signal`` (outside
+        the limits), ``special_cause_type`` and ``point_type`` (Making Data Count rules against
+        these limits).
+    chart : str
+        ``u``, ``u'``, ``p``, ``p'`` or ``i``.
+    sigma_z : float or None
+        Laney's between-point scaling (u′, p′).
+    runs : RunsAnalysis
+        Anhøj's rules around the centre line.
+    variation_icon : str
+    improvement : str
+    """
+
+    frame: pd.DataFrame
+    chart: str
+    sigma_z: float | None
+    runs: RunsAnalysis
+    variation_icon: str
+    improvement: str
+    warnings: tuple[str, ...] = ()
+    freeze: int | None = None
+
+    @property
+    def signals(self) -> pd.DataFrame:
+        return self.frame[self.frame["point_type"] != "common_cause"]
+
+    @property
+    def aLCL(self) -> float:
+        return float(self.frame["lcl"].mean())
+
+    @property
+    def aUCL(self) -> float:
+        return float(self.frame["ucl"].mean())
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        from rrp_eval.plots import plot_spc
+
+        return plot_spc(self, ax=ax, **kwargs)
+
+
+def _mdc_types(
+    y: np.ndarray,
+    centre: np.ndarray,
+    sigma: np.ndarray,
+    lcl: np.ndarray,
+    ucl: np.ndarray,
+    improvement: str,
+) -> tuple[list[str], list[str]]:
+    """Making Data Count labels and point types against any limits (2σ = centre ± 2 sigma)."""
+    outside = (y > ucl) | (y < lcl)
+    rtm = np.sign(y - centre)
+    close = ~outside & ((y < centre - 2 * sigma) | (y > centre + 2 * sigma))
+    special = _special_cause_types(y, rtm, close, outside)
+    return special, [_point_type(s, _DIRECTION[improvement]) for s in special]
+
+
+def _baseline(n: int, freeze: int | None) -> slice:
+    if freeze is None:
+        return slice(0, n)
+    if not isinstance(freeze, int) or not 2 <= freeze <= n:
+        raise ValueError(f"freeze={freeze!r} must be a whole number from 2 to {n}")
+    return slice(0, freeze)
+
+
+def _laney_sigma_z(z: np.ndarray) -> float:
+    """Laney's sigma_z: mean moving range of z-scores, screened once at 3.267 × their mean."""
+    mr = np.abs(np.diff(z))
+    if len(mr) == 0:
+        raise ValueError("a Laney chart needs at least 2 points in the baseline")
+    mr = mr[mr < MR_SCREEN * mr.mean()] if mr.mean() > 0 else mr
+    return float(mr.mean() / 1.128) if len(mr) else 0.0
+
+
+def _attribute_chart(
+    chart: str,
+    counts: Any,
+    denominators: Any,
+    *,
+    laney: bool,
+    multiply: float,
+    freeze: int | None,
+    dates: Any,
+    improvement: str,
+) -> ControlChartResult:
+    if improvement not in IMPROVEMENTS:
+        raise ValueError(f"improvement={improvement!r}; allowed: {', '.join(IMPROVEMENTS)}")
+    x = _finite(counts, "counts")
+    n = _finite(denominators, "denominators" if chart == "p" else "exposure")
+    if len(x) != len(n):
+        raise ValueError(
+            f"{len(x)} counts for {len(n)} {'denominators' if chart == 'p' else 'exposures'}"
+        )
+    if (n <= 0).any():
+        bad = np.flatnonzero(n <= 0)[:5].tolist()
+        raise ValueError(
+            f"denominators must be > 0; positions {bad} are zero or negative (leave those "
+            "points out: a rate needs an exposure)"
+        )
+    if (x < 0).any():
+        raise ValueError("counts must be >= 0")
+    if chart == "p" and (x > n).any():
+        raise ValueError("a p chart needs counts no larger than their denominators")
+    if not (isinstance(multiply, int | float) and multiply > 0):
+        raise ValueError(f"multiply={multiply!r} must be a positive number")
+    base = _baseline(len(x), freeze)
+    cl = x[base].sum() / n[base].sum()
+    y = x / n
+    if chart == "u":
+        sd = np.sqrt(cl / n)
+    else:
+        sd = np.sqrt(cl * (1 - cl) / n)
+    warnings = []
+    if cl == 0 or (chart == "p" and cl == 1):
+        warnings.append("every point has the same value: the limits collapse onto the centre line")
+    sigma_z = None
+    if laney:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where(sd > 0, (y - cl) / sd, 0.0)
+        sigma_z = _laney_sigma_z(z[base])
+        sd = sd * sigma_z
+    ucl = cl + 3 * sd
+    lcl = np.maximum(cl - 3 * sd, 0.0)
+    if chart == "p":
+        ucl = np.minimum(ucl, 1.0)
+    centre = np.full(len(y), cl)
+    special, types = _mdc_types(y, centre, sd, lcl, ucl, improvement)
+    frame = pd.DataFrame(
+        {
+            "value": y * multiply,
+            "centre": centre * multiply,
+            "lcl": lcl * multiply,
+            "ucl": ucl * multiply,
+            "sigma_signal": (y > ucl) | (y < lcl),
+            "special_cause_type": special,
+            "point_type": types,
+            "count": x,
+            "denominator": n,
+        }
+    )
+    if dates is not None:
+        frame.insert(0, "date", pd.to_datetime(list(dates)))
+    name = chart + ("'" if laney else "")
+    for w in warnings:
+        logger.warning(w)
+    return ControlChartResult(
+        frame,
+        name,
+        sigma_z,
+        runs_analysis(y, cl),
+        _variation_icon(types[-1], improvement),
+        improvement,
+        tuple(warnings),
+        freeze,
+    )
+
+
+def u_chart(
+    counts: Sequence[float] | np.ndarray | pd.Series,
+    exposure: Sequence[float] | np.ndarray | pd.Series,
+    laney: bool = False,
+    multiply: float = 1,
+    *,
+    freeze: int | None = None,
+    dates: Any = None,
+    improvement: str = "increase",
+) -> ControlChartResult:
+    """u chart of rates (counts per unit of exposure), or Laney's u′ chart.
+
+    Parameters
+    ----------
+    counts, exposure : sequence of float
+        Events and exposure (e.g. occupied bed days) per period; exposure > 0.
+    laney : bool, default False
+        Laney's u′: the Poisson sigma of each point is scaled by sigma_z, the mean moving range
+        of the points' z-scores (screened once at 3.267 × their mean) / 1.128; not floored at 1.
+    multiply : float, default 1
+        Report rates per ``multiply`` units (1000 for per 1,000 occupied bed days).
+    freeze : int, optional
+        Centre line (and sigma_z) from the first ``freeze`` points only.
+    dates : sequence, optional
+    improvement : {"increase", "decrease", "neutral"}, default "increase"
+        For the Making Data Count point types and icon.
+
+    Returns
+    -------
+    ControlChartResult
+        Centre line Σcounts/Σexposure; limits centre ± 3 sigma_i varying with the exposure, the
+        lower limit truncated at 0 (qicharts2 0.8.1).
+    """
+    return _attribute_chart(
+        "u",
+        counts,
+        exposure,
+        laney=laney,
+        multiply=multiply,
+        freeze=freeze,
+        dates=dates,
+        improvement=improvement,
+    )
+
+
+def p_chart(
+    counts: Sequence[float] | np.ndarray | pd.Series,
+    denominators: Sequence[float] | np.ndarray | pd.Series,
+    laney: bool = False,
+    multiply: float = 1,
+    *,
+    freeze: int | None = None,
+    dates: Any = None,
+    improvement: str = "increase",
+) -> ControlChartResult:
+    """p chart of proportions, or Laney's p′ chart (as :func:`u_chart`, binomial sigma)."""
+    return _attribute_chart(
+        "p",
+        counts,
+        denominators,
+        laney=laney,
+        multiply=multiply,
+        freeze=freeze,
+        dates=dates,
+        improvement=improvement,
+    )
+
+
+def i_chart(
+    values: Sequence[float] | np.ndarray | pd.Series,
+    *,
+    freeze: int | None = None,
+    screen_outliers: bool = True,
+    dates: Any = None,
+    improvement: str = "increase",
+) -> ControlChartResult:
+    """qicharts2's I chart: mean ± 3 × (mean moving range / 1.128).
+
+    The variant for comparison with qicharts2 (3/1.128 = 2.6596 where Making Data Count uses
+    2.66); the reports use :func:`xmr`. Moving ranges are screened once at 3.267 × their mean
+    as qicharts2 does; ``freeze`` takes the centre line and limits from the first points.
+    """
+    if improvement not in IMPROVEMENTS:
+        raise ValueError(f"improvement={improvement!r}; allowed: {', '.join(IMPROVEMENTS)}")
+    y = _finite(values)
+    if len(y) < 2:
+        raise ValueError("an I chart needs at least 2 points")
+    base = y[_baseline(len(y), freeze)]
+    mr = np.abs(np.diff(base))
+    if screen_outliers and mr.mean() > 0:
+        mr = mr[mr < MR_SCREEN * mr.mean()]
+    sigma = mr.mean() / 1.128
+    cl = base.mean()
+    centre = np.full(len(y), cl)
+    sd = np.full(len(y), sigma)
+    lcl, ucl = cl - 3 * sd, cl + 3 * sd
+    special, types = _mdc_types(y, centre, sd, lcl, ucl, improvement)
+    frame = pd.DataFrame(
+        {
+            "value": y,
+            "centre": centre,
+            "lcl": lcl,
+            "ucl": ucl,
+            "sigma_signal": (y > ucl) | (y < lcl),
+            "special_cause_type": special,
+            "point_type": types,
+        }
+    )
+    if dates is not None:
+        frame.insert(0, "date", pd.to_datetime(list(dates)))
+    return ControlChartResult(
+        frame,
+        "i",
+        None,
+        runs_analysis(y, cl),
+        _variation_icon(types[-1], improvement),
+        improvement,
+        (),
+        freeze,
+    )
+
+
+def overdispersion_test(counts: Any, exposure: Any) -> tuple[float, float]:
+    """Pearson χ² test of Poisson variation between points: (dispersion, p-value).
+
+    The reports draw Laney's u′ chart when p < 0.01 (the between-point variation is larger
+    than the Poisson variation that u-chart limits assume) and a u chart otherwise.
+    """
+    from scipy import stats
+
+    x = _finite(counts, "counts")
+    n = _finite(exposure, "exposure")
+    cl = x.sum() / n.sum()
+    if cl == 0 or len(x) < 2:
+        return 1.0, 1.0
+    chi2 = float((((x - cl * n) ** 2) / (cl * n)).sum())
+    df = len(x) - 1
+    return chi2 / df, float(stats.chi2.sf(chi2, df))

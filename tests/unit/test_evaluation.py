@@ -62,10 +62,11 @@ def test_tables_have_the_spec_columns(demo):
 def test_spc_limits_come_from_the_baseline(demo):
     data, params = demo
     res, series, label = trust_spc(data, "X01", "physical_restraint", params)
-    assert label == "participating wards" and res.fix_after_n_points == 18
-    assert res.improvement == "decrease"
-    base = series["rate_per_1000_obd"].iloc[:18]
-    assert res.frame["mean"].iloc[0] == pytest.approx(base.mean())
+    assert label == "participating wards" and res.freeze == 18
+    assert res.improvement == "decrease" and res.chart in ("u", "u'")
+    base = series.iloc[:18]
+    expected = base["count"].sum() / base["occupied_bed_days"].sum() * 1000
+    assert res.frame["centre"].iloc[0] == pytest.approx(expected)
 
 
 def test_reading_is_written_from_the_numbers(demo):
@@ -87,5 +88,5 @@ def test_a_trust_with_no_participating_ward_gets_no_its(tmp_path):
     data = with_derived_measures(load_programme(write_programme(tmp_path, wards=wards)))
     m = fit_trust_its(data, "RXB", "seclusion", ProgrammeParams().for_trust("RXB"))
     assert m.status == "not_estimable" and "no participating ward" in m.message
-    res, series, label = trust_spc(data, "RXB", "seclusion", ProgrammeParams())
-    assert label == "all wards" and res is not None and res.fix_after_n_points is None
+    res, _series, label = trust_spc(data, "RXB", "seclusion", ProgrammeParams())
+    assert label == "all wards" and res is not None and res.freeze is None

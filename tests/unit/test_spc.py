@@ -1,0 +1,147 @@
+"""SPC: invariances (hypothesis), edge cases and messages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
+
+from rrp_eval.spc import (
+    i_chart,
+    overdispersion_test,
+    p_chart,
+    run_chart,
+    u_chart,
+    xmr,
+)
+
+series = st.lists(st.integers(-1000, 1000), min_size=13, max_size=60)
+shifts = st.integers(-10_000, 10_000)
+powers = st.integers(-8, 8)
+
+
+@settings(max_examples=150, deadline=None)
+@given(series, shifts, powers)
+def test_xmr_is_shift_and_scale_invariant(values, shift, power):
+    y = np.array(values, dtype=float)
+    base = xmr(y)
+    moved = xmr((y + shift) * 2.0**power)
+    assert moved.frame.point_type.tolist() == base.frame.point_type.tolist()
+    assert moved.frame.special_cause_type.tolist() == base.frame.special_cause_type.tolist()
+    assert moved.variation_icon == base.variation_icon
+    for col in ("mean", "lpl", "upl"):
+        assert_allclose(
+            moved.frame[col],
+            (base.frame[col] + shift) * 2.0**power,
+            rtol=1e-9,
+            atol=1e-9 * 2.0**power * (1 + abs(shift)),
+        )
+
+
+MIRROR_PAIRS = [
+    ("Above UCL", "Below LCL"),
+    ("7 Point Trend (Increasing)", "7 Point Trend (Decreasing)"),
+    ("2 in 3 Above CL", "2 in 3 Below CL"),
+    ("7 Points Above CL", "7 Points Below CL"),
+]
+MIRROR = {"Common Cause": "Common Cause"} | dict(MIRROR_PAIRS) | {b: a for a, b in MIRROR_PAIRS}
+
+
+@settings(max_examples=100, deadline=None)
+@given(series)
+def test_mirroring_the_series_and_the_direction_keeps_the_verdicts(values):
+    y = np.array(values, dtype=float)
+    up = xmr(y, improvement="increase")
+    down = xmr(-y, improvement="decrease")
+    assert up.frame.point_type.tolist() == down.frame.point_type.tolist()
+    assert [
+        MIRROR[t] for t in up.frame.special_cause_type
+    ] == down.frame.special_cause_type.tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(series, shifts, powers)
+def test_run_chart_is_shift_and_scale_invariant(values, shift, power):
+    y = np.array(values, dtype=float)
+    assert run_chart((y + shift) * 2.0**power).runs == run_chart(y).runs
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 500), min_size=8, max_size=40), st.integers(0, 6))
+def test_u_chart_multiply_scales_everything(counts, power):
+    x = np.array(counts, dtype=float)
+    n = np.linspace(400, 900, len(x))
+    a, b = u_chart(x, n), u_chart(x, n, multiply=2**power)
+    for col in ("value", "centre", "lcl", "ucl"):
+        assert_allclose(b.frame[col], a.frame[col] * 2**power, rtol=1e-12)
+    assert b.frame.point_type.tolist() == a.frame.point_type.tolist()
+
+
+def test_constant_series_have_collapsed_limits_and_say_so():
+    res = xmr([4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4])
+    assert (res.frame[["mean", "lpl", "upl"]] == 4).all().all()
+    assert (res.frame.point_type == "common_cause").all()
+    assert any("every value is the same" in w for w in res.warnings)
+    u = u_chart([0] * 12, [100] * 12)
+    assert any("collapse onto the centre line" in w for w in u.warnings)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: xmr([1.0]), "limits need at least 2 points"),
+        (lambda: xmr([]), "non-empty"),
+        (lambda: xmr([1, np.nan, 3]), r"finite; positions \[1\]"),
+        (lambda: xmr([1, 2, 3], improvement="down"), "improvement='down'; allowed: increase"),
+        (lambda: xmr([1, 2, 3], dates=["2020-01-01"]), "1 dates for 3 values"),
+        (lambda: xmr(range(20), rebase=[25]), "rebase position 25 must be"),
+        (lambda: xmr(range(20), rebase=[19]), "rebase group 1 has 1 point"),
+        (
+            lambda: xmr(
+                range(5),
+                dates=pd.date_range("2020-01", periods=5, freq="MS"),
+                rebase=["2021-01-01"],
+            ),
+            "rebase date '2021-01-01' is not one of",
+        ),
+        (lambda: u_chart([1, 2], [10, 0]), r"positions \[1\] are zero or negative"),
+        (lambda: u_chart([1, 2], [10]), "2 counts for 1 exposures"),
+        (lambda: u_chart([1, -2], [10, 10]), "counts must be >= 0"),
+        (lambda: p_chart([5, 12], [10, 10]), "no larger than their denominators"),
+        (lambda: u_chart([1, 2, 3], [5, 5, 5], freeze=1), "freeze=1 must be a whole number"),
+        (lambda: i_chart([3.0]), "at least 2 points"),
+    ],
+)
+def test_bad_input_gives_a_clear_message(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_u_chart_point_types_follow_making_data_count():
+    counts = [20] * 12 + [60] + [20] * 5
+    res = u_chart(counts, [1000] * 18, multiply=1000, improvement="decrease")
+    assert res.frame.special_cause_type[12] == "Above UCL"
+    assert res.frame.point_type[12] == "special_cause_concern"
+    assert res.chart == "u" and res.sigma_z is None
+
+
+def test_laney_widens_limits_for_overdispersed_rates():
+    rng = np.random.default_rng(1)
+    n = rng.uniform(9000, 11000, 36)
+    x = rng.poisson(n * 0.02 * rng.gamma(20, 1 / 20, 36))
+    disp, p = overdispersion_test(x, n)
+    assert disp > 3 and p < 0.01
+    u, up = u_chart(x, n), u_chart(x, n, laney=True)
+    assert up.sigma_z > 1.5 and (up.frame.ucl > u.frame.ucl).all()
+    assert up.chart == "u'"
+    poisson = rng.poisson(n * 0.02)
+    assert overdispersion_test(poisson, n)[1] > 0.01
+
+
+def test_p_chart_limits_are_binomial():
+    res = p_chart([10, 12, 8, 11, 9, 10], [100] * 6)
+    pbar = 60 / 600
+    assert_allclose(res.frame.ucl, pbar + 3 * np.sqrt(pbar * (1 - pbar) / 100))

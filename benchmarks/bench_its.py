@@ -17,9 +17,12 @@ from rrp_eval.its import fit_its
 CASES = {
     "poisson": {"family": "poisson", "harmonics": 0},
     "quasipoisson": {"family": "quasipoisson", "harmonics": 0},
-    "quasipoisson + 2 harmonics (default)": {},
-    "quasipoisson + 2 harmonics + HAC": {"cov_type": "hac"},
+    "negbin": {"family": "negbin", "harmonics": 0},
     "gaussian (rate)": {"family": "gaussian", "outcome": "rate", "exposure": None, "harmonics": 0},
+    "auto + 2 harmonics, model-based": {"family": "auto"},
+    "auto + 2 harmonics + Newey-West": {"family": "auto", "cov_type": "hac"},
+    "auto + 2 harmonics + AR(1) (trust default)": {"family": "auto", "cov_type": "ar1"},
+    "negbin + 2 harmonics + AR(1)": {"family": "negbin", "cov_type": "ar1"},
 }
 
 

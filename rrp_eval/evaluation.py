@@ -135,6 +135,73 @@ def fit_trust_its(
     return MeasureITS(trust_code, measure, "ok", message, design, res, series)
 
 
+SENSITIVITY_COLUMNS = [
+    "trust_code",
+    "measure",
+    "variant",
+    "family",
+    "phase_in",
+    "harmonics",
+    "cov_type",
+    "status",
+    "message",
+    "level_rr",
+    "level_rr_low",
+    "level_rr_high",
+    "slope_rr",
+    "slope_rr_low",
+    "slope_rr_high",
+    "rr_h",
+    "rr_h_low",
+    "rr_h_high",
+    "dispersion",
+]
+
+
+def sensitivity_variants(p: EffectiveTrustParams) -> dict[str, EffectiveTrustParams]:
+    """The primary model and its alternatives: other families, phase-in 0/3/6 months, with
+    and without seasonality."""
+    variants = {"primary": p}
+    for fam in ("poisson", "quasipoisson", "negbin"):
+        if fam != p.model.family:
+            variants[f"family {fam}"] = p.model_copy(
+                update={"model": p.model.model_copy(update={"family": fam})}
+            )
+    for k in (0, 3, 6):
+        if k != p.phase_in_months:
+            variants[f"phase-in {k} months"] = p.model_copy(update={"phase_in_months": k})
+    for label, h in (("no seasonality", 0), ("seasonality (2 harmonics)", 2)):
+        if p.model.harmonics != h:
+            variants[label] = p.model_copy(
+                update={"model": p.model.model_copy(update={"harmonics": h})}
+            )
+    return variants
+
+
+def sensitivity_rows(
+    data: ProgrammeData, trust_code: str, measure: str, params: EffectiveTrustParams
+) -> list[dict[str, object]]:
+    """One ``its_sensitivity.csv`` row per variant (see :func:`sensitivity_variants`)."""
+    rows = []
+    for variant, p in sensitivity_variants(params).items():
+        m = fit_trust_its(data, trust_code, measure, p)
+        row = m.row()
+        spec = m.result.spec if m.result is not None else None
+        rows.append(
+            {
+                "trust_code": trust_code,
+                "measure": measure,
+                "variant": variant,
+                "family": spec.family if spec else p.model.family,
+                "phase_in": p.phase_in_months,
+                "harmonics": spec.harmonics if spec else p.model.harmonics,
+                "cov_type": spec.cov_type if spec else p.model.cov_type,
+                **{k: row[k] for k in SENSITIVITY_COLUMNS[7:]},
+            }
+        )
+    return rows
+
+
 LANEY_P = 0.01
 
 
@@ -234,6 +301,19 @@ def programme_tables(
     return its_effects_table(its_rows), pd.DataFrame(spc_rows, columns=SPC_COLUMNS)
 
 
+def sensitivity_table(
+    data: ProgrammeData, params: ProgrammeParams, trusts: list[str]
+) -> pd.DataFrame:
+    """``its_sensitivity`` for the given trusts and every analysed measure."""
+    rows = [
+        row
+        for trust in trusts
+        for measure in params.analysed_measures(data.measures)
+        for row in sensitivity_rows(data, trust, measure, params.for_trust(trust))
+    ]
+    return pd.DataFrame(rows, columns=SENSITIVITY_COLUMNS)
+
+
 def _pct(rr: float) -> str:
     """A rate ratio as a percentage change in words."""
     change = (rr - 1) * 100
@@ -274,6 +354,12 @@ def its_reading(m: MeasureITS, label: str, direction: str = "decrease") -> str:
             text += (
                 f" That is beyond the last month of data (month {res.h_end:.0f}): an extrapolation."
             )
+    averted = res.events_averted()
+    text += (
+        f" Over the {res.n_post} months after the start that is an estimated "
+        f"{averted.estimate:,.0f} episodes averted (95% CI {averted.ci_low:,.0f} to "
+        f"{averted.ci_high:,.0f}; a negative number means extra episodes)."
+    )
     better = {"decrease": lvl.ci_high < 1, "increase": lvl.ci_low > 1}.get(direction)
     worse = {"decrease": lvl.ci_low > 1, "increase": lvl.ci_high < 1}.get(direction)
     if better:
@@ -285,6 +371,19 @@ def its_reading(m: MeasureITS, label: str, direction: str = "decrease") -> str:
             " The interval includes no change, so the data are consistent with no effect at the "
             "start."
         )
+    family = {
+        "negbin": "negative binomial",
+        "quasipoisson": "quasi-Poisson",
+        "poisson": "Poisson",
+    }.get(res.spec.family, res.spec.family)
+    text += f" Model: {family}"
+    if res.spec.family_reason.startswith("auto"):
+        text += " (chosen by the over-dispersion tests)"
+    if res.rho is not None:
+        text += f", errors allowing for autocorrelation (AR(1), ρ = {res.rho:.2f})"
+    elif res.spec.cov_type == "cluster":
+        text += ", errors clustered by ward"
+    text += "."
     if m.message:
         text += f" Caution: {m.message}."
     return text

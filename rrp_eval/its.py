@@ -13,6 +13,7 @@ import datetime
 import logging
 import math
 import re
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -23,9 +24,10 @@ from scipy import stats
 
 logger = logging.getLogger(__name__)
 
-FAMILIES = ("auto", "poisson", "quasipoisson", "gaussian")
-LOG_LINK_FAMILIES = ("poisson", "quasipoisson")
-COV_TYPES = ("nonrobust", "hac", "cluster")
+FAMILIES = ("auto", "poisson", "quasipoisson", "negbin", "gaussian")
+LOG_LINK_FAMILIES = ("poisson", "quasipoisson", "negbin")
+COV_TYPES = ("nonrobust", "ar1", "hac", "cluster")
+OVERDISPERSION_P = 0.05
 MIN_POINTS_PER_SEGMENT = 3
 
 _EFFECT_COLUMNS = ["estimate", "ci_low", "ci_high", "p_value"]
@@ -91,7 +93,8 @@ class ITSResult:
         differences for ``gaussian``. See :func:`fit_its`.
     dispersion : float
         Dispersion of the fitted model: Pearson chi-square / residual df for ``quasipoisson`` and
-        ``gaussian``; 1 for ``poisson``, whose dispersion is fixed by the family.
+        ``gaussian``; 1 for ``poisson`` and ``negbin``, whose variance the family fixes (the
+        negative binomial's over-dispersion is ``alpha``).
     pearson_dispersion : float
         Pearson chi-square / residual df of the fitted model, whatever the family (a diagnostic:
         well above 1 under a Poisson model means over-dispersion).
@@ -100,6 +103,12 @@ class ITSResult:
         the exposure (if any) and ``fitted`` (expected outcome).
     spec : ITSSpec
         What was fitted.
+    alpha : float or None
+        The negative binomial's α (Var = μ + αμ²).
+    rho : float or None
+        The AR(1) correlation used by ``cov_type="ar1"``.
+    design : pandas.DataFrame
+        The design matrix, rows as in ``frame``.
     """
 
     params: pd.Series
@@ -116,6 +125,9 @@ class ITSResult:
     frame: pd.DataFrame
     spec: ITSSpec
     alpha: float | None = None
+    rho: float | None = None
+    design: pd.DataFrame | None = field(default=None, repr=False)
+    offset: np.ndarray | None = field(default=None, repr=False)
     model_result: Any = field(default=None, repr=False)
 
     @property
@@ -252,16 +264,122 @@ class ITSResult:
         series' differences (``group:level_change``, ``group:slope_change``), so that the
         treated series' counterfactual follows the comparison series' changes (Linden 2015).
         """
+        return self.predictions()["counterfactual"]
+
+    def _linear_predictor(self, X: np.ndarray, alpha: float) -> tuple[np.ndarray, ...]:
+        eta = X @ self.params.to_numpy()
+        se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", X, self.cov_params.to_numpy(), X), 0))
+        if self.offset is not None:
+            eta = eta + self.offset
+        q = self._quantile(alpha)
+        inv = np.exp if self.spec.link == "log" else (lambda v: v)
+        with np.errstate(over="ignore"):
+            return inv(eta), inv(eta - q * se), inv(eta + q * se)
+
+    def _counterfactual_design(self) -> np.ndarray:
         names = ("level_change", "slope_change")
         drop = [f"group:{n}" for n in names] if self.spec.group is not None else list(names)
-        model = self.model_result.model
-        exog = pd.DataFrame(model.exog, columns=self.params.index, index=self.frame.index)
-        params = self.params.copy()
-        params[[d for d in drop if d in params.index]] = 0.0
-        eta = exog.to_numpy() @ params.to_numpy()
-        if getattr(model, "offset", None) is not None:
-            eta = eta + model.offset
-        return pd.Series(model.family.link.inverse(eta), index=self.frame.index)
+        X = self.design.copy()
+        X[[d for d in drop if d in X.columns]] = 0.0
+        return X.to_numpy(dtype=float)
+
+    def predictions(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Fitted and counterfactual expected outcomes of every fitted row, with intervals.
+
+        The counterfactual sets the level- and slope-change terms to 0 (with ``group=``, only
+        the treated series' differences, so that it follows the comparison series' changes,
+        as in Linden 2015). Intervals are Wald intervals on the linear predictor, transformed.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``time_value, h, unit, observed, exposure (if any), fitted, fitted_low,
+            fitted_high, counterfactual, counterfactual_low, counterfactual_high``.
+        """
+        out = self.frame[["time_value", "h", "unit", "y"]].rename(columns={"y": "observed"})
+        if "exposure" in self.frame:
+            out["exposure"] = self.frame["exposure"]
+        fit = self._linear_predictor(self.design.to_numpy(dtype=float), alpha)
+        cf = self._linear_predictor(self._counterfactual_design(), alpha)
+        for name, values in (("fitted", fit), ("counterfactual", cf)):
+            out[name], out[f"{name}_low"], out[f"{name}_high"] = values
+        return out
+
+    def events_averted(
+        self, h_from: float | None = None, h_to: float | None = None, alpha: float = 0.05
+    ) -> pd.Series:
+        """Expected events averted: Σ (counterfactual - fitted) over the post period.
+
+        Parameters
+        ----------
+        h_from, h_to : float, optional
+            The months since the start summed over (default the whole fitted post period of
+            the treated series).
+
+        Returns
+        -------
+        pandas.Series
+            ``estimate, ci_low, ci_high`` (events; positive means fewer events than
+            expected) and ``std_err``, by the delta method.
+        """
+        frame = self.frame
+        treated = frame["z"] == 1 if self.spec.group is not None else pd.Series(True, frame.index)
+        rows = treated & (frame["level_change"] > 0)
+        if h_from is not None:
+            rows &= frame["h"] >= h_from
+        if h_to is not None:
+            rows &= frame["h"] <= h_to
+        idx = np.flatnonzero(rows.to_numpy())
+        X, Xc = self.design.to_numpy(dtype=float)[idx], self._counterfactual_design()[idx]
+        beta = self.params.to_numpy()
+        offset = self.offset[idx] if self.offset is not None else 0.0
+        if self.spec.link == "log":
+            mu, mu_c = np.exp(X @ beta + offset), np.exp(Xc @ beta + offset)
+            grad = (Xc * mu_c[:, None]).sum(axis=0) - (X * mu[:, None]).sum(axis=0)
+        else:
+            mu, mu_c = X @ beta, Xc @ beta
+            grad = (Xc - X).sum(axis=0)
+        est = float(np.sum(mu_c - mu))
+        se = float(np.sqrt(max(grad @ self.cov_params.to_numpy() @ grad, 0.0)))
+        q = self._quantile(alpha)
+        return pd.Series(
+            {"estimate": est, "ci_low": est - q * se, "ci_high": est + q * se, "std_err": se}
+        )
+
+    def diagnostics(self, lags: int | None = None) -> dict[str, Any]:
+        """Autocorrelation diagnostics of the treated series' Pearson residuals.
+
+        Ljung-Box and Breusch-Godfrey p-values (``lags`` default min(10, n // 5), see
+        :meth:`ljung_box`), the Durbin-Watson statistic, the autocorrelation function to lag
+        6, and the dispersion; NaN where the treated rows are several stacked series.
+        """
+        from statsmodels.stats.stattools import durbin_watson
+        from statsmodels.tsa.stattools import acf
+
+        rows = self.frame if self.spec.group is None else self.frame[self.frame["z"] == 1]
+        out: dict[str, Any] = {"dispersion": self.dispersion, "rho_used": self.rho}
+        if rows["unit"].nunique() != 1:
+            return out | {
+                "ljung_box_p": math.nan,
+                "breusch_godfrey_p": math.nan,
+                "durbin_watson": math.nan,
+                "acf": [],
+            }
+        r = rows["pearson_resid"].to_numpy(dtype=float)
+        n_lags = lags if lags is not None else max(1, min(10, len(r) // 5))
+        lagged = np.column_stack(
+            [np.concatenate([np.zeros(k), r[:-k]]) for k in range(1, n_lags + 1)]
+        )
+        X = np.column_stack([self.design.loc[rows.index].to_numpy(dtype=float), lagged])
+        aux = sm.OLS(r, X).fit()
+        lm = len(r) * aux.rsquared
+        return out | {
+            "ljung_box_p": self.ljung_box(n_lags),
+            "breusch_godfrey_p": float(stats.chi2.sf(lm, n_lags)),
+            "lags": n_lags,
+            "durbin_watson": float(durbin_watson(r)),
+            "acf": [float(v) for v in acf(r, nlags=min(6, len(r) - 1), fft=False)[1:]],
+        }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
         """Observed, fitted and counterfactual series (see ``rrp_eval.plots.plot_its``)."""
@@ -289,7 +407,7 @@ class ITSResult:
         rows = self.frame if self.spec.group is None else self.frame[self.frame["z"] == 1]
         if rows["unit"].nunique() != 1:
             return float("nan")
-        resid = self.model_result.resid_pearson.loc[rows.index]
+        resid = rows["pearson_resid"]
         n_lags = lags if lags is not None else max(1, min(10, len(resid) // 5))
         return float(acorr_ljungbox(resid, lags=[n_lags])["lb_pvalue"].iloc[0])
 
@@ -397,14 +515,258 @@ def _season_values(df: pd.DataFrame, season: str | None, time: str, monthly: boo
 def _resolve_family(family: str) -> tuple[str, str]:
     if family not in FAMILIES:
         raise ValueError(f"family={family!r} is not supported; allowed: {', '.join(FAMILIES)}")
-    if family == "auto":
-        return "quasipoisson", "auto: quasi-Poisson, robust to over-dispersion of any size"
     return family, "requested"
+
+
+def choose_family(y: np.ndarray, X: np.ndarray, offset: np.ndarray | None) -> tuple[str, str]:
+    """The automatic family: Poisson, quasi-Poisson or negative binomial.
+
+    1. Fit Poisson. If Pearson χ² on n - p df does not reject at 5% (no over-dispersion):
+       Poisson.
+    2. Otherwise Cameron & Trivedi's (1990) auxiliary regression of ((y - μ)² - y)/μ on a
+       constant and μ: a variance growing with μ² (a positive μ coefficient, one-sided 5%)
+       chooses the negative binomial (NB2, var = μ + αμ²); a variance proportional to μ
+       (only the constant) chooses quasi-Poisson (var = φμ), which makes no assumption beyond
+       the mean-variance proportionality.
+
+    Returns (family, reason).
+    """
+    pois = sm.GLM(y, X, family=sm.families.Poisson(), offset=offset).fit()
+    df = pois.df_resid
+    chi2 = float(pois.pearson_chi2)
+    p_disp = float(stats.chi2.sf(chi2, df)) if df > 0 else 1.0
+    phi = chi2 / df if df > 0 else float("nan")
+    if p_disp >= OVERDISPERSION_P:
+        return (
+            "poisson",
+            f"auto: Poisson (Pearson χ²/df = {phi:.2f}, p = {p_disp:.2g}: no over-dispersion)",
+        )
+    mu = np.asarray(pois.fittedvalues, dtype=float)
+    z = ((np.asarray(y, dtype=float) - mu) ** 2 - np.asarray(y, dtype=float)) / mu
+    aux = sm.OLS(z, sm.add_constant(mu, has_constant="add")).fit()
+    t_mu = float(aux.tvalues[1]) if len(aux.tvalues) > 1 else 0.0
+    p_mu = float(stats.t.sf(t_mu, aux.df_resid))
+    if p_mu < OVERDISPERSION_P:
+        return "negbin", (
+            f"auto: negative binomial (over-dispersed, φ = {phi:.2f}; variance grows "
+            f"with the square of the mean, Cameron-Trivedi p = {p_mu:.2g})"
+        )
+    return "quasipoisson", (
+        f"auto: quasi-Poisson (over-dispersed, φ = {phi:.2f}, p = {p_disp:.2g}; "
+        f"variance proportional to the mean, Cameron-Trivedi p = {p_mu:.2g})"
+    )
 
 
 def _default_maxlags(n_per_unit: float) -> int:
     """Newey and West (1994) plug-in lag: floor(4 (n / 100) ^ (2/9))."""
     return max(1, math.floor(4 * (n_per_unit / 100) ** (2 / 9)))
+
+
+@dataclass(frozen=True, eq=False)
+class _Fit:
+    """What the estimation produced, whatever the family and covariance."""
+
+    params: pd.Series
+    cov: pd.DataFrame
+    mu: np.ndarray
+    pearson: np.ndarray
+    df_resid: float
+    df_inference: float
+    inference: str
+    dispersion: float
+    pearson_dispersion: float
+    alpha: float | None
+    rho: float | None
+    lags: int | None
+    correction: str | None
+    result: Any
+
+
+def _variance(fam: str, mu: np.ndarray, alpha: float | None) -> np.ndarray:
+    """Variance function V(μ) (times the dispersion for quasi-Poisson and gaussian)."""
+    if fam == "gaussian":
+        return np.ones_like(mu)
+    if fam == "negbin":
+        return mu + (alpha or 0.0) * mu**2
+    return mu
+
+
+def _ar1_rho(pearson: np.ndarray, units: np.ndarray, t: np.ndarray) -> tuple[float, float]:
+    """Lag-1 autocorrelation of Pearson residuals within units, and its bias-corrected value.
+
+    The moment estimate is biased towards 0 in short series, by about -(1 + 3ρ)/n (Kendall
+    1954; Marriott & Pope 1954); the correction adds that back, and the result is kept in
+    [0, 0.95] (a negative autocorrelation would make model-based errors conservative).
+    """
+    num = den = 0.0
+    lengths = []
+    for u in np.unique(units):
+        idx = np.flatnonzero(units == u)
+        r, tt = pearson[idx], t[idx]
+        r = r - r.mean()
+        adjacent = np.diff(tt) == 1
+        num += float(np.sum(r[1:][adjacent] * r[:-1][adjacent]))
+        den += float(np.sum(r**2))
+        lengths.append(len(idx))
+    raw = num / den if den > 0 else 0.0
+    n = float(np.mean(lengths))
+    return raw, float(np.clip(raw + (1 + 3 * raw) / n, 0.0, 0.95))
+
+
+def _sandwich(
+    X: np.ndarray,
+    y: np.ndarray,
+    mu: np.ndarray,
+    fam: str,
+    link: str,
+    scale: float,
+    alpha: float | None,
+    units: np.ndarray,
+    t: np.ndarray,
+    *,
+    rho: float | None = None,
+    cluster: bool = False,
+) -> np.ndarray:
+    """Covariance of the estimating equations' solution with AR(1) or clustered errors.
+
+    U(β) = Σ x_i c_i (y_i - μ_i), c_i = μ'_i / V_i; bread H = Σ x_i c_i μ'_i x_i'. The meat is
+    Σ_ij x_i c_i Cov(y_i, y_j) c_j x_j' with Cov(y_i, y_j) = ρ^|t_i - t_j| sd_i sd_j within a
+    unit (sd_i = √(φ V_i)), or, with ``cluster``, the outer products of the units' summed
+    scores with the CR1 factor. With ρ = 0 the AR(1) form is the model-based covariance.
+    """
+    mu_prime = mu if link == "log" else np.ones_like(mu)
+    V = _variance(fam, mu, alpha)
+    c = mu_prime / V
+    bread = np.linalg.inv((X * (c * mu_prime)[:, None]).T @ X)
+    scores = X * (c * (y - mu))[:, None]
+    meat = np.zeros((X.shape[1], X.shape[1]))
+    groups = np.unique(units)
+    for u in groups:
+        idx = np.flatnonzero(units == u)
+        if cluster:
+            g = scores[idx].sum(axis=0)
+            meat += np.outer(g, g)
+        else:
+            sd = np.sqrt(scale * V[idx])
+            lag = np.abs(t[idx][:, None] - t[idx][None, :])
+            cov = (rho or 0.0) ** lag * np.outer(sd, sd)
+            xc = X[idx] * c[idx][:, None]
+            meat += xc.T @ cov @ xc
+    if cluster:
+        n, k, g = X.shape[0], X.shape[1], len(groups)
+        meat *= g / (g - 1) * (n - 1) / (n - k)
+    return bread @ meat @ bread
+
+
+def _fit_negbin(y: np.ndarray, X: pd.DataFrame, offset: np.ndarray | None) -> Any:
+    model = sm.NegativeBinomial(y, X, offset=offset, loglike_method="nb2")
+    start = None
+    try:
+        pois = sm.GLM(y, X, family=sm.families.Poisson(), offset=offset).fit()
+        start = np.append(pois.params.to_numpy(), 0.1)
+    except (ValueError, np.linalg.LinAlgError):
+        pass
+    for method in ("newton", "bfgs", "nm"):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                res = model.fit(start_params=start, method=method, disp=0, maxiter=500)
+        except (ValueError, np.linalg.LinAlgError):
+            continue
+        if np.all(np.isfinite(res.params)) and res.mle_retvals.get("converged", True):
+            return res
+    raise NotEstimableError("the negative binomial model did not converge")
+
+
+def _estimate(
+    fam: str,
+    y: pd.Series,
+    X: pd.DataFrame,
+    offset: np.ndarray | None,
+    units: np.ndarray,
+    t: np.ndarray,
+    cov_type: str,
+    maxlags: int | None,
+    n_periods: float,
+) -> _Fit:
+    """Fit the model and its covariance (see :func:`fit_its` and docs/methods.md)."""
+    link = "identity" if fam == "gaussian" else "log"
+    yv, Xv = y.to_numpy(dtype=float), X.to_numpy(dtype=float)
+    alpha = rho = lags = correction = None
+    if fam == "negbin":
+        if cov_type == "hac":
+            raise ValueError("cov_type='hac' is not available for family='negbin'; use 'ar1'")
+        result = _fit_negbin(yv, X, offset)
+        params = result.params.drop("alpha")
+        alpha = float(result.params["alpha"])
+        mu = np.asarray(
+            result.predict(X, offset=offset) if offset is not None else result.predict(X),
+            dtype=float,
+        )
+        cov = result.cov_params().loc[params.index, params.index].to_numpy()
+        scale = 1.0
+        df_resid = float(len(yv) - len(params) - 1)
+        inference, df_inf = "normal", df_resid
+    else:
+        sm_family = sm.families.Gaussian() if fam == "gaussian" else sm.families.Poisson()
+        model = sm.GLM(y, X, family=sm_family, offset=offset)
+        glm_scale = 1.0 if fam == "poisson" else "X2"
+        if cov_type == "hac":
+            lags = maxlags if maxlags is not None else _default_maxlags(n_periods)
+            result = model.fit(
+                scale=glm_scale,
+                cov_type="hac-panel",
+                cov_kwds={"groups": units, "maxlags": lags, "use_correction": "hac"},
+            )
+            inference, correction = "normal", "n/(n-k)"
+        elif cov_type == "cluster":
+            result = model.fit(
+                scale=glm_scale, cov_type="cluster", cov_kwds={"groups": units}, use_t=True
+            )
+            inference, correction = "t", "CR1 G/(G-1) (N-1)/(N-K)"
+        else:
+            use_t = fam == "gaussian" or cov_type == "ar1"
+            result = model.fit(scale=glm_scale, use_t=use_t)
+            inference = "t" if use_t else "normal"
+        params = result.params
+        mu = np.asarray(result.fittedvalues, dtype=float)
+        cov = result.cov_params().to_numpy()
+        scale = float(result.scale)
+        df_resid = float(result.df_resid)
+        df_inf = float(getattr(result, "df_resid_inference", None) or df_resid)
+    if not np.all(np.isfinite(params)):
+        raise NotEstimableError("the model did not converge to finite coefficients")
+    pearson = (yv - mu) / np.sqrt(_variance(fam, mu, alpha))
+    pearson_disp = float(np.sum(pearson**2) / df_resid) if df_resid > 0 else float("nan")
+    dispersion = 1.0 if fam in ("poisson", "negbin") else pearson_disp
+    if fam == "negbin" and cov_type in ("ar1", "cluster"):
+        scale = 1.0
+    if cov_type == "ar1":
+        raw, rho = _ar1_rho(pearson, units, t)
+        cov = _sandwich(Xv, yv, mu, fam, link, scale, alpha, units, t, rho=rho)
+        correction = f"AR(1) working correlation, rho = {rho:.3f} (raw {raw:.3f}, bias-corrected)"
+        inference, df_inf = "t", df_resid
+    elif cov_type == "cluster" and fam == "negbin":
+        cov = _sandwich(Xv, yv, mu, fam, link, scale, alpha, units, t, cluster=True)
+        correction = "CR1 G/(G-1) (N-1)/(N-K)"
+        inference, df_inf = "t", float(len(np.unique(units)) - 1)
+    names = list(X.columns)
+    return _Fit(
+        params=pd.Series(np.asarray(params, dtype=float), index=names),
+        cov=pd.DataFrame(cov, index=names, columns=names),
+        mu=mu,
+        pearson=pearson,
+        df_resid=df_resid,
+        df_inference=df_inf,
+        inference=inference,
+        dispersion=dispersion,
+        pearson_dispersion=pearson_disp,
+        alpha=alpha,
+        rho=rho,
+        lags=lags,
+        correction=correction,
+        result=result,
+    )
 
 
 def fit_its(
@@ -639,37 +1001,25 @@ def fit_its(
     order = np.lexsort((data["t"].to_numpy(), pd.factorize(data["unit"])[0]))
     X, data = X.iloc[order], data.iloc[order]
 
-    sm_family = sm.families.Gaussian() if fam == "gaussian" else sm.families.Poisson()
-    offset = np.log(data["exposure"]) if exposure is not None else None
-    model = sm.GLM(data["y"], X, family=sm_family, offset=offset)
-    scale = 1.0 if fam == "poisson" else "X2"
-    if cov_type == "hac":
-        lags = maxlags if maxlags is not None else _default_maxlags(n_periods)
-        groups = pd.factorize(data["unit"])[0]
-        fit = model.fit(
-            scale=scale,
-            cov_type="hac-panel",
-            cov_kwds={"groups": groups, "maxlags": lags, "use_correction": "hac"},
-        )
-        inference, correction = "normal", "n/(n-k)"
-    elif cov_type == "cluster":
-        lags, correction = None, "CR1 G/(G-1) (N-1)/(N-K)"
-        groups = pd.factorize(data["unit"])[0]
-        fit = model.fit(scale=scale, cov_type="cluster", cov_kwds={"groups": groups}, use_t=True)
-        inference = "t"
-    else:
-        lags, correction = None, None
-        use_t = fam == "gaussian"
-        fit = model.fit(scale=scale, use_t=use_t)
-        inference = "t" if use_t else "normal"
-    if not np.all(np.isfinite(fit.params)):
-        raise NotEstimableError("the model did not converge to finite coefficients")
-
-    pearson = float(fit.pearson_chi2 / fit.df_resid)
-    dispersion = 1.0 if fam == "poisson" else pearson
+    offset = np.log(data["exposure"]).to_numpy() if exposure is not None else None
+    if fam == "auto":
+        fam, family_reason = choose_family(data["y"].to_numpy(float), X.to_numpy(float), offset)
+    units = pd.factorize(data["unit"])[0]
+    fit = _estimate(
+        fam,
+        data["y"],
+        X,
+        offset,
+        units,
+        data["time_value"].to_numpy(float),
+        cov_type,
+        maxlags,
+        n_periods,
+    )
     frame = pd.concat([data, X.drop(columns=["intercept"])], axis=1)
     frame = frame.loc[:, ~frame.columns.duplicated()]
-    frame["fitted"] = fit.fittedvalues
+    frame["fitted"] = fit.mu
+    frame["pearson_resid"] = fit.pearson
 
     formula = " + ".join(X.columns.drop("intercept"))
     if exposure is not None:
@@ -693,9 +1043,9 @@ def fit_its(
         unit=unit,
         unit_effects=unit_effects,
         cov_type=cov_type,
-        maxlags=lags,
-        hac_correction=correction,
-        inference=inference,
+        maxlags=fit.lags,
+        hac_correction=fit.correction,
+        inference=fit.inference,
         horizon=horizon,
         formula=formula,
         terms=tuple(X.columns),
@@ -703,20 +1053,24 @@ def fit_its(
         n_dropped_phase_in=n_phase,
     )
     res = ITSResult(
-        params=fit.params.copy(),
-        cov_params=fit.cov_params().copy(),
+        params=fit.params,
+        cov_params=fit.cov,
         effects=pd.DataFrame(columns=_EFFECT_COLUMNS, dtype=float),
-        dispersion=dispersion,
-        pearson_dispersion=pearson,
-        df_resid=float(fit.df_resid),
-        df_inference=float(getattr(fit, "df_resid_inference", None) or fit.df_resid),
-        nobs=int(fit.nobs),
+        dispersion=fit.dispersion,
+        pearson_dispersion=fit.pearson_dispersion,
+        df_resid=fit.df_resid,
+        df_inference=fit.df_inference,
+        nobs=len(fit.mu),
         n_pre=int((treated & ~post).sum()),
         n_post=int((treated & post).sum()),
         h_end=float(data.loc[treated & post, "h"].max()),
         frame=frame,
         spec=spec,
-        model_result=fit,
+        alpha=fit.alpha,
+        rho=fit.rho,
+        design=X,
+        offset=offset,
+        model_result=fit.result,
     )
     object.__setattr__(res, "effects", _effects_table(res))
     return res

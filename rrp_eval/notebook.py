@@ -23,6 +23,7 @@ from rrp_eval.evaluation import (
     fit_trust_its,
     its_reading,
     programme_tables,
+    sensitivity_rows,
     trust_spc,
 )
 from rrp_eval.params import ProgrammeParams, load_params
@@ -167,6 +168,14 @@ def _ci(est: float, low: float, high: float, digits: int = 2) -> str:
     if not np.isfinite(est):
         return ""
     return f"{est:.{digits}f} ({low:.{digits}f} to {high:.{digits}f})"
+
+
+def _averted(its: MeasureITS) -> str:
+    """Events averted over the fitted post period (a model estimate: not disclosive)."""
+    if its.result is None:
+        return ""
+    a = its.result.events_averted()
+    return f"{a.estimate:,.0f} ({a.ci_low:,.0f} to {a.ci_high:,.0f})"
 
 
 def _interval(low: float, high: float, digits: int = 2) -> str:
@@ -344,7 +353,10 @@ def its_summary(ctx: Context) -> None:
                 f"At {ctx.params.horizon_months} months": _ci(
                     row["rr_h"], row["rr_h_low"], row["rr_h_high"]
                 ),
-                "Dispersion": "" if pd.isna(row["dispersion"]) else f"{row['dispersion']:.2f}",
+                "Events averted (95% CI)": _averted(its),
+                "Model": ""
+                if its.result is None
+                else its.result.spec.family.replace("negbin", "neg. binomial"),
                 "Note": its.message,
             }
         )
@@ -387,6 +399,35 @@ def its_details(ctx: Context) -> None:
                 "model and the counterfactual without the programme",
             )
         paragraph(its_reading(its, ctx.label(m), direction))
+
+
+def its_sensitivity(ctx: Context, measure: str = "restrictive_practice") -> None:
+    """The primary model beside its alternatives for one measure."""
+    if measure not in ctx.measures:
+        return
+    rows = sensitivity_rows(ctx.data, ctx.trust_code, measure, ctx.params.for_trust(ctx.trust_code))
+    shown = pd.DataFrame(
+        {
+            "Model": [r["variant"] for r in rows],
+            "Family": [r["family"] for r in rows],
+            "Phase-in": [r["phase_in"] for r in rows],
+            "Harmonics": [r["harmonics"] for r in rows],
+            "Level change": [
+                _ci(r["level_rr"], r["level_rr_low"], r["level_rr_high"]) for r in rows
+            ],
+            "Slope change per month": [
+                _ci(r["slope_rr"], r["slope_rr_low"], r["slope_rr_high"], 3) for r in rows
+            ],
+            f"At {ctx.params.horizon_months} months": [
+                _ci(r["rr_h"], r["rr_h_low"], r["rr_h_high"]) for r in rows
+            ],
+            "Status": [
+                r["status"].replace("_", " ") + (f": {r['message']}" if r["message"] else "")
+                for r in rows
+            ],
+        }
+    )
+    table(shown, f"Sensitivity: {ctx.label(measure)}")
 
 
 # --- the programme evaluation ------------------------------------------------------------
@@ -518,8 +559,13 @@ def completeness(ctx: Context) -> None:
     )
     months["first"] = months["first"].map(_month)
     months["last"] = months["last"].map(_month)
-    names = {"trust_code": "Trust", "wards": "Wards", "ward_months": "Ward-months",
-             "first": "First month", "last": "Last month"}  # fmt: skip
+    names = {
+        "trust_code": "Trust",
+        "wards": "Wards",
+        "ward_months": "Ward-months",
+        "first": "First month",
+        "last": "Last month",
+    }
     table(months.reset_index().rename(columns=names), "Reporting coverage")
 
 

@@ -55,9 +55,9 @@ class MeasureParams(_Strict):
 class ModelParams(_Strict):
     """Interrupted time-series model options (see ``rrp_eval.its.fit_its``)."""
 
-    family: Literal["auto", "poisson", "quasipoisson", "gaussian"] = "auto"
+    family: Literal["auto", "poisson", "quasipoisson", "negbin"] = "auto"
     harmonics: Harmonics = "auto"
-    cov_type: Literal["nonrobust", "hac"] = "nonrobust"
+    cov_type: Literal["ar1", "nonrobust", "hac"] = "ar1"
     maxlags: int | None = Field(None, ge=0, le=24)
 
 
@@ -85,9 +85,9 @@ class PlausibilityParams(_Strict):
 class ModelOverride(_Strict):
     """Per-trust changes to the model options; keys left out keep the programme's value."""
 
-    family: Literal["auto", "poisson", "quasipoisson", "gaussian"] | None = None
+    family: Literal["auto", "poisson", "quasipoisson", "negbin"] | None = None
     harmonics: Harmonics = None
-    cov_type: Literal["nonrobust", "hac"] | None = None
+    cov_type: Literal["ar1", "nonrobust", "hac"] | None = None
     maxlags: int | None = Field(None, ge=0, le=24)
 
 

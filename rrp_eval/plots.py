@@ -268,11 +268,18 @@ def plot_its(
     """
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 3.4))
-    frame = res.frame.assign(counterfactual=res.counterfactual())
+    pred = res.predictions()
+    frame = res.frame.assign(
+        counterfactual=pred["counterfactual"],
+        cf_low=pred["counterfactual_low"],
+        cf_high=pred["counterfactual_high"],
+    )
     by_time = frame.groupby("time_value").agg(
         y=("y", "sum"),
         fitted=("fitted", "sum"),
         cf=("counterfactual", "sum"),
+        cf_low=("cf_low", "sum"),
+        cf_high=("cf_high", "sum"),
         exposure=("exposure", "sum"),
         h=("h", "min"),
     )
@@ -301,6 +308,16 @@ def plot_its(
         label="counterfactual (no programme)",
     )
     if res.spec.unit is None:
+        band = post.to_numpy()
+        ax.fill_between(
+            months[band],
+            (by_time["cf_low"] / by_time["exposure"] * per)[band],
+            (by_time["cf_high"] / by_time["exposure"] * per)[band],
+            color=CONCERN,
+            alpha=0.12,
+            linewidth=0,
+            label="95% interval",
+        )
         first_post = months[post.to_numpy()][0] if post.any() else None
         if first_post is not None:
             ax.axvline(first_post, color=NHS_DARK, linewidth=0.8, linestyle=":")

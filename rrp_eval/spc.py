@@ -336,7 +336,7 @@ def xmr(
     if date_series is not None:
         frame.insert(0, "date", date_series)
     for w in warnings:
-        logger.warning(w)
+        logger.info(w)
     last = frame.iloc[-1]
     return SPCResult(
         frame=frame,
@@ -608,7 +608,7 @@ def _attribute_chart(
         frame.insert(0, "date", pd.to_datetime(list(dates)))
     name = chart + ("'" if laney else "")
     for w in warnings:
-        logger.warning(w)
+        logger.info(w)
     return ControlChartResult(
         frame,
         name,

@@ -23,7 +23,7 @@ from rrp_eval.data.load import load_raw
 from rrp_eval.data.problems import ValidationReport
 from rrp_eval.data.validate import validate_programme
 from rrp_eval.disclosure import DisclosureRule
-from rrp_eval.evaluation import programme_tables
+from rrp_eval.evaluation import programme_tables, sensitivity_table
 from rrp_eval.params import PROGRAMME_FILE, TRUSTS_FOLDER, ProgrammeParams, load_params
 from rrp_eval.plots import ICON_TEXT
 from rrp_eval.prepare import with_derived_measures
@@ -314,6 +314,7 @@ def run_suite(
             t_tables = time.perf_counter()
             ok_trusts = [t for t in selected if t not in summary.failed_trusts]
             its, spc = programme_tables(programme, params, ok_trusts)
+            sensitivity = sensitivity_table(programme, params, ok_trusts)
             pooled = programme_effects(its)
             tables_seconds = time.perf_counter() - t_tables
             for future in as_completed(futures):
@@ -345,6 +346,10 @@ def run_suite(
         )
         write_atomic(
             build / "tables" / "spc_signals.csv", spc.to_csv(index=False, float_format="%.6g")
+        )
+        write_atomic(
+            build / "tables" / "its_sensitivity.csv",
+            sensitivity.to_csv(index=False, float_format="%.6g"),
         )
         write_atomic(
             build / "tables" / "programme_effects.csv",

@@ -90,3 +90,29 @@ def test_a_trust_with_no_participating_ward_gets_no_its(tmp_path):
     assert m.status == "not_estimable" and "no participating ward" in m.message
     res, _series, label = trust_spc(data, "RXB", "seclusion", ProgrammeParams())
     assert label == "all wards" and res is not None and res.freeze is None
+
+
+def test_sensitivity_variants_and_rows(demo):
+    from rrp_eval.evaluation import SENSITIVITY_COLUMNS, sensitivity_rows, sensitivity_table
+
+    data, params = demo
+    rows = sensitivity_rows(data, "X01", "physical_restraint", params.for_trust("X01"))
+    variants = [r["variant"] for r in rows]
+    assert variants == [
+        "primary",
+        "family poisson",
+        "family quasipoisson",
+        "family negbin",
+        "phase-in 3 months",
+        "phase-in 6 months",
+        "no seasonality",
+        "seasonality (2 harmonics)",
+    ]
+    primary = fit_trust_its(data, "X01", "physical_restraint", params.for_trust("X01")).row()
+    assert rows[0]["level_rr"] == primary["level_rr"]
+    by = {r["variant"]: r for r in rows}
+    assert by["phase-in 6 months"]["phase_in"] == 6 and by["no seasonality"]["harmonics"] == 0
+    assert by["family negbin"]["family"] == "negbin"
+    table = sensitivity_table(data, params, ["X06"])
+    assert list(table.columns) == SENSITIVITY_COLUMNS
+    assert len(table) == len(params.analysed_measures(data.measures)) * len(variants)

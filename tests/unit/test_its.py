@@ -134,10 +134,32 @@ def test_quasipoisson_scales_poisson_standard_errors_by_root_dispersion():
     assert p.dispersion == 1.0 and q.dispersion > 1.5
 
 
-def test_auto_family_is_quasipoisson_for_now_and_recorded():
-    res = _fit(_series(), harmonics=0)
-    assert res.spec.family == "quasipoisson"
-    assert res.spec.family_reason.startswith("auto")
+def test_auto_family_chooses_poisson_without_overdispersion():
+    res = _fit(_series(seed=21), harmonics=0)
+    assert res.spec.family == "poisson"
+    assert res.spec.family_reason.startswith("auto: Poisson") and "no over-dispersion" in (
+        res.spec.family_reason
+    )
+
+
+def _wide_means(seed, kind):
+    rng = np.random.default_rng(seed)
+    df = _series(seed=seed, n_months=48)
+    bed_days = np.exp(np.linspace(np.log(200), np.log(8000), 48))
+    rng.shuffle(bed_days)
+    mu = 0.02 * bed_days * np.where(df.h >= 0, 0.8, 1.0)
+    if kind == "nb2":
+        counts = rng.poisson(rng.gamma(1 / 0.3, 0.3 * mu))
+    else:
+        counts = 4 * rng.poisson(mu / 4)  # Var = 4 mu: proportional to the mean
+    return df.assign(occupied_bed_days=bed_days, count=counts)
+
+
+@pytest.mark.parametrize(("kind", "family"), [("nb2", "negbin"), ("nb1", "quasipoisson")])
+def test_auto_family_tells_quadratic_from_proportional_variance(kind, family):
+    res = _fit(_wide_means(3, kind), harmonics=0)
+    assert res.spec.family == family, res.spec.family_reason
+    assert "Cameron-Trivedi" in res.spec.family_reason
 
 
 def test_gaussian_effects_are_differences_with_t_inference():
@@ -241,7 +263,7 @@ def test_result_is_frozen_and_reprs_as_text():
     with pytest.raises(dataclasses.FrozenInstanceError):
         res.dispersion = 2.0  # type: ignore[misc]
     text = repr(res)
-    assert "level_change" in text and "quasipoisson" in text
+    assert "level_change" in text and f"family={res.spec.family}" in text
 
 
 def test_summary_frame_and_conf_int_agree():
@@ -346,3 +368,102 @@ def test_interval_coverage_on_poisson_series():
             hits[name] += eff.loc[name, "ci_low"] <= true <= eff.loc[name, "ci_high"]
     for name, count in hits.items():
         assert 0.91 <= count / n_sim <= 0.99, (name, count / n_sim)
+
+
+# --- the full engine: negative binomial, AR(1) errors, predictions, diagnostics -----------
+
+
+def test_negative_binomial_estimates_alpha():
+    df = simulate_series(
+        seed=31, n_months=48, nb_alpha=0.2, rate_per_1000=50, bed_days=2000, level_rr=0.7
+    )
+    res = _fit(df, family="negbin", harmonics=0)
+    assert res.spec.family == "negbin" and 0.08 < res.alpha < 0.4
+    assert res.dispersion == 1.0 and 0.5 < res.pearson_dispersion < 1.6
+    est = res.effects.loc["level_change"]
+    assert est.ci_low < 0.7 < est.ci_high
+
+
+def test_ar1_with_no_autocorrelation_is_the_model_based_covariance():
+    from rrp_eval.its import _sandwich
+
+    res = _fit(_series(seed=32, nb_alpha=0.05), family="quasipoisson", harmonics=0)
+    X = res.design.to_numpy(float)
+    y = res.frame["y"].to_numpy(float)
+    mu = res.frame["fitted"].to_numpy(float)
+    units = np.zeros(len(y), dtype=int)
+    t = res.frame["time_value"].to_numpy(float)
+    cov = _sandwich(X, y, mu, "quasipoisson", "log", res.dispersion, None, units, t, rho=0.0)
+    assert_allclose(cov, res.cov_params.to_numpy(), rtol=1e-8)
+
+
+def test_ar1_widens_intervals_for_autocorrelated_series():
+    df = simulate_series(
+        seed=2, n_months=48, rate_per_1000=200, bed_days=2000, ar1_rho=0.7, ar1_sd=0.25
+    )
+    ar1 = _fit(df, family="quasipoisson", cov_type="ar1", harmonics=0)
+    plain = _fit(df, family="quasipoisson", harmonics=0)
+    assert ar1.rho > 0.3
+    assert ar1.bse["level_change"] > 1.2 * plain.bse["level_change"]
+    assert ar1.spec.inference == "t" and "AR(1)" in ar1.spec.hac_correction
+    assert_allclose(ar1.params, plain.params)
+
+
+def test_predictions_and_counterfactual():
+    res = _fit(_series(seed=34), harmonics=0)
+    pred = res.predictions()
+    assert_allclose(pred["fitted"], res.frame["fitted"], rtol=1e-10)
+    pre = pred["h"] < 0
+    assert_allclose(pred.loc[pre, "counterfactual"], pred.loc[pre, "fitted"], rtol=1e-10)
+    assert (pred["fitted_low"] < pred["fitted"]).all() and (
+        pred["fitted"] < pred["fitted_high"]
+    ).all()
+    post = ~pre
+    ratio = pred.loc[post, "fitted"] / pred.loc[post, "counterfactual"]
+    assert_allclose(
+        ratio,
+        np.exp(res.params["level_change"] + res.params["slope_change"] * pred.loc[post, "h"]),
+        rtol=1e-10,
+    )
+
+
+def test_events_averted_by_the_delta_method():
+    res = _fit(_series(seed=35, level_rr=0.6), harmonics=0)
+    averted = res.events_averted()
+    pred = res.predictions()
+    post = pred["h"] >= 0
+    assert averted.estimate == pytest.approx(
+        (pred.loc[post, "counterfactual"] - pred.loc[post, "fitted"]).sum()
+    )
+    # the analytic gradient against a numerical one
+    beta, cov = res.params.to_numpy(), res.cov_params.to_numpy()
+    X = res.design.to_numpy(float)[post.to_numpy()]
+    Xc = res._counterfactual_design()[post.to_numpy()]
+    off = res.offset[post.to_numpy()]
+
+    def total(b):
+        return np.exp(Xc @ b + off).sum() - np.exp(X @ b + off).sum()
+
+    eps = 1e-6
+    grad = np.array(
+        [(total(beta + eps * e) - total(beta - eps * e)) / (2 * eps) for e in np.eye(len(beta))]
+    )
+    assert averted.std_err == pytest.approx(np.sqrt(grad @ cov @ grad), rel=1e-5)
+    assert averted.ci_low < averted.estimate < averted.ci_high and averted.estimate > 0
+
+
+def test_diagnostics():
+    from statsmodels.stats.stattools import durbin_watson
+
+    res = _fit(_series(seed=36), harmonics=0)
+    d = res.diagnostics()
+    assert d["durbin_watson"] == pytest.approx(durbin_watson(res.frame["pearson_resid"]))
+    assert 0 <= d["breusch_godfrey_p"] <= 1 and 0 <= d["ljung_box_p"] <= 1
+    assert len(d["acf"]) == 6 and d["lags"] == 9
+    many = _fit(_stacked(seed=38).assign(z=1), unit="unit", harmonics=0)
+    assert np.isnan(many.diagnostics()["ljung_box_p"])
+
+
+def test_negbin_refuses_newey_west_with_a_reason():
+    with pytest.raises(ValueError, match="cov_type='hac' is not available for family='negbin'"):
+        _fit(_series(), family="negbin", cov_type="hac")

@@ -53,7 +53,7 @@ def test_the_repository_parameters_are_valid(root):
         (
             "model:\n  family: binomial\n",
             "programme.yaml:2: key 'model.family': should be 'auto', "
-            "'poisson', 'quasipoisson' or 'gaussian' (got 'binomial')",
+            "'poisson', 'quasipoisson' or 'negbin' (got 'binomial')",
         ),
         (
             "model:\n  harmonics: 9\n",

@@ -43,7 +43,7 @@ def test_row_from_a_fitted_model(fitted):
     assert row["n_pre"] == 24 and row["n_post"] == 24 and row["h_end"] == 23
     assert row["dispersion"] == fitted.dispersion
     assert 0 <= row["autocorrelation_p"] <= 1
-    assert row["model"].startswith("quasipoisson;")
+    assert row["model"].startswith(f"{fitted.spec.family};")
 
 
 def test_not_estimable_row_has_reason_and_no_numbers():

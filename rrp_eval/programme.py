@@ -9,7 +9,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.meta_analysis import combine_effects
 
-METHODS = {"dl": "random_effects_dl", "pm": "random_effects_pm"}
+METHODS = {"dl": "random_effects_dl", "pm": "random_effects_pm", "reml": "random_effects_reml"}
 EFFECTS = ("level_rr", "slope_rr", "rr_h")
 PROGRAMME_COLUMNS = [
     "measure",
@@ -36,6 +36,8 @@ def _tau2(y: np.ndarray, v: np.ndarray, method: str) -> float:
     if method == "pm":
         with np.errstate(divide="ignore", invalid="ignore"):
             return max(float(combine_effects(y, v, method_re="pm").tau2), 0.0)
+    if method == "reml":
+        return _tau2_reml(y, v)
     w = 1.0 / v
     mu_fe = np.sum(w * y) / np.sum(w)
     q = np.sum(w * (y - mu_fe) ** 2)
@@ -43,15 +45,34 @@ def _tau2(y: np.ndarray, v: np.ndarray, method: str) -> float:
     return max(0.0, float((q - (len(y) - 1)) / denom)) if denom > 0 else 0.0
 
 
-def pool_random_effects(log_effects: np.ndarray, se: np.ndarray, method: str = "dl") -> dict:
+def _tau2_reml(y: np.ndarray, v: np.ndarray, tol: float = 1e-10, max_iter: int = 500) -> float:
+    """REML between-trust variance by its fixed-point equation (Viechtbauer 2005, eq. 12):
+    τ² = Σ w²((y - μ)² - v) / Σ w² + 1/Σ w, w = 1/(v + τ²), from the DL value, truncated at 0."""
+    tau2 = _tau2(y, v, "dl")
+    for _ in range(max_iter):
+        w = 1.0 / (v + tau2)
+        mu = np.sum(w * y) / np.sum(w)
+        new = max(0.0, float(np.sum(w**2 * ((y - mu) ** 2 - v)) / np.sum(w**2) + 1 / np.sum(w)))
+        if abs(new - tau2) < tol:
+            return new
+        tau2 = new
+    return tau2
+
+
+def pool_random_effects(
+    log_effects: np.ndarray, se: np.ndarray, method: str = "dl", hartung_knapp: bool = False
+) -> dict:
     """Inverse-variance random-effects pooling of log rate ratios.
 
     Parameters
     ----------
     log_effects, se : array
         Each trust's log rate ratio and its standard error.
-    method : {"dl", "pm"}, default "dl"
-        Between-trust variance by DerSimonian-Laird or Paule-Mandel (statsmodels).
+    method : {"dl", "pm", "reml"}, default "dl"
+        Between-trust variance by DerSimonian-Laird, Paule-Mandel (statsmodels) or REML.
+    hartung_knapp : bool, default False
+        Hartung-Knapp(-Sidik-Jonkman) interval: the variance of the pooled estimate from the
+        weighted residuals, Σ w (y - μ)² / ((k - 1) Σ w), with t on k - 1 df.
 
     Returns
     -------
@@ -88,6 +109,9 @@ def pool_random_effects(log_effects: np.ndarray, se: np.ndarray, method: str = "
     mu = float(np.sum(w * y) / np.sum(w))
     se_mu = float(1.0 / math.sqrt(np.sum(w)))
     z = stats.norm.ppf(0.975)
+    if hartung_knapp:
+        se_mu = float(math.sqrt(np.sum(w * (y - mu) ** 2) / ((k - 1) * np.sum(w))))
+        z = stats.t.ppf(0.975, k - 1)
     w_fe = 1.0 / s**2
     q = float(np.sum(w_fe * (y - np.sum(w_fe * y) / np.sum(w_fe)) ** 2))
     out.update(
@@ -113,7 +137,8 @@ def programme_effects(
     its_effects : pandas.DataFrame
         The ``its_effects`` table with its ``*_log_se`` columns; rows whose status is not ``ok``
         are left out.
-    methods : tuple of {"dl", "pm"}
+    methods : tuple of {"dl", "pm", "reml"}
+        Each also with the Hartung-Knapp interval (``<method>_hk``).
 
     Returns
     -------
@@ -127,11 +152,10 @@ def programme_effects(
             se_col = f"{effect}_log_se"
             if se_col not in g or g[effect].isna().all():
                 continue
+            logs, ses = np.log(g[effect].to_numpy(float)), g[se_col].to_numpy(float)
             for method in methods:
-                pooled = pool_random_effects(
-                    np.log(g[effect].to_numpy(float)), g[se_col].to_numpy(float), method
-                )
-                rows.append(
-                    {"measure": measure, "effect": effect, "method": METHODS[method], **pooled}
-                )
+                for hk in (False, True):
+                    pooled = pool_random_effects(logs, ses, method, hk)
+                    name = METHODS[method] + ("_hk" if hk else "")
+                    rows.append({"measure": measure, "effect": effect, "method": name, **pooled})
     return pd.DataFrame(rows, columns=PROGRAMME_COLUMNS)

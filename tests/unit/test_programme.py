@@ -59,8 +59,8 @@ def test_few_or_no_trusts():
     assert math.isnan(pool_random_effects([], [], "dl")["estimate"])
     one = pool_random_effects([math.log(0.8)], [0.1])
     assert_allclose(one["estimate"], 0.8) and math.isnan(one["pi_low"])
-    with pytest.raises(ValueError, match="method='reml'"):
-        pool_random_effects(Y, SE, "reml")
+    with pytest.raises(ValueError, match="method='sj'"):
+        pool_random_effects(Y, SE, "sj")
 
 
 def test_programme_effects_table():
@@ -80,5 +80,65 @@ def test_programme_effects_table():
     out = programme_effects(its)
     assert list(out.columns) == PROGRAMME_COLUMNS
     assert set(out["effect"]) == {"level_rr", "slope_rr", "rr_h"}
-    assert set(out["method"]) == {"random_effects_dl", "random_effects_pm"}
+    assert set(out["method"]) == {
+        f"random_effects_{m}{hk}" for m in ("dl", "pm", "reml") for hk in ("", "_hk")
+    }
     assert (out["n_trusts"] == 4).all()  # the failed trust is left out
+
+
+# Colditz et al. (1994) BCG vaccine trials (metafor's dat.bcg): TB cases and non-cases,
+# vaccinated (tpos, tneg) and not (cpos, cneg). A published example for the estimators.
+BCG = [
+    (4, 119, 11, 128),
+    (6, 300, 29, 274),
+    (3, 228, 11, 209),
+    (62, 13536, 248, 12619),
+    (33, 5036, 47, 5761),
+    (180, 1361, 372, 1079),
+    (8, 2537, 10, 619),
+    (505, 87886, 499, 87892),
+    (29, 7470, 45, 7232),
+    (17, 1699, 65, 1600),
+    (186, 50448, 141, 27197),
+    (5, 2493, 3, 2338),
+    (27, 16886, 29, 17825),
+]
+
+
+@pytest.fixture(scope="module")
+def bcg():
+    a, b, c, d = (np.array(x, dtype=float) for x in zip(*BCG, strict=True))
+    y = np.log(a / (a + b)) - np.log(c / (c + d))
+    v = 1 / a - 1 / (a + b) + 1 / c - 1 / (c + d)
+    return y, np.sqrt(v)
+
+
+def test_bcg_published_results(bcg):
+    """metafor: DL -0.7141 (-1.0644 to -0.3638), tau2 0.3088; REML -0.7145 (-1.0669 to -0.3622),
+    tau2 0.3132, I2 92.22%; fixed effect -0.4303 with Q = 152.2330 (Viechtbauer 2010)."""
+    y, se = bcg
+    dl = pool_random_effects(y, se, "dl")
+    assert_allclose(
+        np.log([dl["estimate"], dl["ci_low"], dl["ci_high"]]),
+        [-0.7141, -1.0644, -0.3638],
+        atol=0.5e-4,
+    )
+    assert_allclose(dl["tau2"], 0.3088, atol=0.5e-4)
+    reml = pool_random_effects(y, se, "reml")
+    assert_allclose(
+        np.log([reml["estimate"], reml["ci_low"], reml["ci_high"]]),
+        [-0.7145, -1.0669, -0.3622],
+        atol=0.5e-4,
+    )
+    assert_allclose(reml["tau2"], 0.3132, atol=0.5e-4)
+    assert_allclose(dl["i2"], (152.2330 - 12) / 152.2330, atol=1e-5)
+
+
+def test_hartung_knapp_interval(bcg):
+    y, se = bcg
+    hk = pool_random_effects(y, se, "reml", hartung_knapp=True)
+    tau2 = hk["tau2"]
+    w = 1 / (se**2 + tau2)
+    mu = (w * y).sum() / w.sum()
+    se_hk = np.sqrt((w * (y - mu) ** 2).sum() / (12 * w.sum()))
+    assert_allclose(np.log(hk["ci_high"]) - mu, 2.178813 * se_hk, rtol=1e-6)  # t(0.975, 12)

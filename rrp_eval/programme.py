@@ -128,7 +128,7 @@ def pool_random_effects(
 
 
 def programme_effects(
-    its_effects: pd.DataFrame, methods: tuple[str, ...] = ("dl", "pm")
+    its_effects: pd.DataFrame, methods: tuple[str, ...] = ("dl", "pm", "reml")
 ) -> pd.DataFrame:
     """Pool every measure's ``level_rr``, ``slope_rr`` and ``rr_h`` over trusts.
 

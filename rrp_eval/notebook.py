@@ -31,12 +31,20 @@ from rrp_eval.plots import (
     icon_description,
     plot_completeness,
     plot_forest,
+    plot_funnel,
     plot_its,
     plot_small_multiples,
     plot_spc,
 )
 from rrp_eval.prepare import trust_design, trust_series, ward_series, with_derived_measures
-from rrp_eval.programme import programme_effects
+from rrp_eval.programme import (
+    aim_attainment,
+    breakdown,
+    funnel_limits,
+    funnel_table,
+    programme_effects,
+    ward_changes,
+)
 from rrp_eval.spc import run_chart
 
 FIGURE_DPI = 100
@@ -536,6 +544,87 @@ def forest(ctx: Context, measure: str = "restrictive_practice", effect: str = "l
         else ""
     )
     figure(fig, alt)
+
+
+def funnel(ctx: Context, measure: str = "restrictive_practice", months: int = 12) -> None:
+    """Funnel plot of the trusts' rates over the latest months (all their wards)."""
+    import matplotlib.pyplot as plt
+
+    wm = ctx.data.ward_month
+    last = wm["month"].max()
+    recent = wm[
+        (wm["month"] > last - pd.DateOffset(months=months))
+        & wm[measure].notna()
+        & (wm["occupied_bed_days"] > 0)
+    ]
+    g = recent.groupby("trust_code")[[measure, "occupied_bed_days"]].sum()
+    table_, rate, phi = funnel_table(g[measure], g["occupied_bed_days"], pd.Series(g.index))
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    plot_funnel(
+        table_,
+        rate,
+        phi,
+        funnel_limits,
+        ax,
+        title=f"{ctx.label(measure)}: the last {months} months, every ward",
+    )
+    outside = table_[table_["position"] != "within"]
+    figure(
+        fig,
+        f"Funnel plot of {len(table_)} trusts' {ctx.label(measure)} rates per 1,000 "
+        f"occupied bed days against bed days; {len(outside)} outside the 95% limits",
+    )
+    paragraph(
+        f"Programme rate {rate:.1f} per 1,000 occupied bed days. "
+        + (
+            f"The trusts vary far more than chance allows (over-dispersion φ = {phi:.1f}), largely "
+            "because they run different kinds of wards, so the limits are widened accordingly. "
+            if phi > 1
+            else ""
+        )
+        + "A funnel plot shows which trusts differ by more than chance; a league table would "
+        "rank trusts whose differences are mostly noise and case-mix (Spiegelhalter 2005)."
+    )
+
+
+def aims(ctx: Context, measure: str = "restrictive_practice") -> None:
+    """Share of participating wards meeting the programmes' aims, and where change happened."""
+    changes = ward_changes(ctx.data.ward_month, ctx.data.wards, measure)
+    if changes.empty:
+        paragraph("No ward has enough data in both windows to judge the aim.")
+        return
+    att = aim_attainment(changes)
+    table(
+        pd.DataFrame(
+            {
+                "Aim": att["aim"],
+                "Wards meeting it": att["wards_meeting"],
+                "Wards assessed": att["wards"],
+                "Share (95% CI)": [
+                    f"{s:.0%} ({a:.0%} to {b:.0%})"
+                    for s, a, b in zip(att["share"], att["ci_low"], att["ci_high"], strict=True)
+                ],
+            }
+        ),
+        f"{ctx.label(measure)}: wards whose rate fell by the aim (months 6-17 after joining "
+        "against the 12 months before)",
+    )
+    for by, label in (("ward_type", "Ward type"), ("cohort", "Wave"), ("region", "Region")):
+        b = breakdown(changes, ctx.data.wards, by)
+        table(
+            pd.DataFrame(
+                {
+                    label: b[by].astype(str).str.replace("_", " "),
+                    "Wards": b["wards"],
+                    "Rate ratio, after / before (95% CI)": [
+                        _ci(r, lo, hi)
+                        for r, lo, hi in zip(b.ratio, b.ci_low, b.ci_high, strict=True)
+                    ],
+                    "Met the 25% aim": b["met_25"].map(lambda v: f"{v:.0%}"),
+                }
+            ),
+            f"{ctx.label(measure)} by {label.lower()} (before-after, not controlled)",
+        )
 
 
 # --- data quality ------------------------------------------------------------------------

@@ -377,6 +377,9 @@ def plot_forest(
         ticks.append(0.6)
     ax.axvline(1, color=COMMON, linewidth=1)
     ax.set_xscale("log")
+    low, high = ax.get_xlim()
+    candidates = [0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 10]
+    ax.set_xticks([c for c in candidates if low <= c <= high])
     ax.set_yticks(ticks, labels, fontsize=8)
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
@@ -412,4 +415,47 @@ def plot_completeness(table: pd.DataFrame, ax: Any = None, *, title: str | None 
     plt.colorbar(im, ax=ax, label="% of ward-months recorded", shrink=0.8)
     if title:
         ax.set_title(title, loc="left", fontsize=11, fontweight="bold")
+    return ax
+
+
+def plot_funnel(
+    table: pd.DataFrame,
+    rate: float,
+    phi: float,
+    limits_fn: Any,
+    ax: Any = None,
+    *,
+    title: str | None = None,
+    per_label: str = "per 1,000 occupied bed days",
+) -> Any:
+    """Funnel plot: each unit's rate against its exposure, with 95% and 99.8% limits."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 4.2))
+    e = np.geomspace(max(table["exposure"].min() * 0.5, 1.0), table["exposure"].max() * 1.5, 200)
+    limits = limits_fn(rate, e, phi)
+    for name, style in (("95%", "--"), ("99.8%", ":")):
+        low, high = limits[name]
+        ax.plot(e, high, color=NHS_DARK, linestyle=style, linewidth=1, label=f"{name} limits")
+        ax.plot(e, low, color=NHS_DARK, linestyle=style, linewidth=1)
+    ax.axhline(rate, color=NHS_BLUE, linewidth=1.2, label="programme rate")
+    colours = table["position"].map(
+        lambda p: (
+            CONCERN if p.startswith("above") else IMPROVEMENT if p.startswith("below") else COMMON
+        )
+    )
+    ax.scatter(table["exposure"], table["rate_per_1000_obd"], c=colours, s=30, zorder=3)
+    for row in table.itertuples():
+        ax.annotate(
+            str(row.label),
+            (row.exposure, row.rate_per_1000_obd),
+            fontsize=7,
+            xytext=(3, 3),
+            textcoords="offset points",
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel("occupied bed days", fontsize=9)
+    note = f" (limits widened for over-dispersion, φ = {phi:.1f})" if phi > 1 else ""
+    ax.legend(fontsize=7, frameon=False, title=note.strip() or None, title_fontsize=7)
+    _style(ax, title, per_label)
+    ax.set_ylim(bottom=0)
     return ax

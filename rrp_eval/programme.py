@@ -159,3 +159,208 @@ def programme_effects(
                     name = METHODS[method] + ("_hk" if hk else "")
                     rows.append({"measure": measure, "effect": effect, "method": name, **pooled})
     return pd.DataFrame(rows, columns=PROGRAMME_COLUMNS)
+
+
+# --- funnel plot (Spiegelhalter 2005) -----------------------------------------------------
+
+FUNNEL_Z = {"95%": 1.959964, "99.8%": 3.090232}
+
+
+def funnel_limits(
+    rate: float, exposure: np.ndarray, phi: float = 1.0, per: float = 1000.0
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """95% and 99.8% control limits of a rate against its exposure.
+
+    Exact Poisson limits (Spiegelhalter 2005): the count quantiles of Poisson(rate × exposure)
+    for the two-sided level, interpolated between integers as Spiegelhalter recommends, over the
+    exposure; with over-dispersion ``phi`` > 1 the normal limits rate ± z √(φ rate / exposure)
+    (the multiplicative adjustment). Returned per 1,000 (``per``) units of exposure.
+    """
+    from scipy import stats
+
+    e = np.asarray(exposure, dtype=float)
+    theta = rate / per
+    out = {}
+    for name, z in FUNNEL_Z.items():
+        if phi > 1:
+            half = z * np.sqrt(phi * theta / e)
+            low, high = np.maximum(theta - half, 0.0), theta + half
+        else:
+            p = stats.norm.cdf(z)
+            mean = theta * e
+            upper = stats.poisson.ppf(p, mean)
+            lower = stats.poisson.ppf(1 - p, mean)
+            # Spiegelhalter's interpolation: move within the integer step by how far the
+            # cumulative probability overshoots the target
+            alpha_u = (stats.poisson.cdf(upper, mean) - p) / np.maximum(
+                stats.poisson.pmf(upper, mean), 1e-300
+            )
+            alpha_l = (stats.poisson.cdf(lower, mean) - (1 - p)) / np.maximum(
+                stats.poisson.pmf(lower, mean), 1e-300
+            )
+            high = (upper - alpha_u) / e
+            low = np.maximum(lower - alpha_l, 0.0) / e
+        out[name] = (low * per, high * per)
+    return out
+
+
+def funnel_table(
+    counts: pd.Series,
+    exposure: pd.Series,
+    labels: pd.Series,
+    overdispersion: bool = True,
+    per: float = 1000.0,
+) -> tuple[pd.DataFrame, float, float]:
+    """Each unit's rate, z-score and where it falls on the funnel.
+
+    Returns (table, overall rate, phi): phi is the over-dispersion factor from the z-scores
+    winsorised at 10% in each tail (Spiegelhalter 2005, §3); 1 when ``overdispersion`` is False
+    or the spread is no more than Poisson.
+    """
+    x = counts.to_numpy(dtype=float)
+    e = exposure.to_numpy(dtype=float)
+    theta = x.sum() / e.sum()
+    z = (x / e - theta) / np.sqrt(theta / e)
+    phi = 1.0
+    if overdispersion and len(z) >= 5:
+        lo, hi = np.quantile(z, [0.1, 0.9])
+        zw = np.clip(z, lo, hi)
+        phi = max(1.0, float(np.mean(zw**2)))
+    limits = funnel_limits(theta * per, e, phi, per)
+    rate = x / e * per
+    where = np.where(
+        rate > limits["99.8%"][1],
+        "above 99.8%",
+        np.where(
+            rate > limits["95%"][1],
+            "above 95%",
+            np.where(
+                rate < limits["99.8%"][0],
+                "below 99.8%",
+                np.where(rate < limits["95%"][0], "below 95%", "within"),
+            ),
+        ),
+    )
+    table = pd.DataFrame(
+        {
+            "label": labels.to_numpy(),
+            "count": x,
+            "exposure": e,
+            "rate_per_1000_obd": rate,
+            "z": z / np.sqrt(phi),
+            "position": where,
+        }
+    )
+    return table, theta * per, phi
+
+
+# --- aim attainment ------------------------------------------------------------------------
+
+AIMS = {"MHSIP (25% reduction)": 0.25, "NCCMH pilot (33% reduction)": 0.33}
+BASELINE_MONTHS = (-12, -1)
+FOLLOW_UP_MONTHS = (6, 17)
+
+
+def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval for a proportion (Newcombe 1998)."""
+    if n == 0:
+        return math.nan, math.nan
+    p = k / n
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def ward_changes(
+    ward_month: pd.DataFrame,
+    wards: pd.DataFrame,
+    measure: str,
+    baseline: tuple[int, int] = BASELINE_MONTHS,
+    follow_up: tuple[int, int] = FOLLOW_UP_MONTHS,
+) -> pd.DataFrame:
+    """Each participating ward's rate in a baseline and a follow-up window and their ratio.
+
+    Windows are in months since the ward's start (default the 12 months before it, and months
+    6 to 17 after it, leaving the first months of change aside); a ward needs at least 6
+    months with data in each window and some events in its baseline.
+    """
+    part = wards[wards["start_month"].notna()][["trust_code", "ward_id", "start_month"]]
+    wm = ward_month.merge(part, on=["trust_code", "ward_id"])
+    wm = wm[wm[measure].notna() & (wm["occupied_bed_days"] > 0)]
+    h = (wm["month"].dt.year - wm["start_month"].dt.year) * 12 + (
+        wm["month"].dt.month - wm["start_month"].dt.month
+    )
+    wm = wm.assign(h=h)
+    rows = []
+    for (trust, ward), g in wm.groupby(["trust_code", "ward_id"], sort=True):
+        b = g[g.h.between(*baseline)]
+        f = g[g.h.between(*follow_up)]
+        if len(b) < 6 or len(f) < 6 or b[measure].sum() == 0:
+            continue
+        rb = b[measure].sum() / b["occupied_bed_days"].sum()
+        rf = f[measure].sum() / f["occupied_bed_days"].sum()
+        rows.append(
+            {
+                "trust_code": trust,
+                "ward_id": ward,
+                "baseline_rate": rb * 1000,
+                "follow_up_rate": rf * 1000,
+                "ratio": rf / rb,
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["trust_code", "ward_id", "baseline_rate", "follow_up_rate", "ratio"]
+    )
+
+
+def aim_attainment(changes: pd.DataFrame) -> pd.DataFrame:
+    """Share of wards whose rate fell by at least each aim, with Wilson 95% intervals."""
+    n = len(changes)
+    rows = []
+    for aim, cut in AIMS.items():
+        k = int((changes["ratio"] <= 1 - cut).sum()) if n else 0
+        low, high = wilson_interval(k, n)
+        rows.append(
+            {
+                "aim": aim,
+                "wards_meeting": k,
+                "wards": n,
+                "share": k / n if n else math.nan,
+                "ci_low": low,
+                "ci_high": high,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def breakdown(changes: pd.DataFrame, wards: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Wards' before-after rate ratios summarised by ``by`` (ward type, cohort or region).
+
+    The geometric mean ratio with a t interval on the log ratios, and the share of wards that
+    met the 25% aim. An uncontrolled before-after comparison: it describes where change
+    happened, it does not separate the programme from secular trends.
+    """
+    from scipy import stats
+
+    data = changes.merge(wards[["trust_code", "ward_id", by]], on=["trust_code", "ward_id"])
+    rows = []
+    for key, g in data.groupby(by, dropna=False, sort=True):
+        logs = np.log(g["ratio"].to_numpy(float))
+        n = len(logs)
+        mean = float(logs.mean())
+        half = (
+            float(stats.t.ppf(0.975, n - 1) * logs.std(ddof=1) / math.sqrt(n))
+            if n > 1
+            else math.nan
+        )
+        rows.append(
+            {
+                by: "unknown" if pd.isna(key) else key,
+                "wards": n,
+                "ratio": math.exp(mean),
+                "ci_low": math.exp(mean - half) if n > 1 else math.nan,
+                "ci_high": math.exp(mean + half) if n > 1 else math.nan,
+                "met_25": float((g["ratio"] <= 0.75).mean()),
+            }
+        )
+    return pd.DataFrame(rows)

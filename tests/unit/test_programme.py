@@ -142,3 +142,69 @@ def test_hartung_knapp_interval(bcg):
     mu = (w * y).sum() / w.sum()
     se_hk = np.sqrt((w * (y - mu) ** 2).sum() / (12 * w.sum()))
     assert_allclose(np.log(hk["ci_high"]) - mu, 2.178813 * se_hk, rtol=1e-6)  # t(0.975, 12)
+
+
+def test_wilson_interval_matches_newcombe():
+    from rrp_eval.programme import wilson_interval
+
+    # Newcombe (1998), example (81/263): 0.2553 to 0.3662
+    low, high = wilson_interval(81, 263)
+    assert_allclose([low, high], [0.2553, 0.3662], atol=0.5e-4)
+    assert wilson_interval(0, 10)[0] == 0.0
+
+
+def test_funnel_limits_are_exact_poisson_quantiles():
+    from scipy import stats
+
+    from rrp_eval.programme import funnel_limits
+
+    e = np.array([200.0, 2000.0, 50000.0])
+    lim = funnel_limits(20.0, e)  # 20 per 1,000
+    low, high = lim["99.8%"]
+    mean = 0.02 * e
+    # the interpolated limit lies within the integer step of the exact quantile
+    q_hi = stats.poisson.ppf(0.998999, mean)
+    assert np.all(high * e / 1000 <= q_hi + 1e-9) and np.all(high * e / 1000 >= q_hi - 1 - 1e-9)
+    assert np.all(lim["95%"][1] < high) and np.all(lim["95%"][0] > low)
+    # large exposure: close to the normal approximation
+    assert_allclose(high[-1], 20 + 3.090232 * np.sqrt(20 / 50000 * 1000**2 / 1000), rtol=0.01)
+    wide = funnel_limits(20.0, e, phi=4.0)
+    assert_allclose(wide["95%"][1] - 20, 2 * 1.959964 * np.sqrt(0.02 / e) * 1000)
+
+
+def test_funnel_table_flags_outliers_and_overdispersion():
+    from rrp_eval.programme import funnel_table
+
+    counts = pd.Series([100, 104, 96, 102, 180, 98, 101, 99])
+    exposure = pd.Series([5000.0] * 8)
+    t, rate, phi = funnel_table(counts, exposure, pd.Series(list("ABCDEFGH")), overdispersion=False)
+    assert t.loc[4, "position"] == "above 99.8%" and (t.drop(index=4)["position"] == "within").all()
+    assert phi == 1.0
+    _, _, phi = funnel_table(
+        counts * np.array([1, 2, 0.5, 1.5, 1, 0.6, 1.8, 0.7]), exposure, pd.Series(list("ABCDEFGH"))
+    )
+    assert phi > 1
+
+
+def test_ward_changes_and_aims(tmp_path):
+    from rrp_eval.data.synthetic import write_demo_programme
+    from rrp_eval.data.validate import load_programme
+    from rrp_eval.programme import aim_attainment, breakdown, ward_changes
+
+    data = load_programme(write_demo_programme(tmp_path))
+    ch = ward_changes(data.ward_month, data.wards, "physical_restraint")
+    assert len(ch) == 60  # every participating ward has 12 months before and 12 after
+    one = ch.iloc[0]
+    wm = data.ward_month
+    rows = wm[(wm.trust_code == one.trust_code) & (wm.ward_id == one.ward_id)]
+    start = data.wards.set_index(["trust_code", "ward_id"]).loc[
+        (one.trust_code, one.ward_id), "start_month"
+    ]
+    base = rows[(rows.month >= start - pd.DateOffset(months=12)) & (rows.month < start)]
+    rate = base.physical_restraint.sum() / base.occupied_bed_days.sum() * 1000
+    assert one.baseline_rate == pytest.approx(rate)
+    att = aim_attainment(ch)
+    assert list(att["aim"]) == ["MHSIP (25% reduction)", "NCCMH pilot (33% reduction)"]
+    assert att.loc[0, "wards_meeting"] == int((ch.ratio <= 0.75).sum())
+    b = breakdown(ch, data.wards, "cohort")
+    assert b["wards"].sum() == 60 and set(b["cohort"]) == {"Wave 1", "Wave 2", "Wave 3"}

@@ -658,7 +658,28 @@ def _sandwich(
     return bread @ meat @ bread
 
 
-def _fit_negbin(y: np.ndarray, X: pd.DataFrame, offset: np.ndarray | None) -> Any:
+@dataclass(frozen=True, eq=False)
+class _NegBinFit:
+    """A negative binomial fit: β, its covariance, α and the fitted means."""
+
+    params: pd.Series
+    cov: np.ndarray
+    alpha: float
+    mu: np.ndarray
+    method: str
+
+
+def _fit_negbin(y: np.ndarray, X: pd.DataFrame, offset: np.ndarray | None) -> _NegBinFit:
+    """NB2 by maximum likelihood, with a profile-likelihood fallback.
+
+    First statsmodels' ``NegativeBinomial`` (Newton, then BFGS). When that does not converge
+    to a usable Hessian, which happens when the data are barely over-dispersed and α̂ is near
+    its boundary at 0, α is found by maximising the profile log-likelihood over log α (a GLM
+    fit at each α, as R's ``glm.nb`` alternates) and β and its covariance come from the GLM
+    at α̂; α̂ at the lower bound means no over-dispersion, where NB2 is the Poisson model.
+    """
+    from scipy.optimize import minimize_scalar
+
     model = sm.NegativeBinomial(y, X, offset=offset, loglike_method="nb2")
     start = None
     try:
@@ -666,16 +687,51 @@ def _fit_negbin(y: np.ndarray, X: pd.DataFrame, offset: np.ndarray | None) -> An
         start = np.append(pois.params.to_numpy(), 0.1)
     except (ValueError, np.linalg.LinAlgError):
         pass
-    for method in ("newton", "bfgs", "nm"):
+    for method in ("newton", "bfgs"):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 res = model.fit(start_params=start, method=method, disp=0, maxiter=500)
+                cov = res.cov_params()
         except (ValueError, np.linalg.LinAlgError):
             continue
-        if np.all(np.isfinite(res.params)) and res.mle_retvals.get("converged", True):
-            return res
-    raise NotEstimableError("the negative binomial model did not converge")
+        alpha = float(res.params["alpha"])
+        names = list(X.columns)
+        cov_b = cov.loc[names, names].to_numpy()
+        if (
+            res.mle_retvals.get("converged", True)
+            and alpha > 1e-6
+            and np.all(np.isfinite(cov_b))
+            and np.all(np.diag(cov_b) > 0)
+        ):
+            params = res.params.drop("alpha")
+            mu = np.exp(
+                X.to_numpy(float) @ params.to_numpy() + (offset if offset is not None else 0)
+            )
+            return _NegBinFit(params, cov_b, alpha, mu, f"maximum likelihood ({method})")
+
+    def glm(log_alpha: float) -> Any:
+        fam = sm.families.NegativeBinomial(alpha=math.exp(log_alpha))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return sm.GLM(y, X, family=fam, offset=offset).fit()
+
+    best = minimize_scalar(
+        lambda la: -glm(la).llf, bounds=(-12.0, 3.0), method="bounded", options={"xatol": 1e-4}
+    )
+    fit = glm(float(best.x))
+    if not np.all(np.isfinite(fit.params)):
+        raise NotEstimableError("the negative binomial model did not converge")
+    alpha = math.exp(float(best.x))
+    if best.x <= -11.9:
+        alpha = 0.0
+    return _NegBinFit(
+        fit.params,
+        fit.cov_params().to_numpy(),
+        alpha,
+        np.asarray(fit.fittedvalues, dtype=float),
+        "profile likelihood",
+    )
 
 
 def _estimate(
@@ -697,13 +753,7 @@ def _estimate(
         if cov_type == "hac":
             raise ValueError("cov_type='hac' is not available for family='negbin'; use 'ar1'")
         result = _fit_negbin(yv, X, offset)
-        params = result.params.drop("alpha")
-        alpha = float(result.params["alpha"])
-        mu = np.asarray(
-            result.predict(X, offset=offset) if offset is not None else result.predict(X),
-            dtype=float,
-        )
-        cov = result.cov_params().loc[params.index, params.index].to_numpy()
+        params, alpha, mu, cov = result.params, result.alpha, result.mu, result.cov
         scale = 1.0
         df_resid = float(len(yv) - len(params) - 1)
         inference, df_inf = "normal", df_resid

@@ -30,8 +30,11 @@ from rrp_eval.its import NotEstimableError, fit_its
 
 HERE = Path(__file__).resolve().parent
 LEVEL, SLOPE, HORIZON = 0.8, 0.99, 12
-TRUTH = {"level_change": math.log(LEVEL), "slope_change": math.log(SLOPE),
-         "rr_h": math.log(LEVEL) + HORIZON * math.log(SLOPE)}  # fmt: skip
+TRUTH = {
+    "level_change": math.log(LEVEL),
+    "slope_change": math.log(SLOPE),
+    "rr_h": math.log(LEVEL) + HORIZON * math.log(SLOPE),
+}
 MODELS = {
     "default (auto, AR(1))": {"family": "auto", "cov_type": "ar1"},
     "quasi-Poisson, model-based": {"family": "quasipoisson", "cov_type": "nonrobust"},
@@ -51,29 +54,45 @@ def run_cell(cell: dict, n_series: int, seed: int, models: dict = MODELS) -> pd.
     effect with bias, coverage and mean interval width (log scale)."""
     rng = np.random.default_rng(seed)
     n = cell["n_months"]
-    start_index = n - int(round(n * cell["post_share"]))
+    start_index = n - round(n * cell["post_share"])
     records = {(m, e): [] for m in models for e in TRUTH}
     failed = dict.fromkeys(models, 0)
     for _ in range(n_series):
         df = simulate_series(
-            n_months=n, start_index=start_index, level_rr=LEVEL, slope_rr=SLOPE,
-            rate_per_1000=20.0, bed_days=1000.0,
-            seasonal_amplitude=0.15 if cell["seasonal"] else 0.0, nb_alpha=cell["nb_alpha"],
-            ar1_rho=cell["rho"], ar1_sd=0.1, seed=rng,
-        )  # fmt: skip
+            n_months=n,
+            start_index=start_index,
+            level_rr=LEVEL,
+            slope_rr=SLOPE,
+            rate_per_1000=20.0,
+            bed_days=1000.0,
+            seasonal_amplitude=0.15 if cell["seasonal"] else 0.0,
+            nb_alpha=cell["nb_alpha"],
+            ar1_rho=cell["rho"],
+            ar1_sd=0.1,
+            seed=rng,
+        )
         start = df.loc[df.h == 0, "month"].iloc[0]
         for name, opts in models.items():
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    res = fit_its(df, outcome="count", time="month", start=start,
-                                  exposure="occupied_bed_days", horizon=HORIZON, **opts)  # fmt: skip
+                    res = fit_its(
+                        df,
+                        outcome="count",
+                        time="month",
+                        start=start,
+                        exposure="occupied_bed_days",
+                        horizon=HORIZON,
+                        **opts,
+                    )
             except (NotEstimableError, ValueError, np.linalg.LinAlgError):
                 failed[name] += 1
                 continue
-            for effect, row in (("level_change", res.effect("level_change")),
-                                ("slope_change", res.effect("slope_change")),
-                                ("rr_h", res.rr_h)):  # fmt: skip
+            for effect, row in (
+                ("level_change", res.effect("level_change")),
+                ("slope_change", res.effect("slope_change")),
+                ("rr_h", res.rr_h),
+            ):
                 records[(name, effect)].append(
                     (math.log(row.estimate), math.log(row.ci_low), math.log(row.ci_high))
                 )
@@ -81,20 +100,34 @@ def run_cell(cell: dict, n_series: int, seed: int, models: dict = MODELS) -> pd.
     for (name, effect), vals in records.items():
         arr = np.array(vals) if vals else np.empty((0, 3))
         truth = TRUTH[effect]
-        rows.append({
-            **cell, "model": name, "effect": effect, "n_ok": len(arr), "n_failed": failed[name],
-            "bias": float(np.mean(arr[:, 0] - truth)) if len(arr) else math.nan,
-            "coverage": float(np.mean((arr[:, 1] <= truth) & (truth <= arr[:, 2]))) if len(arr) else math.nan,
-            "mean_width": float(np.mean(arr[:, 2] - arr[:, 1])) if len(arr) else math.nan,
-        })  # fmt: skip
+        rows.append(
+            {
+                **cell,
+                "model": name,
+                "effect": effect,
+                "n_ok": len(arr),
+                "n_failed": failed[name],
+                "bias": float(np.mean(arr[:, 0] - truth)) if len(arr) else math.nan,
+                "coverage": float(np.mean((arr[:, 1] <= truth) & (truth <= arr[:, 2])))
+                if len(arr)
+                else math.nan,
+                "mean_width": float(np.mean(arr[:, 2] - arr[:, 1])) if len(arr) else math.nan,
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def _markdown(table: pd.DataFrame, n_series: int, seconds: float) -> str:
     def fmt(c: pd.DataFrame, effect: str) -> pd.DataFrame:
-        t = c[c.effect == effect].pivot_table(
-            index=["n_months", "post_share", "rho", "nb_alpha", "seasonal"], columns="model",
-            values="coverage").reset_index()  # fmt: skip
+        t = (
+            c[c.effect == effect]
+            .pivot_table(
+                index=["n_months", "post_share", "rho", "nb_alpha", "seasonal"],
+                columns="model",
+                values="coverage",
+            )
+            .reset_index()
+        )
         return t
 
     lines = [
@@ -106,9 +139,9 @@ def _markdown(table: pd.DataFrame, n_series: int, seconds: float) -> str:
         "months. Monte Carlo SE of a 95% coverage with 500 series: 1.0 percentage point.",
         "",
     ]
-    summary = (table.assign(rho=table.rho.map(lambda r: f"rho={r:g}"))
-               .groupby(["effect", "model", "rho"])["coverage"]
-               .agg(["mean", "min"]).unstack("rho"))  # fmt: skip
+    summary = table.assign(rho=table.rho.map(lambda r: f"rho={r:g}")).pivot_table(
+        index=["effect", "model"], columns="rho", values="coverage", aggfunc=["mean", "min"]
+    )
     lines.append("## Coverage by model and autocorrelation (mean and worst cell)")
     lines.append("")
     cols = [c for c in summary.columns]

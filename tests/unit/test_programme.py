@@ -177,7 +177,9 @@ def test_funnel_table_flags_outliers_and_overdispersion():
 
     counts = pd.Series([100, 104, 96, 102, 180, 98, 101, 99])
     exposure = pd.Series([5000.0] * 8)
-    t, rate, phi = funnel_table(counts, exposure, pd.Series(list("ABCDEFGH")), overdispersion=False)
+    t, _rate, phi = funnel_table(
+        counts, exposure, pd.Series(list("ABCDEFGH")), overdispersion=False
+    )
     assert t.loc[4, "position"] == "above 99.8%" and (t.drop(index=4)["position"] == "within").all()
     assert phi == 1.0
     _, _, phi = funnel_table(

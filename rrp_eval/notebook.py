@@ -32,11 +32,18 @@ from rrp_eval.plots import (
     plot_completeness,
     plot_forest,
     plot_funnel,
+    plot_glance,
     plot_its,
     plot_small_multiples,
     plot_spc,
 )
-from rrp_eval.prepare import trust_design, trust_series, ward_series, with_derived_measures
+from rrp_eval.prepare import (
+    programme_series,
+    trust_design,
+    trust_series,
+    ward_series,
+    with_derived_measures,
+)
 from rrp_eval.programme import (
     aim_attainment,
     breakdown,
@@ -458,6 +465,54 @@ def programme_title(ctx: Context) -> None:
         f"{int((~part).sum())} comparison wards; data from {_month(months.min())} to "
         f"{_month(months.max())}."
     )
+
+
+def glance_figure(ctx: Context, measure: str = "restrictive_practice") -> tuple[Any, str]:
+    """The 'programme at a glance' figure and its alt text (figures rounded for sharing)."""
+    wm, wards = ctx.data.ward_month, ctx.data.wards
+    _, _, pooled = _programme_tables(ctx)
+    head = pooled[
+        (pooled.measure == measure)
+        & (pooled.effect == "level_rr")
+        & (pooled.method == "random_effects_reml")
+    ]
+    changes = ward_changes(wm, wards, measure)
+    att = aim_attainment(changes) if len(changes) else None
+    part = wards["start_month"].notna()
+    events = wm[measure].sum() if measure in wm else float("nan")
+    facts = [
+        (f"{len(ctx.data.trusts)}", "trusts"),
+        (f"{int(part.sum())}", f"participating wards (+{int((~part).sum())} comparison)"),
+        (
+            f"{wm['month'].nunique()}",
+            f"months ({_month(wm['month'].min())} to {_month(wm['month'].max())})",
+        ),
+        (ctx.rule.count(float(wm["occupied_bed_days"].sum())), "occupied bed days"),
+        (ctx.rule.count(float(events)), f"episodes of {ctx.label(measure).split(' (')[0].lower()}"),
+    ]
+    if len(head):
+        h = head.iloc[0]
+        big = f"{(1 - h.estimate) * 100:.0f}% {'lower' if h.estimate < 1 else 'higher'}"
+        text = (
+            f"{ctx.label(measure)} when wards joined: rate ratio {h.estimate:.2f} (95% CI "
+            f"{h.ci_low:.2f} to {h.ci_high:.2f}), pooled over {int(h.n_trusts)} trusts"
+        )
+        if att is not None:
+            a = att.iloc[0]
+            text += f"; {a.share:.0%} of wards met the 25% aim"
+    else:
+        big, text = "No pooled estimate", "too few trusts with an estimate"
+    s = programme_series(ctx.data, measure)
+    s = s.assign(rate=s["rate_per_1000_obd"])
+    fig = plot_glance(facts, (big, text), s, title=f"{ctx.params.programme}: at a glance")
+    alt = f"Programme at a glance: {'; '.join(f'{v} {k}' for v, k in facts)}. {big}: {text}."
+    return fig, alt
+
+
+def glance(ctx: Context, measure: str = "restrictive_practice") -> None:
+    """The one-page summary at the top of the programme report."""
+    fig, alt = glance_figure(ctx, measure)
+    figure(fig, alt)
 
 
 def trust_overview(ctx: Context, measure: str = "restrictive_practice") -> None:

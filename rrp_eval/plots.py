@@ -459,3 +459,44 @@ def plot_funnel(
     _style(ax, title, per_label)
     ax.set_ylim(bottom=0)
     return ax
+
+
+def plot_glance(
+    facts: list[tuple[str, str]], headline: tuple[str, str], series: pd.DataFrame, *, title: str
+) -> Any:
+    """One-page 'programme at a glance': key figures, the headline effect and sparklines.
+
+    ``facts``: (value, label) pairs; ``headline``: (big text, explanation); ``series``:
+    ``month, group, rate`` of the programme's participating and comparison wards.
+    """
+    import textwrap
+
+    fig = plt.figure(figsize=(10, 5.6))
+    fig.patch.set_facecolor("white")
+    fig.text(0.03, 0.93, title, fontsize=16, fontweight="bold", color=NHS_DARK)
+    n = len(facts)
+    for i, (value, label) in enumerate(facts):
+        x = 0.03 + i * (0.94 / n)
+        fig.text(x, 0.80, value, fontsize=20, fontweight="bold", color=NHS_BLUE)
+        fig.text(
+            x, 0.775, "\n".join(textwrap.wrap(label, 24)), fontsize=9, color="#425563", va="top"
+        )
+    fig.text(0.03, 0.60, headline[0], fontsize=24, fontweight="bold", color=NHS_DARK)
+    fig.text(
+        0.03,
+        0.585,
+        "\n".join(textwrap.wrap(headline[1], 120)),
+        fontsize=10,
+        color="#425563",
+        va="top",
+    )
+    ax = fig.add_axes((0.06, 0.10, 0.9, 0.36))
+    for group, colour in (("participating", NHS_BLUE), ("comparison", COMMON)):
+        g = series[series["group"] == group]
+        if len(g):
+            ax.plot(g["month"], g["rate"], color=colour, linewidth=2, label=f"{group} wards")
+    ax.legend(fontsize=8, frameon=False, loc="upper right")
+    _style(ax, "Restrictive practice per 1,000 occupied bed days, every trust", None)
+    _month_axis(ax)
+    ax.set_ylim(bottom=0)
+    return fig

@@ -200,6 +200,27 @@ def _index_context(
     }
 
 
+def _write_glance(
+    path: Path,
+    params: ProgrammeParams,
+    programme: Any,
+    rule: DisclosureRule,
+    tables: tuple[pd.DataFrame, ...],
+) -> None:
+    """The 'programme at a glance' PNG for board papers (the same figure as the report's)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rrp_eval.notebook import Context, glance_figure
+
+    ctx = Context(params, programme, rule, cache={"tables": tables})
+    fig, _ = glance_figure(ctx)
+    fig.savefig(path, dpi=150, bbox_inches="tight")
+    plt.close(fig)
+
+
 def _swap_into_place(build: Path, out: Path) -> None:
     """Replace ``out`` by ``build`` with two renames; the old run is removed last."""
     old = out.with_name(f".{out.name}.old-{os.getpid()}")
@@ -354,6 +375,9 @@ def run_suite(
         write_atomic(
             build / "tables" / "programme_effects.csv",
             pooled.to_csv(index=False, float_format="%.6g"),
+        )
+        _write_glance(
+            build / "programme_at_a_glance.png", params, programme, rule, (its, spc, pooled)
         )
         trusts_frame = programme.wards[["trust_code", "trust_name"]].drop_duplicates("trust_code")
         trusts_frame = trusts_frame[trusts_frame.trust_code.isin(selected)]

@@ -51,6 +51,8 @@ def test_the_full_output_set(shared_run):
         "trusts/X03.html",
         "notebooks/20_trust_evaluation_X01.ipynb",
         "notebooks/30_programme_evaluation_programme.ipynb",
+        "programme_at_a_glance.png",
+        "tables/its_sensitivity.csv",
     ):
         assert (out / name).is_file(), name
     assert not list(out.parent.glob(".out.build-*")), "the build folder is left behind"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,7 @@ from rrp_eval.data.validate import ProgrammeData
 from rrp_eval.its import ITSResult, NotEstimableError, fit_its
 from rrp_eval.params import EffectiveTrustParams, ProgrammeParams
 from rrp_eval.prepare import TrustDesign, trust_design, trust_series, ward_series
+from rrp_eval.programme import gee_rows, programme_effects
 from rrp_eval.spc import ControlChartResult, overdispersion_test, u_chart
 from rrp_eval.tables import its_effects_row, its_effects_table
 
@@ -299,6 +301,22 @@ def programme_tables(
             res, _, label = trust_spc(data, trust, measure, params)
             spc_rows.append(spc_row(trust, measure, res, label))
     return its_effects_table(its_rows), pd.DataFrame(spc_rows, columns=SPC_COLUMNS)
+
+
+def programme_effect_table(
+    data: ProgrammeData, params: ProgrammeParams, its: pd.DataFrame
+) -> pd.DataFrame:
+    """``programme_effects``: the random-effects meta-analyses of the trusts' ITS and the
+    pooled GEE on the ward panel, for every analysed measure."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gee = gee_rows(
+            data.ward_month,
+            data.wards,
+            params.analysed_measures(data.measures),
+            params.horizon_months,
+        )
+    return pd.concat([programme_effects(its), gee], ignore_index=True)
 
 
 def sensitivity_table(

@@ -22,6 +22,7 @@ from rrp_eval.evaluation import (
     MeasureITS,
     fit_trust_its,
     its_reading,
+    programme_effect_table,
     programme_tables,
     sensitivity_rows,
     trust_spc,
@@ -49,7 +50,6 @@ from rrp_eval.programme import (
     breakdown,
     funnel_limits,
     funnel_table,
-    programme_effects,
     ward_changes,
 )
 from rrp_eval.spc import run_chart
@@ -451,7 +451,7 @@ def its_sensitivity(ctx: Context, measure: str = "restrictive_practice") -> None
 def _programme_tables(ctx: Context) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     if "tables" not in ctx.cache:
         its, spc = programme_tables(ctx.data, ctx.params, ctx.data.trusts)
-        ctx.cache["tables"] = (its, spc, programme_effects(its))
+        ctx.cache["tables"] = (its, spc, programme_effect_table(ctx.data, ctx.params, its))
     return ctx.cache["tables"]
 
 
@@ -562,6 +562,49 @@ def pooled_effects(ctx: Context) -> None:
         }
     )
     table(shown, "Pooled effects: inverse-variance random effects (DerSimonian-Laird)")
+
+
+def pooling_compared(ctx: Context, measure: str = "restrictive_practice") -> None:
+    """The meta-analysis and the pooled GEE side by side, and what each estimates."""
+    _, _, pooled = _programme_tables(ctx)
+    rows = pooled[
+        (pooled.measure == measure)
+        & pooled.method.isin(["random_effects_reml", "random_effects_reml_hk", "gee_pooled"])
+    ]
+    names = {
+        "random_effects_reml": "Meta-analysis of trust ITS (REML)",
+        "random_effects_reml_hk": "Meta-analysis, Hartung-Knapp interval",
+        "gee_pooled": "Pooled model on every ward (GEE, clustered by trust)",
+    }
+    effects = {
+        "level_rr": "level change",
+        "slope_rr": "slope change per month",
+        "rr_h": f"at {ctx.params.horizon_months} months",
+    }
+    table(
+        pd.DataFrame(
+            {
+                "Method": rows["method"].map(names),
+                "Effect": rows["effect"].map(effects),
+                "Rate ratio (95% CI)": [
+                    _ci(a, b, c, 3 if e == "slope_rr" else 2)
+                    for a, b, c, e in zip(
+                        rows.estimate, rows.ci_low, rows.ci_high, rows.effect, strict=True
+                    )
+                ],
+            }
+        ),
+        f"{ctx.label(measure)}: two ways of pooling",
+    )
+    paragraph(
+        "They answer slightly different questions. The meta-analysis averages the trusts' own "
+        "estimates, each against that trust's own earlier trend, and weights trusts by the "
+        "precision of their estimate; its interval widens with the differences between trusts. "
+        "The pooled model fits one effect to every participating ward, with one calendar trend "
+        "shared by all trusts, and weights by the episodes each ward contributes, so large, "
+        "high-rate wards count for more. When the two disagree, trusts differ in their trends "
+        "or their effects depend on size."
+    )
 
 
 def forest(ctx: Context, measure: str = "restrictive_practice", effect: str = "level_rr") -> None:

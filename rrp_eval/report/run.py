@@ -23,11 +23,10 @@ from rrp_eval.data.load import load_raw
 from rrp_eval.data.problems import ValidationReport
 from rrp_eval.data.validate import validate_programme
 from rrp_eval.disclosure import DisclosureRule
-from rrp_eval.evaluation import programme_tables, sensitivity_table
+from rrp_eval.evaluation import programme_effect_table, programme_tables, sensitivity_table
 from rrp_eval.params import PROGRAMME_FILE, TRUSTS_FOLDER, ProgrammeParams, load_params
 from rrp_eval.plots import ICON_TEXT
 from rrp_eval.prepare import with_derived_measures
-from rrp_eval.programme import programme_effects
 from rrp_eval.report.html import render_index, render_notebook
 from rrp_eval.report.manifest import write_atomic, write_manifest
 
@@ -336,7 +335,7 @@ def run_suite(
             ok_trusts = [t for t in selected if t not in summary.failed_trusts]
             its, spc = programme_tables(programme, params, ok_trusts)
             sensitivity = sensitivity_table(programme, params, ok_trusts)
-            pooled = programme_effects(its)
+            pooled = programme_effect_table(programme, params, its)
             tables_seconds = time.perf_counter() - t_tables
             for future in as_completed(futures):
                 result = future.result()

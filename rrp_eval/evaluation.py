@@ -80,14 +80,19 @@ def _model_options(p: EffectiveTrustParams) -> dict[str, object]:
 
 
 def fit_trust_its(
-    data: ProgrammeData, trust_code: str, measure: str, params: EffectiveTrustParams
+    data: ProgrammeData,
+    trust_code: str,
+    measure: str,
+    params: EffectiveTrustParams,
+    series: pd.DataFrame | None = None,
 ) -> MeasureITS:
     """The trust's ITS for a measure, as SPEC §2 sets it up.
 
     The summed series of the participating wards when they share a start; the stacked ward
     series (ward fixed effects, each ward's own start, errors clustered by ward) when they do
     not; ``not_estimable`` with the reason when the data cannot support a model, ``failed``
-    with the error when fitting breaks.
+    with the error when fitting breaks. ``series`` reuses a series built for the same trust,
+    measure and excluded wards (as the sensitivity variants do).
     """
     design = trust_design(data, trust_code, params.exclude_wards)
     empty = pd.DataFrame()
@@ -99,7 +104,8 @@ def fit_trust_its(
     cov = params.model.cov_type
     try:
         if design.kind == "summed":
-            series = trust_series(data, trust_code, measure, exclude=params.exclude_wards)
+            if series is None:
+                series = trust_series(data, trust_code, measure, exclude=params.exclude_wards)
             res = fit_its(
                 series,
                 outcome="count",
@@ -111,7 +117,8 @@ def fit_trust_its(
                 **opts,
             )
         else:
-            series = ward_series(data, trust_code, measure, exclude=params.exclude_wards)
+            if series is None:
+                series = ward_series(data, trust_code, measure, exclude=params.exclude_wards)
             res = fit_its(
                 series,
                 outcome="count",
@@ -185,8 +192,10 @@ def sensitivity_rows(
 ) -> list[dict[str, object]]:
     """One ``its_sensitivity.csv`` row per variant (see :func:`sensitivity_variants`)."""
     rows = []
+    series = None  # the same wards in every variant: build the series once
     for variant, p in sensitivity_variants(params).items():
-        m = fit_trust_its(data, trust_code, measure, p)
+        m = fit_trust_its(data, trust_code, measure, p, series)
+        series = m.series if len(m.series) else None
         row = m.row()
         spec = m.result.spec if m.result is not None else None
         rows.append(

@@ -184,11 +184,12 @@ class ITSResult:
 
     def _combination(self, weights: dict[str, float], alpha: float = 0.05) -> pd.Series:
         """Estimate, interval and p-value of a linear combination of ``params``."""
-        w = pd.Series(0.0, index=self.params.index)
+        names = list(self.params.index)
+        w = np.zeros(len(names))
         for name, value in weights.items():
-            w[name] = value
-        est = float(w @ self.params)
-        se = float(math.sqrt(max(float(w @ self.cov_params @ w), 0.0)))
+            w[names.index(name)] = value
+        est = float(w @ self.params.to_numpy())
+        se = float(math.sqrt(max(float(w @ self.cov_params.to_numpy() @ w), 0.0)))
         q = self._quantile(alpha)
         p = self._p_value(est / se) if se > 0 else float("nan")
         low, high = est - q * se, est + q * se

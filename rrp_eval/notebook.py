@@ -30,6 +30,7 @@ from rrp_eval.evaluation import (
 from rrp_eval.params import ProgrammeParams, load_params
 from rrp_eval.plots import (
     icon_description,
+    plot_caterpillar,
     plot_completeness,
     plot_forest,
     plot_funnel,
@@ -50,6 +51,7 @@ from rrp_eval.programme import (
     breakdown,
     funnel_limits,
     funnel_table,
+    rate_intervals,
     ward_changes,
 )
 from rrp_eval.spc import run_chart
@@ -672,6 +674,14 @@ def funnel(ctx: Context, measure: str = "restrictive_practice", months: int = 12
         f"Funnel plot of {len(table_)} trusts' {ctx.label(measure)} rates per 1,000 "
         f"occupied bed days against bed days; {len(outside)} outside the 95% limits",
     )
+    ci = rate_intervals(g[measure], g["occupied_bed_days"]).assign(label=g.index)
+    fig, ax = plt.subplots(figsize=(7.5, 0.3 * len(ci) + 1.2))
+    plot_caterpillar(ci, rate, ax, title="The same rates ranked, with Poisson 95% intervals")
+    figure(
+        fig,
+        f"Caterpillar plot of {len(ci)} trusts' {ctx.label(measure)} rates, ranked, with exact "
+        "Poisson 95% intervals",
+    )
     paragraph(
         f"Programme rate {rate:.1f} per 1,000 occupied bed days. "
         + (
@@ -681,7 +691,9 @@ def funnel(ctx: Context, measure: str = "restrictive_practice", months: int = 12
             else ""
         )
         + "A funnel plot shows which trusts differ by more than chance; a league table would "
-        "rank trusts whose differences are mostly noise and case-mix (Spiegelhalter 2005)."
+        "rank trusts whose differences are mostly noise and case-mix (Spiegelhalter 2005). The "
+        "ranked chart's Poisson intervals leave out that extra variation, so its ranks look "
+        "surer than they are: read it with the funnel's widened limits in mind."
     )
 
 

@@ -500,3 +500,25 @@ def plot_glance(
     _month_axis(ax)
     ax.set_ylim(bottom=0)
     return fig
+
+
+def plot_caterpillar(
+    table: pd.DataFrame, overall: float, ax: Any = None, *, title: str | None = None
+) -> Any:
+    """Units' rates with 95% intervals, sorted, against the overall rate (``label, rate,
+    ci_low, ci_high``)."""
+    t = table.sort_values("rate").reset_index(drop=True)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 0.3 * len(t) + 1.2))
+    y = np.arange(len(t))
+    colours = np.where(
+        t["ci_low"] > overall, CONCERN, np.where(t["ci_high"] < overall, IMPROVEMENT, COMMON)
+    )
+    ax.hlines(y, t["ci_low"], t["ci_high"], colors=colours, linewidth=2)
+    ax.scatter(t["rate"], y, color=NHS_DARK, s=14, zorder=3)
+    ax.axvline(overall, color=NHS_BLUE, linewidth=1.2)
+    ax.set_yticks(y, t["label"], fontsize=8)
+    _style(ax, title, None)
+    ax.set_xlabel("rate per 1,000 occupied bed days (95% interval)", fontsize=9)
+    ax.grid(axis="x", color="#e8edee")
+    return ax

@@ -478,3 +478,14 @@ def gee_rows(
                 }
             )
     return pd.DataFrame(rows, columns=PROGRAMME_COLUMNS)
+
+
+def rate_intervals(counts: pd.Series, exposure: pd.Series, per: float = 1000.0) -> pd.DataFrame:
+    """Exact (Garwood) 95% Poisson intervals of each unit's rate, for a caterpillar plot."""
+    from scipy import stats
+
+    x = counts.to_numpy(dtype=float)
+    e = exposure.to_numpy(dtype=float)
+    low = np.where(x > 0, stats.chi2.ppf(0.025, 2 * x) / 2, 0.0) / e * per
+    high = stats.chi2.ppf(0.975, 2 * x + 2) / 2 / e * per
+    return pd.DataFrame({"rate": x / e * per, "ci_low": low, "ci_high": high}, index=counts.index)

@@ -210,3 +210,14 @@ def test_ward_changes_and_aims(tmp_path):
     assert att.loc[0, "wards_meeting"] == int((ch.ratio <= 0.75).sum())
     b = breakdown(ch, data.wards, "cohort")
     assert b["wards"].sum() == 60 and set(b["cohort"]) == {"Wave 1", "Wave 2", "Wave 3"}
+
+
+def test_rate_intervals_are_exact_poisson():
+    from scipy import stats
+
+    from rrp_eval.programme import rate_intervals
+
+    out = rate_intervals(pd.Series([0, 10]), pd.Series([1000.0, 2000.0]))
+    assert out.loc[0, "ci_low"] == 0 and out.loc[0, "ci_high"] == pytest.approx(3.689, abs=1e-3)
+    assert out.loc[1, "rate"] == 5.0
+    assert out.loc[1, "ci_low"] == pytest.approx(stats.chi2.ppf(0.025, 20) / 2 / 2)

@@ -33,6 +33,20 @@ def reference() -> Path:
     return path
 
 
+def half_unit(value: float) -> float:
+    """Half a unit of the last decimal printed for ``value`` (a tolerance for printed numbers)."""
+    text = repr(float(value))
+    return 0.5 * 10.0 ** -len(text.split(".")[1]) if "." in text and "e" not in text else 0.5e-12
+
+
+def load_cases(reference: Path, name: str) -> dict:
+    """The cases of a reference JSON file, by id."""
+    import json
+
+    data = json.loads((reference / "spc" / name).read_text(encoding="utf-8"))
+    return {c["id"]: c for c in data["cases"]}
+
+
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT

@@ -5,10 +5,9 @@ Limits to the printed precision; labels, point types and icons exactly.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
+from conftest import half_unit, load_cases
 from numpy.testing import assert_allclose
 
 from rrp_eval import spc
@@ -19,24 +18,14 @@ pytestmark = pytest.mark.reference
 
 @pytest.fixture(scope="module")
 def cases(reference):
-    data = json.loads((reference / "spc" / "nhsrplotthedots_cases.json").read_text())
-    return {c["id"]: c for c in data["cases"]}
-
-
-def _half_unit(value: float) -> float:
-    """Half a unit of the last decimal printed for ``value`` in the JSON file."""
-    text = repr(float(value))
-    decimals = len(text.split(".")[1]) if "." in text and "e" not in text else 12
-    return 0.5 * 10.0**-decimals
+    return load_cases(reference, "nhsrplotthedots_cases.json")
 
 
 def _check_limits(res, expected, group=0):
     """mean, lpl and upl of a rebase group to the precision printed."""
     row = res.frame[res.frame.rebase_group == group].iloc[0]
     for key in ("mean", "lpl", "upl"):
-        assert_allclose(
-            row[key], expected[key], rtol=0, atol=_half_unit(expected[key]), err_msg=key
-        )
+        assert_allclose(row[key], expected[key], rtol=0, atol=half_unit(expected[key]), err_msg=key)
 
 
 def test_rnorm20(cases):

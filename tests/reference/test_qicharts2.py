@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
+from conftest import half_unit, load_cases
 from numpy.testing import assert_allclose
 
 from rrp_eval.spc import anhoej_limits, i_chart, run_chart, u_chart
@@ -16,14 +15,7 @@ pytestmark = pytest.mark.reference
 
 @pytest.fixture(scope="module")
 def cases(reference):
-    data = json.loads((reference / "spc" / "qicharts2_cases.json").read_text())
-    return {c["id"]: c for c in data["cases"]}
-
-
-def _printed(value: float) -> float:
-    """Half a unit of the last decimal printed for ``value``."""
-    text = repr(float(value))
-    return 0.5 * 10.0 ** -len(text.split(".")[1]) if "e" not in text else 0.5e-12
+    return load_cases(reference, "qicharts2_cases.json")
 
 
 def _runs(res, expected):
@@ -47,7 +39,7 @@ def test_hai_u_chart(cases):
     res = u_chart(case["inputs"]["count"], case["inputs"]["days"], dates=case["inputs"]["month"])
     exp, full = case["expected"], case["computed_full_precision"]
     for key, value in (("CL", res.frame.centre[0]), ("aLCL", res.aLCL), ("aUCL", res.aUCL)):
-        assert_allclose(value, exp[key], rtol=0, atol=_printed(exp[key]), err_msg=key)
+        assert_allclose(value, exp[key], rtol=0, atol=half_unit(exp[key]), err_msg=key)
         assert_allclose(value, full[key], rtol=1e-12, err_msg=key)
     assert_allclose(res.frame.lcl, full["per_point_lcl"], rtol=1e-12)
     assert_allclose(res.frame.ucl, full["per_point_ucl"], rtol=1e-12)
@@ -63,7 +55,7 @@ def test_hai_u_chart_by_infection_and_laney(cases):
             [res.frame.centre[0], res.aLCL, res.aUCL],
             [exp["CL"], exp["aLCL"], exp["aUCL"]],
             rtol=0,
-            atol=_printed(exp["CL"]),
+            atol=half_unit(exp["CL"]),
         )
         _runs(res, exp)
         up = facet.get("computed_u_prime_NOT_VERIFIED_AGAINST_R")

@@ -101,35 +101,25 @@ def fit_trust_its(
             trust_code, measure, "not_estimable", design.description, design, None, empty
         )
     opts = _model_options(params)
-    cov = params.model.cov_type
+    if design.kind == "summed":
+        build = trust_series
+        opts |= {
+            "start": design.starts[0],
+            "cov_type": params.model.cov_type,
+            "maxlags": params.model.maxlags,
+        }
+    else:
+        build = ward_series
+        opts |= {
+            "start": "start_month",
+            "unit": "ward_id",
+            "unit_effects": True,
+            "cov_type": "cluster",
+        }
     try:
-        if design.kind == "summed":
-            if series is None:
-                series = trust_series(data, trust_code, measure, exclude=params.exclude_wards)
-            res = fit_its(
-                series,
-                outcome="count",
-                time="month",
-                start=design.starts[0],
-                exposure="occupied_bed_days",
-                cov_type=cov,
-                maxlags=params.model.maxlags,
-                **opts,
-            )
-        else:
-            if series is None:
-                series = ward_series(data, trust_code, measure, exclude=params.exclude_wards)
-            res = fit_its(
-                series,
-                outcome="count",
-                time="month",
-                start="start_month",
-                exposure="occupied_bed_days",
-                unit="ward_id",
-                unit_effects=True,
-                cov_type="cluster",
-                **opts,
-            )
+        if series is None:
+            series = build(data, trust_code, measure, exclude=params.exclude_wards)
+        res = fit_its(series, outcome="count", time="month", exposure="occupied_bed_days", **opts)
     except NotEstimableError as exc:
         return MeasureITS(trust_code, measure, "not_estimable", str(exc), design, None, empty)
     except (ValueError, np.linalg.LinAlgError) as exc:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from rrp_eval.controlled import controlled_rows
 from rrp_eval.data.validate import ProgrammeData
 from rrp_eval.its import ITSResult, NotEstimableError, fit_its
 from rrp_eval.params import EffectiveTrustParams, ProgrammeParams
@@ -305,8 +306,9 @@ def programme_tables(
 def programme_effect_table(
     data: ProgrammeData, params: ProgrammeParams, its: pd.DataFrame
 ) -> pd.DataFrame:
-    """``programme_effects``: the random-effects meta-analyses of the trusts' ITS and the
-    pooled GEE on the ward panel, for every analysed measure."""
+    """``programme_effects``: the random-effects meta-analyses of the trusts' ITS, the pooled
+    GEE on the ward panel and the controlled analyses against comparison wards, for every
+    analysed measure."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         gee = gee_rows(
@@ -315,7 +317,13 @@ def programme_effect_table(
             params.analysed_measures(data.measures),
             params.horizon_months,
         )
-    return pd.concat([programme_effects(its), gee], ignore_index=True)
+        controlled = controlled_rows(
+            data.ward_month,
+            data.wards,
+            params.analysed_measures(data.measures),
+            params.horizon_months,
+        )
+    return pd.concat([programme_effects(its), gee, controlled], ignore_index=True)
 
 
 def sensitivity_table(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rrp_eval.controlled import (
+    callaway_santanna,
+    etwfe_poisson,
+    event_time_panel,
+    event_time_rates,
+)
 from rrp_eval.data.validate import ProgrammeData, load_programme
 from rrp_eval.disclosure import DisclosureRule
 from rrp_eval.evaluation import (
@@ -32,6 +39,8 @@ from rrp_eval.plots import (
     icon_description,
     plot_caterpillar,
     plot_completeness,
+    plot_event_study,
+    plot_event_time_rates,
     plot_forest,
     plot_funnel,
     plot_glance,
@@ -57,6 +66,7 @@ from rrp_eval.programme import (
 from rrp_eval.spc import run_chart
 
 FIGURE_DPI = 100
+MIN_BREAKDOWN_WARDS = 3  # a group of fewer wards could reveal one ward's figures
 
 
 @dataclass(eq=False)
@@ -185,6 +195,10 @@ def _ci(est: float, low: float, high: float, digits: int = 2) -> str:
     if not np.isfinite(est):
         return ""
     return f"{est:.{digits}f} ({low:.{digits}f} to {high:.{digits}f})"
+
+
+def _ci_of(effect: dict) -> str:
+    return _ci(effect["estimate"], effect["ci_low"], effect["ci_high"])
 
 
 def _averted(its: MeasureITS) -> str:
@@ -566,49 +580,6 @@ def pooled_effects(ctx: Context) -> None:
     table(shown, "Pooled effects: inverse-variance random effects (DerSimonian-Laird)")
 
 
-def pooling_compared(ctx: Context, measure: str = "restrictive_practice") -> None:
-    """The meta-analysis and the pooled GEE side by side, and what each estimates."""
-    _, _, pooled = _programme_tables(ctx)
-    rows = pooled[
-        (pooled.measure == measure)
-        & pooled.method.isin(["random_effects_reml", "random_effects_reml_hk", "gee_pooled"])
-    ]
-    names = {
-        "random_effects_reml": "Meta-analysis of trust ITS (REML)",
-        "random_effects_reml_hk": "Meta-analysis, Hartung-Knapp interval",
-        "gee_pooled": "Pooled model on every ward (GEE, clustered by trust)",
-    }
-    effects = {
-        "level_rr": "level change",
-        "slope_rr": "slope change per month",
-        "rr_h": f"at {ctx.params.horizon_months} months",
-    }
-    table(
-        pd.DataFrame(
-            {
-                "Method": rows["method"].map(names),
-                "Effect": rows["effect"].map(effects),
-                "Rate ratio (95% CI)": [
-                    _ci(a, b, c, 3 if e == "slope_rr" else 2)
-                    for a, b, c, e in zip(
-                        rows.estimate, rows.ci_low, rows.ci_high, rows.effect, strict=True
-                    )
-                ],
-            }
-        ),
-        f"{ctx.label(measure)}: two ways of pooling",
-    )
-    paragraph(
-        "They answer slightly different questions. The meta-analysis averages the trusts' own "
-        "estimates, each against that trust's own earlier trend, and weights trusts by the "
-        "precision of their estimate; its interval widens with the differences between trusts. "
-        "The pooled model fits one effect to every participating ward, with one calendar trend "
-        "shared by all trusts, and weights by the episodes each ward contributes, so large, "
-        "high-rate wards count for more. When the two disagree, trusts differ in their trends "
-        "or their effects depend on size."
-    )
-
-
 def forest(ctx: Context, measure: str = "restrictive_practice", effect: str = "level_rr") -> None:
     """Forest plot of the trusts' effects and the pooled estimate."""
     import matplotlib.pyplot as plt
@@ -735,6 +706,203 @@ def aims(ctx: Context, measure: str = "restrictive_practice") -> None:
             ),
             f"{ctx.label(measure)} by {label.lower()} (before-after, not controlled)",
         )
+
+
+def controlled(ctx: Context, measure: str = "restrictive_practice") -> None:
+    """Programme or secular trend? Participating wards against wards that never joined."""
+    import matplotlib.pyplot as plt
+
+    panel = event_time_panel(ctx.data.ward_month, ctx.data.wards, measure)
+    label = ctx.label(measure)
+    short = label.split(" (")[0]
+    rates = event_time_rates(panel)
+    rates["rate_per_1000_obd"] = ctx.rule.rates(
+        rates["rate_per_1000_obd"], rates["count"], rates["occupied_bed_days"]
+    )
+    shown = rates.dropna(subset=["rate_per_1000_obd"])
+    if shown.empty:
+        paragraph(f"Too few {label.lower()} events to show rates by month since joining.")
+        return
+    fig, ax = plt.subplots(figsize=(8, 3.0))
+    plot_event_time_rates(shown, ax, title=f"{short}: participating wards, aligned on joining")
+    figure(
+        fig,
+        f"Line chart of participating wards' {label} rate per 1,000 occupied bed days by month "
+        f"since joining, from {int(shown['event_time'].min())} to "
+        f"{int(shown['event_time'].max())}",
+    )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = etwfe_poisson(panel, measure, ctx.params.horizon_months)
+    except ValueError as err:
+        paragraph(f"No controlled analysis: {err}.")
+        return
+    cs = callaway_santanna(panel).rename(
+        columns={"ratio": "estimate", "ratio_low": "ci_low", "ratio_high": "ci_high"}
+    )
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    plot_event_study(
+        res.event_study,
+        ax,
+        sensitivity=cs,
+        title=f"{short}: change against wards that never joined",
+    )
+    lag = res.event_study[res.event_study["kind"] == "lag"]
+    figure(
+        fig,
+        f"Event-study chart of the {label} rate ratio against the counterfactual by month since "
+        f"joining; after joining the ratios range from {lag['estimate'].min():.2f} to "
+        f"{lag['estimate'].max():.2f}",
+    )
+    e = res.effects
+    h = ctx.params.horizon_months
+    paragraph(
+        f"Against {res.n_comparison_wards} comparison wards and wards that had not yet joined, "
+        f"with a common calendar-month effect (secular trend and season), {label.lower()} "
+        f"changed by a ratio of {_ci_of(e['level_rr'])} "
+        f"when wards joined and {_ci_of(e['rr_h'])} "
+        f"{h} months later ({res.n_wards} participating wards in {res.n_cohorts} cohorts, "
+        f"{res.n_trusts} trusts; extended two-way fixed-effects Poisson model, Wooldridge 2023, "
+        "standard errors clustered by trust). "
+        + _placebo_text(res.placebo)
+        + " Open circles: Callaway and Sant'Anna's estimator on rates, a sensitivity analysis "
+        "that makes a different assumption (parallel trends in rates, not in logs)."
+    )
+    _methods_compared(ctx, measure)
+
+
+def _placebo_text(placebo: dict) -> str:
+    p = placebo.get("p_value", float("nan"))
+    if not np.isfinite(p):
+        return "Too few months before joining to check the trends beforehand."
+    verdict = (
+        "no evidence that participating wards were already diverging before they joined"
+        if p >= 0.05
+        else "evidence that participating wards were already diverging before they joined, so "
+        "read the effect with caution"
+    )
+    return (
+        f"In the 12 months before joining the ratio averaged {placebo['estimate']:.2f} "
+        f"(p = {p:.2f}): {verdict}."
+    )
+
+
+def _methods_compared(ctx: Context, measure: str) -> None:
+    _, _, pooled = _programme_tables(ctx)
+    names = {
+        "random_effects_reml": "Meta-analysis of trust ITS (REML)",
+        "random_effects_reml_hk": "Meta-analysis, Hartung-Knapp interval",
+        "gee_pooled": "Pooled model, participating wards (GEE)",
+        "controlled": "Controlled: extended TWFE Poisson (recommended)",
+        "controlled_cs": "Controlled: Callaway & Sant'Anna on rates",
+    }
+    rows = pooled[(pooled.measure == measure) & pooled.method.isin(names)]
+    rows = rows[rows.effect.isin(["level_rr", "rr_h"])]
+    h = ctx.params.horizon_months
+    t = rows.pivot_table(
+        index="method", columns="effect", values=["estimate", "ci_low", "ci_high"], sort=False
+    )
+    out = pd.DataFrame(
+        {
+            "Method": [names[m] for m in t.index],
+            "Level change": [
+                _ci(
+                    t.loc[m, ("estimate", "level_rr")],
+                    t.loc[m, ("ci_low", "level_rr")],
+                    t.loc[m, ("ci_high", "level_rr")],
+                )
+                if ("estimate", "level_rr") in t.columns
+                else ""
+                for m in t.index
+            ],
+            f"At {h} months": [
+                _ci(
+                    t.loc[m, ("estimate", "rr_h")],
+                    t.loc[m, ("ci_low", "rr_h")],
+                    t.loc[m, ("ci_high", "rr_h")],
+                )
+                if ("estimate", "rr_h") in t.columns
+                else ""
+                for m in t.index
+            ],
+        }
+    )
+    table(out, f"{ctx.label(measure)}: every estimate of the programme's effect")
+    paragraph(
+        "The estimates answer different questions. The meta-analysis averages trusts, each "
+        "against its own earlier trend. The GEE fits one effect to every participating ward "
+        "with one calendar trend, weighting wards by their events. The controlled analyses "
+        "compare with wards that never joined (and, for the Poisson model, wards that had not "
+        "yet joined) in the same calendar months, so a national fall in restrictive practice is "
+        "not credited to the programme; they average over wards joining in the same month "
+        "(cohorts), weighted by their numbers of wards. The naive two-way fixed-effects model "
+        "with one 'after joining' term is not shown: with wards joining at different times and "
+        "effects that grow, it compares late joiners with earlier ones and can mislead "
+        "(docs/methods.md)."
+    )
+
+
+def every_measure(ctx: Context) -> None:
+    """Each measure's pooled and controlled effects and wards meeting the aim; balancing
+    measures (violence, assaults, self-harm) flagged: a rise there is the concern."""
+    _, _, pooled = _programme_tables(ctx)
+    h = ctx.params.horizon_months
+
+    def pick(measure: str, method: str, effect: str) -> str:
+        r = pooled[
+            (pooled.measure == measure) & (pooled.method == method) & (pooled.effect == effect)
+        ]
+        return _ci(r.estimate.iloc[0], r.ci_low.iloc[0], r.ci_high.iloc[0]) if len(r) else "-"
+
+    rows = []
+    for m in ctx.params.analysed_measures(ctx.data.measures):
+        changes = ward_changes(ctx.data.ward_month, ctx.data.wards, m)
+        att = aim_attainment(changes) if len(changes) else None
+        rows.append(
+            {
+                "Measure": ctx.label(m),
+                "Kind": "balancing" if ctx.params.measure(m).balancing else "restrictive practice",
+                "Trust ITS pooled, level change": pick(m, "random_effects_reml", "level_rr"),
+                f"Controlled, at {h} months": pick(m, "controlled", "rr_h"),
+                "Wards meeting the 25% aim": (
+                    f"{att.iloc[0].share:.0%} of {int(att.iloc[0].wards)}"
+                    if att is not None and not ctx.params.measure(m).balancing
+                    else "-"
+                ),
+            }
+        )
+    table(pd.DataFrame(rows), "Every measure: rate ratios (95% CI)")
+
+
+def breakdowns(ctx: Context, by: str = "ward_type") -> None:
+    """Before-after rate ratios of every measure by ward type, wave or region."""
+    labels = {"ward_type": "Ward type", "cohort": "Wave", "region": "Region"}
+    cols: dict[str, pd.Series] = {}
+    for m in ctx.params.analysed_measures(ctx.data.measures):
+        changes = ward_changes(ctx.data.ward_month, ctx.data.wards, m)
+        if changes.empty:
+            continue
+        b = breakdown(changes, ctx.data.wards, by).set_index(by)
+        cols[ctx.label(m)] = pd.Series(
+            [
+                _ci(r, lo, hi)
+                if n >= MIN_BREAKDOWN_WARDS
+                else f"fewer than {MIN_BREAKDOWN_WARDS} wards"
+                for r, lo, hi, n in zip(b.ratio, b.ci_low, b.ci_high, b.wards, strict=True)
+            ],
+            index=b.index.astype(str).str.replace("_", " "),
+        )
+    if not cols:
+        paragraph("No ward has enough data before and after joining for a breakdown.")
+        return
+    out = pd.DataFrame(cols).fillna("-")
+    out.index.name = labels[by]
+    table(
+        out.reset_index(),
+        f"Every measure by {labels[by].lower()}: rate ratio after / before joining (95% CI; "
+        "before-after, not controlled)",
+    )
 
 
 # --- data quality ------------------------------------------------------------------------

@@ -522,3 +522,69 @@ def plot_caterpillar(
     ax.set_xlabel("rate per 1,000 occupied bed days (95% interval)", fontsize=9)
     ax.grid(axis="x", color="#e8edee")
     return ax
+
+
+def plot_event_study(
+    study: pd.DataFrame,
+    ax: Any = None,
+    *,
+    sensitivity: pd.DataFrame | None = None,
+    title: str | None = None,
+) -> Any:
+    """Event-study chart: rate ratios by month since joining (``event_time, estimate, ci_low,
+    ci_high``) on a log axis, months before joining in grey, month -1 the reference; an
+    optional second estimator (same columns) drawn as open circles beside them."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3.8))
+    s = study[np.isfinite(study["estimate"]) & (study["estimate"] > 0)]
+    for kind, colour, label in (
+        ("lead", COMMON, "before joining (placebo)"),
+        ("lag", NHS_BLUE, "after joining"),
+    ):
+        part = s[s["kind"] == kind]
+        ax.errorbar(
+            part["event_time"],
+            part["estimate"],
+            yerr=[part["estimate"] - part["ci_low"], part["ci_high"] - part["estimate"]],
+            fmt="o",
+            color=colour,
+            ecolor=colour,
+            markersize=4,
+            capsize=0,
+            label=label,
+        )
+    if sensitivity is not None and len(sensitivity):
+        v = sensitivity[np.isfinite(sensitivity["estimate"]) & (sensitivity["estimate"] > 0)]
+        ax.plot(
+            v["event_time"] + 0.3,
+            v["estimate"],
+            "o",
+            markerfacecolor="white",
+            markeredgecolor=NHS_DARK,
+            markersize=4,
+            label="Callaway & Sant'Anna (rates)",
+        )
+    ax.axhline(1, color=NHS_DARK, linewidth=0.8)
+    ax.axvline(-0.5, color=NHS_DARK, linewidth=0.8, linestyle="--")
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    low, high = ax.get_ylim()
+    ax.set_yticks([c for c in (0.25, 0.5, 0.7, 1, 1.4, 2, 4) if low <= c <= high])
+    _style(ax, title, "rate ratio (95% CI)")
+    ax.set_xlabel("months since the ward joined", fontsize=9)
+    ax.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)
+    return ax
+
+
+def plot_event_time_rates(rates: pd.DataFrame, ax: Any = None, *, title: str | None = None) -> Any:
+    """Participating wards' pooled rate by month since joining (``event_time,
+    rate_per_1000_obd``), the joining month marked."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3.0))
+    ax.plot(rates["event_time"], rates["rate_per_1000_obd"], "-o", color=NHS_BLUE, markersize=3)
+    ax.axvline(-0.5, color=NHS_DARK, linewidth=0.8, linestyle="--")
+    ax.set_ylim(bottom=0)
+    _style(ax, title, "rate per 1,000 occupied bed days")
+    ax.set_xlabel("months since the ward joined", fontsize=9)
+    return ax

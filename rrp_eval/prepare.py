@@ -27,6 +27,13 @@ def rate_per_1000(count: pd.Series | np.ndarray, bed_days: pd.Series | np.ndarra
         return np.where(bed_days > 0, count / bed_days * PER, np.nan)
 
 
+def months_since(month: pd.Series, start: pd.Series | pd.Timestamp) -> pd.Series:
+    """Whole months from ``start`` to ``month`` (0 in the start month; NaN where no start)."""
+    if isinstance(start, pd.Timestamp):
+        return (month.dt.year - start.year) * 12 + (month.dt.month - start.month)
+    return (month.dt.year - start.dt.year) * 12 + (month.dt.month - start.dt.month)
+
+
 def with_derived_measures(data: ProgrammeData) -> ProgrammeData:
     """Add ``restrictive_practice`` (the sum of its parts, blank if any part is blank)."""
     wm = data.ward_month.copy()

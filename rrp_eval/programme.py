@@ -9,6 +9,8 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.meta_analysis import combine_effects
 
+from rrp_eval.prepare import months_since
+
 METHODS = {"dl": "random_effects_dl", "pm": "random_effects_pm", "reml": "random_effects_reml"}
 EFFECTS = ("level_rr", "slope_rr", "rr_h")
 PROGRAMME_COLUMNS = [
@@ -287,9 +289,7 @@ def ward_changes(
     part = wards[wards["start_month"].notna()][["trust_code", "ward_id", "start_month"]]
     wm = ward_month.merge(part, on=["trust_code", "ward_id"])
     wm = wm[wm[measure].notna() & (wm["occupied_bed_days"] > 0)]
-    h = (wm["month"].dt.year - wm["start_month"].dt.year) * 12 + (
-        wm["month"].dt.month - wm["start_month"].dt.month
-    )
+    h = months_since(wm["month"], wm["start_month"])
     wm = wm.assign(h=h)
     rows = []
     for (trust, ward), g in wm.groupby(["trust_code", "ward_id"], sort=True):
@@ -390,7 +390,8 @@ def pooled_gee(
     -------
     dict
         ``level_rr``, ``slope_rr`` and ``rr_h`` each as ``estimate, ci_low, ci_high`` (t on
-        the number of trusts - 1 df), plus ``n_trusts`` and ``n_wards``.
+        the number of trusts - 1 df), plus ``n_trusts``, ``n_wards`` and ``cov_type``
+        (``bias_reduced``, or ``robust`` when the bias-reduced correction is singular).
     """
     import statsmodels.api as sm
     from scipy import stats
@@ -399,10 +400,8 @@ def pooled_gee(
     d = ward_month.merge(part, on=["trust_code", "ward_id"])
     d = d[d[measure].notna() & (d["occupied_bed_days"] > 0)].copy()
     first = d["month"].min()
-    d["t"] = (d["month"].dt.year - first.year) * 12 + d["month"].dt.month - first.month
-    h = (d["month"].dt.year - d["start_month"].dt.year) * 12 + (
-        d["month"].dt.month - d["start_month"].dt.month
-    )
+    d["t"] = months_since(d["month"], first)
+    h = months_since(d["month"], d["start_month"])
     d["post"] = (h >= 0).astype(float)
     d["slope"] = h.clip(lower=0).astype(float) * d["post"]
     X = pd.DataFrame(
@@ -430,11 +429,21 @@ def pooled_gee(
         offset=np.log(d["occupied_bed_days"].astype(float)),
         cov_struct=sm.cov_struct.Independence(),
     )
-    res = model.fit(cov_type="bias_reduced")
+    try:
+        res = model.fit(cov_type="bias_reduced")
+        cov_type = "bias_reduced"
+    except np.linalg.LinAlgError:
+        # a trust whose wards have leverage 1 makes I - H singular: the plain sandwich
+        res = model.fit(cov_type="robust")
+        cov_type = "robust"
     cov = res.cov_params()
     k = len(np.unique(groups))
     q = stats.t.ppf(0.975, k - 1)
-    out: dict[str, dict] = {"n_trusts": k, "n_wards": int(ward_key.nunique())}
+    out: dict[str, dict] = {
+        "n_trusts": k,
+        "n_wards": int(ward_key.nunique()),
+        "cov_type": cov_type,
+    }
     for name, w in (
         ("level_rr", {"level_change": 1.0}),
         ("slope_rr", {"slope_change": 1.0}),

@@ -242,7 +242,7 @@ class DemoProgramme:
         return out
 
 
-def _trust_plan(rng: np.random.Generator) -> list[dict]:
+def _trust_plan(rng: np.random.Generator, fixed_roles: bool = True) -> list[dict]:
     """Fourteen trusts: codes, names, regions, waves, their wards and their true effects."""
     plan = []
     wave_names = list(WAVES)
@@ -260,9 +260,9 @@ def _trust_plan(rng: np.random.Generator) -> list[dict]:
         level = rng.normal(*PROGRAMME_LOG_LEVEL)
         slope = rng.normal(*PROGRAMME_LOG_SLOPE)
         role = "reduction"
-        if code == "X06":
+        if fixed_roles and code == "X06":
             level, slope, role = 0.0, 0.0, "no_change"
-        elif code == "X11":
+        elif fixed_roles and code == "X11":
             level, slope, role = math.log(1.20), 0.0, "worsens"
         plan.append(
             {
@@ -291,7 +291,7 @@ def _ward_start(trust: dict, j: int) -> str | None:
     return starts[j % len(starts)] if starts else WAVES[trust["wave"]]
 
 
-def demo_programme(seed: int = DEMO_SEED) -> DemoProgramme:
+def demo_programme(seed: int = DEMO_SEED, *, fixed_roles: bool = True) -> DemoProgramme:
     """Generate the demonstration programme (deterministic from ``seed``).
 
     Fourteen fictional trusts (codes X01-X14) in seven regions with 4-6 wards each across nine
@@ -303,6 +303,9 @@ def demo_programme(seed: int = DEMO_SEED) -> DemoProgramme:
     Parameters
     ----------
     seed : int, default 2024
+    fixed_roles : bool, default True
+        False draws every trust's effects from the programme's distribution (no trust held
+        at no change or made to worsen): the simulated programmes of the validation study.
 
     Returns
     -------
@@ -311,7 +314,7 @@ def demo_programme(seed: int = DEMO_SEED) -> DemoProgramme:
         slope rate ratios; for the programme the mean and SD of the trust log effects).
     """
     rng = np.random.default_rng(seed)
-    plan = _trust_plan(rng)
+    plan = _trust_plan(rng, fixed_roles)
     months = pd.date_range(DEMO_FIRST_MONTH, periods=DEMO_MONTHS, freq="MS")
     t = np.arange(DEMO_MONTHS)
     season = SEASON_AMPLITUDE * np.cos(2 * np.pi * (months.month.to_numpy() - 1) / 12)

@@ -637,29 +637,27 @@ def _jump_warnings(
     series = {"occupied_bed_days": (g["occupied_bed_days"], rules.bed_day_jump_ratio, 100.0)}
     for m in measures:
         series[m] = (g[m], rules.count_jump_ratio, float(rules.count_jump_min))
+    months = g["month"].to_numpy()
     for column, (values, ratio, floor) in series.items():
-        prev = values.shift(1)
-        hi = np.maximum(values, prev)
-        lo = np.minimum(values, prev).clip(lower=1e-9)
-        jump = (hi >= floor) & (hi / lo > ratio) & values.notna() & prev.notna()
-        flagged_before = False
-        for pos in range(len(values)):
-            if not jump.iloc[pos]:
-                flagged_before = False
+        v = values.to_numpy(float)
+        prev = np.r_[np.nan, v[:-1]]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            hi = np.fmax(v, prev)
+            lo = np.clip(np.fmin(v, prev), 1e-9, None)
+            jump = (hi >= floor) & (hi / lo > ratio) & ~np.isnan(v) & ~np.isnan(prev)
+        for pos in np.flatnonzero(jump):
+            if jump[pos - 1]:  # the series returning from a jump flagged a month earlier
                 continue
-            month = g["month"].iloc[pos]
+            month = pd.Timestamp(months[pos])
             already = {(int(idx[pos]), column), (int(idx[pos - 1]), column)} & check.flagged
-            explained = _explained(events, trust, ward, month, _JUMP_EXPLAINED_BY)
-            returning = flagged_before
-            flagged_before = True
-            if already or explained or returning:
+            if already or _explained(events, trust, ward, month, _JUMP_EXPLAINED_BY):
                 continue
             check.add(
                 [int(idx[pos])],
                 column,
                 "jump",
-                f"{column}: {prev.iloc[pos]:g} to {values.iloc[pos]:g} from "
-                f"{g['month'].iloc[pos - 1]:%Y-%m} to {month:%Y-%m} (more than x{ratio:g}); "
+                f"{column}: {prev[pos]:g} to {v[pos]:g} from "
+                f"{pd.Timestamp(months[pos - 1]):%Y-%m} to {month:%Y-%m} (more than x{ratio:g}); "
                 "check the data or record the change in events.csv",
                 severity=WARNING,
             )

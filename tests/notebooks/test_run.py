@@ -167,6 +167,37 @@ def test_index_lists_every_trust_with_effects_and_icons(shared_run):
     assert external_requests(index) == []
 
 
+def test_programme_report_answers_the_programme_questions(shared_run, demo_data):
+    out, _ = shared_run
+    page = (out / "programme.html").read_text()
+    assert "Programme or secular trend?" in page and "Event-study chart" in page
+    methods = _html_table(
+        page,
+        "Restrictive practice (restraint, seclusion, rapid tranquillisation): every estimate "
+        "of the programme's effect",
+    )
+    assert "Controlled: extended TWFE Poisson (recommended)" in set(methods["Method"])
+    every = _html_table(page, "Every measure: rate ratios (95% CI)")
+    assert {"Prone restraint", "Violence and aggression incidents"} <= set(every["Measure"])
+    assert set(every.loc[every["Kind"] == "balancing", "Wards meeting the 25% aim"]) == {"-"}
+    # breakdowns cover every measure; a group of fewer than 3 wards shows no estimate
+    by_type = _html_table(
+        page,
+        "Every measure by ward type: rate ratio after / before joining (95% CI; before-after, "
+        "not controlled)",
+    )
+    assert {"Prone restraint", "Self-harm incidents"} <= set(by_type.columns)
+    wards = pd.read_csv(demo_data / "wards.csv")
+    small = wards[wards["start_month"].notna()].groupby("ward_type").size()
+    for ward_type in small[small < 3].index:
+        row = by_type[by_type["Ward type"] == ward_type.replace("_", " ")]
+        assert row.empty or (row.iloc[0, 1:].isin(["fewer than 3 wards", "-"])).all()
+    effects = pd.read_csv(out / "tables" / "programme_effects.csv")
+    controlled = effects[effects["method"] == "controlled"]
+    assert set(controlled["effect"]) == {"level_rr", "slope_rr", "rr_h"}
+    assert {"prone_restraint", "violence_incidents"} <= set(controlled["measure"])
+
+
 def test_internal_run_marks_every_page(demo_data, tmp_path):
     summary = run_suite(
         data=demo_data,

@@ -71,7 +71,47 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="parameters folder (programme.yaml), for extra measures and warning thresholds",
     )
+    mhsds = sub.add_parser(
+        "mhsds",
+        help="convert NHS Digital MHSDS restrictive-intervention CSVs to the data format",
+        description="Read MHSDS monthly statistics files (either published layout, or headerless "
+        "period/provider/measure/value extracts; folders are searched for .csv) and write "
+        "wards.csv, ward_month.csv and events.csv (one ALL ward per provider) to --out.",
+    )
+    mhsds.add_argument("files", type=Path, nargs="+", metavar="FILES")
+    mhsds.add_argument("--out", type=Path, required=True, metavar="DATA", help="folder to write")
+    mhsds.add_argument(
+        "--ods-map",
+        type=Path,
+        default=None,
+        metavar="CSV",
+        help="provider names to ODS codes: a CSV with columns name, code (and optional region)",
+    )
     return parser
+
+
+def _cmd_mhsds(args: argparse.Namespace) -> int:
+    from rrp_eval.data.mhsds import MHSDSError, convert_mhsds
+
+    try:
+        result = convert_mhsds(args.files, args.ods_map)
+    except MHSDSError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(
+            f"rrp-eval mhsds: {len(exc.problems)} problem(s); nothing was written", file=sys.stderr
+        )
+        return 2
+    for warning in result.warnings:
+        print(f"warning: {warning}")
+    out = result.write(args.out)
+    wm = result.ward_month
+    print(
+        f"Wrote {len(result.wards)} providers, {wm['month'].nunique()} months "
+        f"({wm['month'].min()} to {wm['month'].max()}) and {len(result.events)} events from "
+        f"{len(result.files)} files to {out}"
+    )
+    return 0
 
 
 def _default_params(given: Path | None) -> Path | None:
@@ -148,7 +188,12 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    commands = {"run": _cmd_run, "demo-data": _cmd_demo_data, "validate": _cmd_validate}
+    commands = {
+        "run": _cmd_run,
+        "demo-data": _cmd_demo_data,
+        "validate": _cmd_validate,
+        "mhsds": _cmd_mhsds,
+    }
     try:
         return commands[args.command](args)
     except (ValueError, OSError) as exc:

@@ -85,6 +85,13 @@ class DisclosureRule:
         shown = rate.where(self.rate_mask(count, bed_days))
         return shown if self.internal else shown.round(self.rate_decimals)
 
+    def aggregate_rates(self, rate: pd.Series, count: pd.Series, bed_days: pd.Series) -> pd.Series:
+        """Rates over many wards or providers (a national or programme month): the same
+        small-number mask as :meth:`rates` but to one decimal place, since rounding such an
+        aggregate to a whole number protects no one and hides its trend."""
+        shown = rate.where(self.rate_mask(count, bed_days))
+        return shown if self.internal else shown.round(1)
+
     def rate_text(self, rate: pd.Series, count: pd.Series, bed_days: pd.Series) -> pd.Series:
         """Monthly rates as text for tables: ``*`` where suppressed."""
         decimals = 1 if self.internal else self.rate_decimals

@@ -70,6 +70,16 @@ class MeasureITS:
         )
 
 
+HEADLINE_MEASURES = ("restrictive_practice", "physical_restraint", "people_restrained")
+
+
+def headline_measure(params: ProgrammeParams, measures: tuple[str, ...]) -> str:
+    """The measure reports lead with: the first of restrictive practice, physical restraint and
+    people restrained that the data allow (else the first analysed measure)."""
+    present = params.analysed_measures(measures)
+    return next((m for m in HEADLINE_MEASURES if m in present), present[0])
+
+
 def _model_options(p: EffectiveTrustParams) -> dict[str, object]:
     harmonics = None if p.model.harmonics == "auto" else p.model.harmonics
     return {

@@ -34,6 +34,7 @@ from rrp_eval.evaluation import (
     sensitivity_rows,
     trust_spc,
 )
+from rrp_eval.evaluation import headline_measure as _headline_measure
 from rrp_eval.params import ProgrammeParams, load_params
 from rrp_eval.plots import (
     icon_description,
@@ -45,6 +46,7 @@ from rrp_eval.plots import (
     plot_funnel,
     plot_glance,
     plot_its,
+    plot_run_chart,
     plot_small_multiples,
     plot_spc,
 )
@@ -146,6 +148,16 @@ def _display(obj: Any, **kwargs: Any) -> None:
     from IPython.display import display
 
     display(obj, **kwargs)
+
+
+def _measure_or_headline(ctx: Context, measure: str | None) -> str | None:
+    """``measure`` if the data allow it (None, with a sentence, if not); default the headline."""
+    if measure is None:
+        return headline_measure(ctx)
+    if measure not in ctx.params.analysed_measures(ctx.data.measures):
+        paragraph(f"{ctx.label(measure)}: not recorded in these data.")
+        return None
+    return measure
 
 
 def heading(text: str, level: int = 2) -> None:
@@ -344,8 +356,10 @@ def spc_charts(ctx: Context) -> None:
         figure(fig, alt)
 
 
-def ward_charts(ctx: Context, measure: str = "restrictive_practice") -> None:
-    """Small multiples: one run chart per ward of the trust (its own wards only)."""
+def ward_charts(ctx: Context, measure: str | None = None) -> None:
+    """Small multiples: one run chart per ward of the trust (its own wards only); ``measure``
+    defaults to :func:`headline_measure`."""
+    measure = measure or headline_measure(ctx)
     wards = ward_series(ctx.data, ctx.trust_code, measure, participating_only=False)
     panels = []
     for ward, g in wards.groupby("ward_id", sort=True):
@@ -483,8 +497,10 @@ def programme_title(ctx: Context) -> None:
     )
 
 
-def glance_figure(ctx: Context, measure: str = "restrictive_practice") -> tuple[Any, str]:
-    """The 'programme at a glance' figure and its alt text (figures rounded for sharing)."""
+def glance_figure(ctx: Context, measure: str | None = None) -> tuple[Any, str]:
+    """The 'programme at a glance' figure and its alt text (figures rounded for sharing);
+    ``measure`` defaults to :func:`headline_measure`."""
+    measure = measure or headline_measure(ctx)
     wm, wards = ctx.data.ward_month, ctx.data.wards
     _, _, pooled = _programme_tables(ctx)
     head = pooled[
@@ -497,8 +513,12 @@ def glance_figure(ctx: Context, measure: str = "restrictive_practice") -> tuple[
     part = wards["start_month"].notna()
     events = wm[measure].sum() if measure in wm else float("nan")
     facts = [
-        (f"{len(ctx.data.trusts)}", "trusts"),
-        (f"{int(part.sum())}", f"participating wards (+{int((~part).sum())} comparison)"),
+        (f"{len(ctx.data.trusts)}", "trusts" if part.any() else "providers"),
+        (
+            (f"{int(part.sum())}", f"participating wards (+{int((~part).sum())} comparison)")
+            if part.any()
+            else ("0", "programme start dates: a descriptive summary")
+        ),
         (
             f"{wm['month'].nunique()}",
             f"months ({_month(wm['month'].min())} to {_month(wm['month'].max())})",
@@ -516,6 +536,8 @@ def glance_figure(ctx: Context, measure: str = "restrictive_practice") -> tuple[
         if att is not None:
             a = att.iloc[0]
             text += f"; {a.share:.0%} of wards met the 25% aim"
+    elif not part.any():
+        big, text = "No programme effect", "the data have no start dates, so nothing is evaluated"
     else:
         big, text = "No pooled estimate", "too few trusts with an estimate"
     s = programme_series(ctx.data, measure)
@@ -525,14 +547,17 @@ def glance_figure(ctx: Context, measure: str = "restrictive_practice") -> tuple[
     return fig, alt
 
 
-def glance(ctx: Context, measure: str = "restrictive_practice") -> None:
+def glance(ctx: Context, measure: str | None = None) -> None:
     """The one-page summary at the top of the programme report."""
     fig, alt = glance_figure(ctx, measure)
     figure(fig, alt)
 
 
-def trust_overview(ctx: Context, measure: str = "restrictive_practice") -> None:
+def trust_overview(ctx: Context, measure: str | None = None) -> None:
     """Every trust: design and its ITS effects for one measure."""
+    measure = _measure_or_headline(ctx, measure)
+    if measure is None:
+        return
     its, _, _ = _programme_tables(ctx)
     rows = its[its["measure"] == measure]
     wards = ctx.data.wards
@@ -580,8 +605,11 @@ def pooled_effects(ctx: Context) -> None:
     table(shown, "Pooled effects: inverse-variance random effects (DerSimonian-Laird)")
 
 
-def forest(ctx: Context, measure: str = "restrictive_practice", effect: str = "level_rr") -> None:
+def forest(ctx: Context, measure: str | None = None, effect: str = "level_rr") -> None:
     """Forest plot of the trusts' effects and the pooled estimate."""
+    measure = _measure_or_headline(ctx, measure)
+    if measure is None:
+        return
     import matplotlib.pyplot as plt
 
     its, _, pooled = _programme_tables(ctx)
@@ -617,8 +645,11 @@ def forest(ctx: Context, measure: str = "restrictive_practice", effect: str = "l
     figure(fig, alt)
 
 
-def funnel(ctx: Context, measure: str = "restrictive_practice", months: int = 12) -> None:
+def funnel(ctx: Context, measure: str | None = None, months: int = 12) -> None:
     """Funnel plot of the trusts' rates over the latest months (all their wards)."""
+    measure = _measure_or_headline(ctx, measure)
+    if measure is None:
+        return
     import matplotlib.pyplot as plt
 
     wm = ctx.data.ward_month
@@ -668,8 +699,11 @@ def funnel(ctx: Context, measure: str = "restrictive_practice", months: int = 12
     )
 
 
-def aims(ctx: Context, measure: str = "restrictive_practice") -> None:
+def aims(ctx: Context, measure: str | None = None) -> None:
     """Share of participating wards meeting the programmes' aims, and where change happened."""
+    measure = _measure_or_headline(ctx, measure)
+    if measure is None:
+        return
     changes = ward_changes(ctx.data.ward_month, ctx.data.wards, measure)
     if changes.empty:
         paragraph("No ward has enough data in both windows to judge the aim.")
@@ -708,15 +742,18 @@ def aims(ctx: Context, measure: str = "restrictive_practice") -> None:
         )
 
 
-def controlled(ctx: Context, measure: str = "restrictive_practice") -> None:
+def controlled(ctx: Context, measure: str | None = None) -> None:
     """Programme or secular trend? Participating wards against wards that never joined."""
+    measure = _measure_or_headline(ctx, measure)
+    if measure is None:
+        return
     import matplotlib.pyplot as plt
 
     panel = event_time_panel(ctx.data.ward_month, ctx.data.wards, measure)
     label = ctx.label(measure)
     short = label.split(" (")[0]
     rates = event_time_rates(panel)
-    rates["rate_per_1000_obd"] = ctx.rule.rates(
+    rates["rate_per_1000_obd"] = ctx.rule.aggregate_rates(
         rates["rate_per_1000_obd"], rates["count"], rates["occupied_bed_days"]
     )
     shown = rates.dropna(subset=["rate_per_1000_obd"])
@@ -902,6 +939,142 @@ def breakdowns(ctx: Context, by: str = "ward_type") -> None:
         out.reset_index(),
         f"Every measure by {labels[by].lower()}: rate ratio after / before joining (95% CI; "
         "before-after, not controlled)",
+    )
+
+
+# --- provider-level context (no programme start dates, e.g. MHSDS) -----------------------
+
+
+def headline_measure(ctx: Context) -> str:
+    """The first of restrictive practice, physical restraint and people restrained present."""
+    return _headline_measure(ctx.params, ctx.data.measures)
+
+
+def context_title(ctx: Context) -> None:
+    """Title, what the data are, and why there is no interrupted time series."""
+    heading(f"{ctx.params.programme}: provider-level context", 1)
+    wm = ctx.data.ward_month
+    months = wm["month"]
+    measure = headline_measure(ctx)
+    paragraph(
+        f"{len(ctx.data.trusts)} providers, {months.nunique()} months from {_month(months.min())} "
+        f"to {_month(months.max())}. Headline measure: {ctx.label(measure).lower()} per 1,000 "
+        "occupied bed days."
+    )
+    heading("Why there is no interrupted time series", 2)
+    n_months = months.nunique()
+    reasons = [
+        "the data give no programme start month for any provider, so there is no "
+        "interruption to test: nothing says when practice was meant to change"
+    ]
+    if n_months < 24:
+        reasons.append(
+            f"{n_months} months are too few to separate a change from seasonality and the "
+            "underlying trend (segmented regression needs at least 8 to 12 months on each side "
+            "of a start, more with seasonality)"
+        )
+    paragraph(
+        "This report describes; it does not evaluate. No interrupted time series is fitted "
+        "because " + "; and ".join(reasons) + ". What it shows: how each provider's rate varies "
+        "month to month (Making Data Count charts), the national trend, and which providers "
+        "differ from the rest by more than chance (funnel plot)."
+    )
+
+
+def national_trend(ctx: Context, measure: str | None = None) -> None:
+    """Monthly total over providers reporting both the measure and bed days, as a run chart."""
+    import matplotlib.pyplot as plt
+
+    measure = measure or headline_measure(ctx)
+    wm = ctx.data.ward_month
+    ok = wm[wm[measure].notna() & (wm["occupied_bed_days"] > 0)]
+    g = ok.groupby("month").agg(
+        count=(measure, "sum"),
+        occupied_bed_days=("occupied_bed_days", "sum"),
+        providers=("trust_code", "nunique"),
+    )
+    rate = g["count"] / g["occupied_bed_days"] * 1000
+    shown = ctx.rule.aggregate_rates(rate, g["count"], g["occupied_bed_days"])
+    if shown.notna().sum() < 2:
+        paragraph("Too few months to chart the national trend.")
+        return
+    res = run_chart(shown.to_numpy(), dates=pd.Series(g.index))
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    plot_run_chart(
+        res, ax, title=f"{ctx.label(measure)}: all providers", ylabel="per 1,000 bed days"
+    )
+    figure(
+        fig,
+        f"Run chart of {ctx.label(measure)} per 1,000 occupied bed days summed over "
+        f"{int(g['providers'].max())} providers, {len(g)} months; runs "
+        f"{'non-random' if res.signal else 'random'}",
+    )
+    breaks = ctx.data.events[ctx.data.events["type"] == "method_break"]["month"].unique()
+    paragraph(
+        f"Between {int(g['providers'].min())} and {int(g['providers'].max())} providers "
+        "contribute each month; a provider that starts or stops reporting moves the total. "
+        + (
+            "Method changes: " + ", ".join(_month(pd.Timestamp(b)) for b in sorted(breaks)) + "."
+            if len(breaks)
+            else ""
+        )
+    )
+
+
+def provider_spc(ctx: Context, measure: str | None = None) -> None:
+    """One Making Data Count chart per provider and a table of what each says."""
+    measure = measure or headline_measure(ctx)
+    panels, rows = [], []
+    for trust in ctx.data.trusts:
+        res, series, _ = trust_spc(ctx.data, trust, measure, ctx.params)
+        if res is None:
+            continue
+        shown = ctx.rule.rates(
+            series["rate_per_1000_obd"], series["count"], series["occupied_bed_days"]
+        )
+        rows.append(
+            {
+                "Provider": trust,
+                "Name": ctx.data.wards.loc[ctx.data.wards.trust_code == trust, "trust_name"].iloc[
+                    0
+                ],
+                "Chart": res.chart,
+                "Months": len(res.frame),
+                "Variation (latest month)": icon_description(res.variation_icon),
+                "Months not shown (small numbers)": int(shown.isna().sum()),
+            }
+        )
+        if shown.notna().sum() >= 2:
+            panels.append((trust, res, shown.to_numpy()))
+    if not rows:
+        paragraph(f"No provider has enough months of {ctx.label(measure).lower()} for a chart.")
+        return
+    fig = plot_small_multiples(panels, ncols=4, ylabel="per 1,000 bed days")
+    figure(
+        fig,
+        f"{len(panels)} small u or u-prime charts of {ctx.label(measure)} per 1,000 occupied bed "
+        "days, one per provider, suppressed months left out",
+    )
+    table(pd.DataFrame(rows), f"{ctx.label(measure)}: each provider's chart")
+
+
+def reporting_status(ctx: Context, measure: str | None = None) -> None:
+    """How the published figures were altered: suppressed, rounded, inferred zeros."""
+    measure = measure or headline_measure(ctx)
+    col = f"{measure}_status"
+    wm = ctx.data.ward_month
+    if col not in wm:
+        return
+    counts = wm[col].fillna("").replace("", "not published").value_counts()
+    table(
+        pd.DataFrame({"Status": counts.index, "Provider-months": counts.to_numpy()}),
+        f"{ctx.label(measure)}: how the published figures were altered",
+    )
+    paragraph(
+        "Counts are published rounded to the nearest 5 and suppressed below 5. A provider "
+        "that published bed days but no restraint figure that month is counted as zero "
+        "('inferred zero'), which may hide missing returns rather than a month without "
+        "restraint; 'not published' months are left out."
     )
 
 

@@ -444,7 +444,9 @@ def plot_funnel(
         )
     )
     ax.scatter(table["exposure"], table["rate_per_1000_obd"], c=colours, s=30, zorder=3)
-    for row in table.itertuples():
+    # label every unit when there are few; otherwise only those outside the 95% limits
+    labelled = table if len(table) <= 20 else table[table["position"] != "within"]
+    for row in labelled.itertuples():
         ax.annotate(
             str(row.label),
             (row.exposure, row.rate_per_1000_obd),

@@ -399,6 +399,8 @@ def pooled_gee(
     part = wards[wards["start_month"].notna()][["trust_code", "ward_id", "start_month"]]
     d = ward_month.merge(part, on=["trust_code", "ward_id"])
     d = d[d[measure].notna() & (d["occupied_bed_days"] > 0)].copy()
+    if d.empty:
+        raise ValueError(f"no participating ward with {measure} recorded")
     first = d["month"].min()
     d["t"] = months_since(d["month"], first)
     h = months_since(d["month"], d["start_month"])

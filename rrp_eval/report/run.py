@@ -23,10 +23,16 @@ from rrp_eval.data.load import load_raw
 from rrp_eval.data.problems import ValidationReport
 from rrp_eval.data.validate import validate_programme
 from rrp_eval.disclosure import DisclosureRule
-from rrp_eval.evaluation import programme_effect_table, programme_tables, sensitivity_table
+from rrp_eval.evaluation import (
+    headline_measure,
+    programme_effect_table,
+    programme_tables,
+    sensitivity_table,
+)
 from rrp_eval.params import PROGRAMME_FILE, TRUSTS_FOLDER, ProgrammeParams, load_params
 from rrp_eval.plots import ICON_TEXT
 from rrp_eval.prepare import with_derived_measures
+from rrp_eval.report.export import csv_text, write_workbook
 from rrp_eval.report.html import render_index, render_notebook
 from rrp_eval.report.manifest import write_atomic, write_manifest
 
@@ -34,7 +40,7 @@ logger = logging.getLogger(__name__)
 
 NOTEBOOKS = Path(rrp_eval.__file__).resolve().parents[1] / "notebooks"
 DATA_QUALITY, TRUST, PROGRAMME = "10_data_quality", "20_trust_evaluation", "30_programme_evaluation"
-HEADLINE_MEASURE = "restrictive_practice"
+CONTEXT = "40_provider_context"  # the programme page when no ward has a start month
 EXIT_OK, EXIT_TRUSTS_FAILED, EXIT_UNUSABLE = 0, 1, 2
 
 
@@ -44,6 +50,15 @@ class UnusableInput(ValueError):
     def __init__(self, message: str, report: ValidationReport | None = None):
         super().__init__(message)
         self.report = report
+
+
+def inside(folder: Path, relative: str) -> Path:
+    """``folder / relative``, refusing any path that would leave ``folder`` (a code such as
+    ``../x`` is already refused by validation; this is the second lock)."""
+    target = (folder / relative).resolve()
+    if not target.is_relative_to(folder.resolve()):
+        raise UnusableInput(f"{relative!r} would write outside the output folder")
+    return target
 
 
 @dataclass(frozen=True)
@@ -85,10 +100,10 @@ def _execute(task: Task, notebooks: Path, out_dir: Path, page: dict[str, Any]) -
     import papermill as pm
 
     start = time.perf_counter()
-    executed = out_dir / "notebooks" / f"{task.stage}_{task.name}.ipynb"
+    executed = inside(out_dir, f"notebooks/{task.stage}_{task.name}.ipynb")
     status, message = "ok", ""
     # the kernel inherits this process's stderr: its start-up chatter goes to a log, not the user
-    log = out_dir / "logs" / f"{task.stage}_{task.name}.log"
+    log = inside(out_dir, f"logs/{task.stage}_{task.name}.log")
     log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(log_fd, 2)
     os.close(log_fd)
@@ -112,7 +127,7 @@ def _execute(task: Task, notebooks: Path, out_dir: Path, page: dict[str, Any]) -
             **page,
             index_href="../index.html" if "/" in task.html else "index.html",
         )
-        write_atomic(out_dir / task.html, html)
+        write_atomic(inside(out_dir, task.html), html)
     return TaskResult(
         task, status, message.splitlines()[0] if message else "", time.perf_counter() - start
     )
@@ -146,6 +161,7 @@ def _index_context(
     spc: pd.DataFrame,
     summary: RunSummary,
     rule: DisclosureRule,
+    headline: str,
 ) -> dict[str, Any]:
     by_name = {r.task.name: r for r in summary.results}
     trusts = []
@@ -157,7 +173,7 @@ def _index_context(
             continue
         else:
             status, message = result.status, result.message
-        rows = its[(its.trust_code == code) & (its.measure == HEADLINE_MEASURE)]
+        rows = its[(its.trust_code == code) & (its.measure == headline)]
         head = rows.iloc[0] if len(rows) else None
         trusts.append(
             {
@@ -194,7 +210,7 @@ def _index_context(
         "failed": f"Failed: {', '.join(failed)} (see each row)." if failed else "",
         "programme_rows": programme_rows,
         "trusts": trusts,
-        "measure_label": params.measure(HEADLINE_MEASURE).label,
+        "measure_label": params.measure(headline).label,
         "horizon": params.horizon_months,
     }
 
@@ -326,7 +342,10 @@ def run_suite(
         for t in selected
         if t not in summary.failed_trusts
     ]
-    tasks.append(Task(PROGRAMME, "programme", "programme.html", "Programme evaluation", common))
+    if programme.wards["start_month"].notna().any():
+        tasks.append(Task(PROGRAMME, "programme", "programme.html", "Programme evaluation", common))
+    else:
+        tasks.append(Task(CONTEXT, "programme", "programme.html", "Provider-level context", common))
     try:
         workers = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
         with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -361,26 +380,39 @@ def run_suite(
                 ],
                 ignore_index=True,
             )
-        write_atomic(
-            build / "tables" / "its_effects.csv", its.to_csv(index=False, float_format="%.6g")
-        )
-        write_atomic(
-            build / "tables" / "spc_signals.csv", spc.to_csv(index=False, float_format="%.6g")
-        )
-        write_atomic(
-            build / "tables" / "its_sensitivity.csv",
-            sensitivity.to_csv(index=False, float_format="%.6g"),
-        )
-        write_atomic(
-            build / "tables" / "programme_effects.csv",
-            pooled.to_csv(index=False, float_format="%.6g"),
+        tables = {
+            "its_effects": its,
+            "spc_signals": spc,
+            "its_sensitivity": sensitivity,
+            "programme_effects": pooled,
+        }
+        for name, frame in tables.items():
+            write_atomic(build / "tables" / f"{name}.csv", csv_text(frame))
+        write_workbook(
+            build / "tables" / "results.xlsx",
+            {
+                "ITS effects": (its, f"{params.programme}: each trust's ITS effects"),
+                "Programme effects": (pooled, f"{params.programme}: pooled and controlled effects"),
+                "SPC signals": (spc, f"{params.programme}: Making Data Count signals"),
+                "Sensitivity": (sensitivity, f"{params.programme}: ITS sensitivity analyses"),
+            },
         )
         _write_glance(
             build / "programme_at_a_glance.png", params, programme, rule, (its, spc, pooled)
         )
         trusts_frame = programme.wards[["trust_code", "trust_name"]].drop_duplicates("trust_code")
         trusts_frame = trusts_frame[trusts_frame.trust_code.isin(selected)]
-        index = render_index(_index_context(params, trusts_frame, its, spc, summary, rule))
+        index = render_index(
+            _index_context(
+                params,
+                trusts_frame,
+                its,
+                spc,
+                summary,
+                rule,
+                headline_measure(params, programme.measures),
+            )
+        )
         write_atomic(build / "index.html", index)
         summary.seconds = time.perf_counter() - t0
         write_manifest(

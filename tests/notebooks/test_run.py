@@ -198,6 +198,21 @@ def test_programme_report_answers_the_programme_questions(shared_run, demo_data)
     assert {"prone_restraint", "violence_incidents"} <= set(controlled["measure"])
 
 
+def test_mhsds_data_give_a_provider_context_report(tmp_path):
+    from rrp_eval.data.mhsds import convert_mhsds
+
+    data = convert_mhsds([ROOT / "tests" / "fixtures" / "mhsds"]).write(tmp_path / "data")
+    out = tmp_path / "out"
+    summary = run_suite(data=data, params_dir=data, out=out, jobs=2)
+    assert summary.exit_code == 0, [(r.task.html, r.message) for r in summary.results]
+    page = (out / "programme.html").read_text()
+    assert "provider-level context" in page and "Why there is no interrupted time series" in page
+    assert "Funnel plot of" in page and "per provider" in page
+    its = pd.read_csv(out / "tables" / "its_effects.csv")
+    assert set(its["status"]) == {"not_estimable"}
+    assert "MHSDS restrictive interventions" in (out / "index.html").read_text()
+
+
 def test_internal_run_marks_every_page(demo_data, tmp_path):
     summary = run_suite(
         data=demo_data,

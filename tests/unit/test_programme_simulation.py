@@ -28,7 +28,13 @@ def records() -> pd.DataFrame:
 
 def test_every_estimator_gives_an_interval_around_its_estimate(records):
     methods = set(records["method"])
-    assert {RECOMMENDED, "random_effects_dl", "gee_pooled", "controlled", "controlled_cs"} <= methods
+    assert {
+        RECOMMENDED,
+        "random_effects_dl",
+        "gee_pooled",
+        "controlled",
+        "controlled_cs",
+    } <= methods
     ok = records.dropna(subset=["log_estimate"])
     assert len(ok) == len(records)
     assert (ok["log_low"] <= ok["log_estimate"]).all()

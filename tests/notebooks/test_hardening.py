@@ -91,6 +91,6 @@ def test_yaml_is_loaded_safely(tmp_path):
     (tmp_path / "programme.yaml").write_text(
         'programme: !!python/object/apply:os.system ["touch PWNED"]\n', encoding="utf-8"
     )
-    with pytest.raises(ParameterError, match="programme.yaml:1: not valid YAML"):
+    with pytest.raises(ParameterError, match=r"programme\.yaml:1: not valid YAML"):
         load_params(tmp_path)
     assert not (tmp_path / "PWNED").exists() and not Path("PWNED").exists()

@@ -30,6 +30,7 @@ from scipy import stats
 
 from rrp_eval.prepare import months_since
 
+CS_SEED = 20210  # the cluster bootstrap's seed: the same data give the same intervals
 PANEL_COLUMNS = [
     "trust_code",
     "ward_id",
@@ -460,7 +461,7 @@ def callaway_santanna(
     panel: pd.DataFrame,
     window: tuple[int, int] = (-12, 24),
     n_boot: int = 999,
-    seed: int = 20210,
+    seed: int = CS_SEED,
     alpha: float = 0.05,
 ) -> pd.DataFrame:
     """Group-time average treatment effects on monthly rates, aggregated by event time.

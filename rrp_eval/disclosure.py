@@ -11,6 +11,7 @@ parameters) and stated in every report's footer.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -109,3 +110,89 @@ def suppressed_share(rule: DisclosureRule, count: pd.Series, bed_days: pd.Series
 
 
 __all__ = ["SUPPRESSED", "DisclosureRule", "suppressed_share"]
+
+
+# --- the check every shared page passes before it is written --------------------------------
+
+_COUNT_HEADER = re.compile(r"bed days|episodes|events|count|incidents|people|restraints", re.I)
+_NOT_COUNT = re.compile(
+    r"averted|per 1,000|rate|months|wards|trusts|providers|share|points|findings|aim|ratio",
+    re.I,
+)
+_RATE_HEADER = re.compile(r"\brate\b|per 1,000", re.I)
+_NUMBER = re.compile(r"^-?[\d,]*\.?\d+$")
+
+
+def _number(cell: str) -> float | None:
+    text = cell.strip().replace(",", "")
+    return float(text) if _NUMBER.match(cell.strip()) else None
+
+
+def implied_count(
+    rate: float, rate_decimals: int, bed_days: float, round_to: int, per: float = 1000.0
+) -> tuple[float, float]:
+    """The range of counts consistent with a rate shown to ``rate_decimals`` places beside
+    bed days shown rounded to ``round_to``: what a reader could back-calculate."""
+    h = 0.5 * 10.0**-rate_decimals
+    half = round_to / 2 if round_to > 1 else 0.0
+    low = max(rate - h, 0.0) * max(bed_days - half, 0.0) / per
+    high = (rate + h) * (bed_days + half) / per
+    return low, high
+
+
+def audit_tables(tables: dict[str, list[list[str]]], rule: DisclosureRule) -> list[str]:
+    """Uncontrolled small numbers in a shared page's tables (header row first).
+
+    Flags (1) a count or bed-day cell that is neither ``*``, 0 nor a multiple of the rounding
+    base at or above the suppression threshold, (2) a rate shown beside a suppressed count, and
+    (3) a rate and bed days in one row from which a suppressed count (1 to threshold - 1) can be
+    back-calculated. Returns one message per finding (empty when the page may be shared).
+    """
+    if rule.internal:
+        return []
+    findings = []
+    small = range(1, rule.suppress_below)
+    for caption, rows in tables.items():
+        if len(rows) < 2:
+            continue
+        header = rows[0]
+        counts = [
+            j for j, h in enumerate(header) if _COUNT_HEADER.search(h) and not _NOT_COUNT.search(h)
+        ]
+        beds = [j for j in counts if re.search(r"bed days", header[j], re.I)]
+        rates = [j for j, h in enumerate(header) if _RATE_HEADER.search(h)]
+        for i, row in enumerate(rows[1:], start=2):
+            for j in counts:
+                if j >= len(row):
+                    continue
+                v = _number(row[j])
+                if v is None or v == 0:
+                    continue
+                if v < rule.suppress_below or v % rule.round_to:
+                    findings.append(
+                        f"{caption!r} row {i}, {header[j]!r}: {row[j]} is not suppressed or "
+                        f"rounded to {rule.round_to}"
+                    )
+            suppressed = any(j < len(row) and row[j] == SUPPRESSED for j in counts)
+            for r in rates:
+                rate = _number(row[r]) if r < len(row) else None
+                if rate is None:
+                    continue
+                if suppressed:
+                    findings.append(
+                        f"{caption!r} row {i}: rate {row[r]} shown beside a suppressed count"
+                    )
+                decimals = len(row[r].split(".")[1]) if "." in row[r] else 0
+                for b in beds:
+                    bd = _number(row[b]) if b < len(row) else None
+                    if bd is None:
+                        continue
+                    low, high = implied_count(rate, decimals, bd, rule.round_to)
+                    possible = range(math.ceil(low), math.floor(high) + 1)
+                    if len(possible) and all(k in small for k in possible):
+                        findings.append(
+                            f"{caption!r} row {i}: rate {row[r]} and bed days {row[b]} reveal a "
+                            f"count of {possible[0]}"
+                            + (f" to {possible[-1]}" if len(possible) > 1 else "")
+                        )
+    return findings

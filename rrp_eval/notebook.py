@@ -497,17 +497,24 @@ def programme_title(ctx: Context) -> None:
     )
 
 
+HEADLINE_METHODS = ("controlled", "random_effects_reml_hk")
+
+
 def glance_figure(ctx: Context, measure: str | None = None) -> tuple[Any, str]:
     """The 'programme at a glance' figure and its alt text (figures rounded for sharing);
     ``measure`` defaults to :func:`headline_measure`."""
     measure = measure or headline_measure(ctx)
     wm, wards = ctx.data.ward_month, ctx.data.wards
     _, _, pooled = _programme_tables(ctx)
-    head = pooled[
-        (pooled.measure == measure)
-        & (pooled.effect == "level_rr")
-        & (pooled.method == "random_effects_reml")
-    ]
+    # the headline: the controlled estimate where comparison wards allow one, else the
+    # meta-analysis (the two recommended by validation/programme_coverage.md)
+    head = pd.DataFrame()
+    for method in HEADLINE_METHODS:
+        head = pooled[
+            (pooled.measure == measure) & (pooled.effect == "level_rr") & (pooled.method == method)
+        ]
+        if len(head):
+            break
     changes = ward_changes(wm, wards, measure)
     att = aim_attainment(changes) if len(changes) else None
     part = wards["start_month"].notna()
@@ -531,7 +538,12 @@ def glance_figure(ctx: Context, measure: str | None = None) -> tuple[Any, str]:
         big = f"{(1 - h.estimate) * 100:.0f}% {'lower' if h.estimate < 1 else 'higher'}"
         text = (
             f"{ctx.label(measure)} when wards joined: rate ratio {h.estimate:.2f} (95% CI "
-            f"{h.ci_low:.2f} to {h.ci_high:.2f}), pooled over {int(h.n_trusts)} trusts"
+            f"{h.ci_low:.2f} to {h.ci_high:.2f}), "
+            + (
+                f"against comparison wards, {int(h.n_trusts)} trusts"
+                if h.method == "controlled"
+                else f"pooled over {int(h.n_trusts)} trusts"
+            )
         )
         if att is not None:
             a = att.iloc[0]
@@ -581,10 +593,11 @@ def trust_overview(ctx: Context, measure: str | None = None) -> None:
 
 
 def pooled_effects(ctx: Context) -> None:
-    """Random-effects pooled level change and effect at the horizon, every measure."""
+    """Random-effects pooled level change and effect at the horizon, every measure (REML,
+    Hartung-Knapp interval: the meta-analysis validation/programme_coverage.md recommends)."""
     _, _, pooled = _programme_tables(ctx)
     dl = pooled[
-        (pooled["method"] == "random_effects_dl") & pooled["effect"].isin(["level_rr", "rr_h"])
+        (pooled["method"] == "random_effects_reml_hk") & pooled["effect"].isin(["level_rr", "rr_h"])
     ]
     shown = pd.DataFrame(
         {
@@ -602,7 +615,7 @@ def pooled_effects(ctx: Context) -> None:
             "Trusts": dl["n_trusts"],
         }
     )
-    table(shown, "Pooled effects: inverse-variance random effects (DerSimonian-Laird)")
+    table(shown, "Pooled effects: random-effects meta-analysis (REML, Hartung-Knapp interval)")
 
 
 def forest(ctx: Context, measure: str | None = None, effect: str = "level_rr") -> None:
@@ -625,7 +638,7 @@ def forest(ctx: Context, measure: str | None = None, effect: str = "level_rr") -
     p = pooled[
         (pooled.measure == measure)
         & (pooled.effect == effect)
-        & (pooled.method == "random_effects_dl")
+        & (pooled.method == "random_effects_reml_hk")
     ]
     what = (
         "level change"
@@ -900,7 +913,7 @@ def every_measure(ctx: Context) -> None:
             {
                 "Measure": ctx.label(m),
                 "Kind": "balancing" if ctx.params.measure(m).balancing else "restrictive practice",
-                "Trust ITS pooled, level change": pick(m, "random_effects_reml", "level_rr"),
+                "Trust ITS pooled, level change": pick(m, "random_effects_reml_hk", "level_rr"),
                 f"Controlled, at {h} months": pick(m, "controlled", "rr_h"),
                 "Wards meeting the 25% aim": (
                     f"{att.iloc[0].share:.0%} of {int(att.iloc[0].wards)}"

@@ -9,6 +9,7 @@ date so that the same tables give the same bytes.
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from datetime import datetime
 from pathlib import Path
@@ -101,7 +102,8 @@ def _number_format(column: str) -> str | None:
 
 
 def _fixed_zip(data: bytes) -> bytes:
-    """The same zip with every entry dated ``FIXED_TIME`` (openpyxl stamps the current time)."""
+    """The same zip with every entry, and the document's created and modified times, at
+    ``FIXED_TIME`` (openpyxl stamps the current time in both)."""
     src = zipfile.ZipFile(io.BytesIO(data))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
@@ -109,5 +111,12 @@ def _fixed_zip(data: bytes) -> bytes:
             fixed = zipfile.ZipInfo(info.filename, date_time=FIXED_TIME.timetuple()[:6])
             fixed.compress_type = zipfile.ZIP_DEFLATED
             fixed.external_attr = 0o644 << 16
-            dst.writestr(fixed, src.read(info.filename))
+            data = src.read(info.filename)
+            if info.filename == "docProps/core.xml":  # openpyxl stamps the save time here
+                data = re.sub(
+                    rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(<)",
+                    rb"\g<1>" + FIXED_TIME.strftime("%Y-%m-%dT%H:%M:%SZ").encode() + rb"\g<2>",
+                    data,
+                )
+            dst.writestr(fixed, data)
     return out.getvalue()

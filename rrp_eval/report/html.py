@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,51 @@ _CSS_URL = re.compile(r"""(?:url\(\s*["']?|@import\s+["'])(?P<url>[^"')\s]+)""",
 
 def _is_remote(url: str) -> bool:
     return bool(re.match(r"^(?:[a-z][a-z0-9+.-]*:)?//", url, re.IGNORECASE))
+
+
+class _Tables(HTMLParser):
+    """The cells of every table in a page, by caption."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self._caption: str | None = None
+        self._cell: str | None = None
+        self._rows: list[list[str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "table":
+            self._rows, self._caption = [], ""
+        elif tag == "caption":
+            self._caption = ""
+        elif tag == "tr":
+            self._rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None and self._rows:
+            self._rows[-1].append(self._cell.strip())
+            self._cell = None
+        elif tag == "table":
+            caption = (self._caption or "").strip()
+            key, k = caption, 2
+            while key in self.tables:  # two tables with one caption keep both
+                key, k = f"{caption} ({k})", k + 1
+            self.tables[key] = self._rows
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell += data
+        elif self._caption is not None and not self._rows:
+            self._caption += data
+
+
+def html_tables(page: str) -> dict[str, list[list[str]]]:
+    """Every table in an HTML page as rows of cell texts (header row first), by caption."""
+    parser = _Tables()
+    parser.feed(page)
+    return parser.tables
 
 
 def external_requests(page: str) -> list[str]:

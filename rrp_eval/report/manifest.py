@@ -14,7 +14,20 @@ from typing import Any
 
 import rrp_eval
 
-RECORDED_PACKAGES = ("numpy", "pandas", "scipy", "statsmodels", "matplotlib", "papermill")
+RECORDED_PACKAGES = (
+    "numpy",
+    "pandas",
+    "scipy",
+    "statsmodels",
+    "matplotlib",
+    "seaborn",
+    "papermill",
+    "nbconvert",
+    "ipykernel",
+    "openpyxl",
+    "pydantic",
+    "pandera",
+)
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -59,6 +72,9 @@ def write_manifest(
     parameters: dict[str, Any],
     outputs: dict[str, Any],
     timings: dict[str, float],
+    notebooks: dict[str, Path] | None = None,
+    reproduce: str = "",
+    seeds: dict[str, int] | None = None,
 ) -> Path:
     """Write ``out_dir/run.json`` and return its path.
 
@@ -76,13 +92,30 @@ def write_manifest(
         Per-output status and notes (JSON-serialisable).
     timings : dict of str to float
         Seconds per stage.
+    notebooks : dict of str to Path, optional
+        The notebooks executed; each recorded with its SHA-256.
+    reproduce : str
+        The command line that reproduces the run.
+    seeds : dict of str to int, optional
+        Random seeds the computations used (e.g. a bootstrap's).
     """
     manifest = {
         "command": command,
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "inputs": {name: {"path": str(p), "sha256": sha256_file(p)} for name, p in inputs.items()},
         "parameters": parameters,
+        "notebooks": {
+            name: {"path": str(p), "sha256": sha256_file(p)}
+            for name, p in (notebooks or {}).items()
+        },
+        "reproduce": reproduce,
+        "seeds": seeds or {},
         "versions": environment_versions(),
+        "platform": {
+            "system": platform.system(),
+            "release": platform.release(),
+            "machine": platform.machine(),
+        },
         "timings_seconds": {k: round(v, 3) for k, v in timings.items()},
         "outputs": outputs,
     }

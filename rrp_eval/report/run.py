@@ -19,10 +19,11 @@ from typing import Any
 import pandas as pd
 
 import rrp_eval
+from rrp_eval.controlled import CS_SEED
 from rrp_eval.data.load import load_raw
 from rrp_eval.data.problems import ValidationReport
 from rrp_eval.data.validate import validate_programme
-from rrp_eval.disclosure import DisclosureRule
+from rrp_eval.disclosure import DisclosureRule, audit_tables
 from rrp_eval.evaluation import (
     headline_measure,
     programme_effect_table,
@@ -33,7 +34,7 @@ from rrp_eval.params import PROGRAMME_FILE, TRUSTS_FOLDER, ProgrammeParams, load
 from rrp_eval.plots import ICON_TEXT
 from rrp_eval.prepare import with_derived_measures
 from rrp_eval.report.export import csv_text, write_workbook
-from rrp_eval.report.html import render_index, render_notebook
+from rrp_eval.report.html import html_tables, render_index, render_notebook
 from rrp_eval.report.manifest import write_atomic, write_manifest
 
 logger = logging.getLogger(__name__)
@@ -95,7 +96,9 @@ class RunSummary:
         return EXIT_TRUSTS_FAILED if failed else EXIT_OK
 
 
-def _execute(task: Task, notebooks: Path, out_dir: Path, page: dict[str, Any]) -> TaskResult:
+def _execute(
+    task: Task, notebooks: Path, out_dir: Path, page: dict[str, Any], rule: DisclosureRule
+) -> TaskResult:
     """Run one notebook (in a worker process) and render its HTML, even after an error."""
     import papermill as pm
 
@@ -127,10 +130,51 @@ def _execute(task: Task, notebooks: Path, out_dir: Path, page: dict[str, Any]) -
             **page,
             index_href="../index.html" if "/" in task.html else "index.html",
         )
+        findings = audit_tables(html_tables(html), rule)
+        if findings:  # never publish a page that fails the disclosure check
+            status = "failed"
+            message = f"disclosure check: {len(findings)} finding(s); run --internal to see them"
+            html = render_notebook(
+                _withheld(findings),
+                title=task.title,
+                **page,
+                index_href="../index.html" if "/" in task.html else "index.html",
+            )
         write_atomic(inside(out_dir, task.html), html)
     return TaskResult(
         task, status, message.splitlines()[0] if message else "", time.perf_counter() - start
     )
+
+
+def _reproduce(
+    data: Path, params: ProgrammeParams, out: Path, trusts: list[str] | None, internal: bool
+) -> str:
+    """The command line that reproduces this run (shell-quoted)."""
+    import shlex
+
+    args = ["rrp-eval", "run", "--data", str(data.resolve()), "--out", str(out)]
+    if params.source:
+        args += ["--params", str(Path(params.source).parent.resolve())]
+    if trusts:
+        args += ["--trusts", ",".join(trusts)]
+    if internal:
+        args.append("--internal")
+    return shlex.join(args)
+
+
+def _withheld(findings: list[str]) -> Any:
+    """A page in place of one that failed the disclosure check (the findings name no value)."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(
+        nbformat.v4.new_markdown_cell(
+            "## Report withheld\n\nThis report showed numbers that the disclosure rule does not "
+            f"allow to be shared ({len(findings)} finding(s)); it has been withheld. Run with "
+            "`--internal` to see it inside the trust, and report the problem."
+        )
+    )
+    return nb
 
 
 def _badges(spc: pd.DataFrame, params: ProgrammeParams) -> list[dict[str, str]]:
@@ -349,7 +393,7 @@ def run_suite(
     try:
         workers = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(_execute, task, notebooks, build, page) for task in tasks]
+            futures = [pool.submit(_execute, task, notebooks, build, page, rule) for task in tasks]
             t_tables = time.perf_counter()
             ok_trusts = [t for t in selected if t not in summary.failed_trusts]
             its, spc = programme_tables(programme, params, ok_trusts)
@@ -440,6 +484,11 @@ def run_suite(
                     for t, m in summary.failed_trusts.items()
                 },
             },
+            notebooks={
+                stage: notebooks / f"{stage}.ipynb" for stage in sorted({t.stage for t in tasks})
+            },
+            reproduce=_reproduce(data_path, params, out_dir, trusts, internal),
+            seeds={"callaway_santanna_bootstrap": CS_SEED},
             timings={
                 "total": summary.seconds,
                 "tables": tables_seconds,

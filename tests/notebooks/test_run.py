@@ -7,7 +7,6 @@ import json
 import re
 import subprocess
 import sys
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
@@ -15,10 +14,11 @@ import pytest
 from datafiles import WARD_MONTH, replace_line, write_programme
 
 from rrp_eval.data.synthetic import write_demo_programme
+from rrp_eval.disclosure import DisclosureRule, audit_tables
 from rrp_eval.evaluation import SPC_COLUMNS
 from rrp_eval.notebook import setup
 from rrp_eval.programme import PROGRAMME_COLUMNS
-from rrp_eval.report.html import external_requests
+from rrp_eval.report.html import external_requests, html_tables
 from rrp_eval.report.run import UnusableInput, run_suite
 from rrp_eval.tables import ITS_EFFECTS_COLUMNS
 
@@ -78,43 +78,8 @@ def test_manifest(shared_run):
     assert m["parameters"]["trusts"] == TRUSTS and m["timings_seconds"]["total"] > 0
 
 
-class _Tables(HTMLParser):
-    """The cells of every table in a page, by caption."""
-
-    def __init__(self):
-        super().__init__()
-        self.tables: dict[str, list[list[str]]] = {}
-        self._caption = self._cell = None
-        self._rows: list[list[str]] = []
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "table":
-            self._rows, self._caption = [], ""
-        elif tag == "caption":
-            self._caption = ""
-        elif tag == "tr":
-            self._rows.append([])
-        elif tag in ("td", "th"):
-            self._cell = ""
-
-    def handle_endtag(self, tag):
-        if tag in ("td", "th") and self._cell is not None:
-            self._rows[-1].append(self._cell.strip())
-            self._cell = None
-        elif tag == "table":
-            self.tables[(self._caption or "").strip()] = self._rows
-
-    def handle_data(self, data):
-        if self._cell is not None:
-            self._cell += data
-        elif self._caption is not None and not self._rows:
-            self._caption += data
-
-
 def _html_table(page: str, caption: str) -> pd.DataFrame:
-    parser = _Tables()
-    parser.feed(page)
-    rows = parser.tables[caption]
+    rows = html_tables(page)[caption]
     return pd.DataFrame(rows[1:], columns=rows[0])
 
 
@@ -240,6 +205,63 @@ def test_a_failing_notebook_does_not_stop_the_others(demo_data, tmp_path):
     index = (tmp_path / "o" / "index.html").read_text()
     assert "RuntimeError: deliberate failure for X02" in index
     assert "programme ok" in (tmp_path / "o" / "programme.html").read_text()
+
+
+def test_a_page_failing_the_disclosure_check_is_withheld(demo_data, tmp_path):
+    summary = run_suite(
+        data=demo_data, out=tmp_path / "o", trusts=["X01", "X05"], jobs=2, notebooks=FIXTURES
+    )
+    status = {r.task.name: (r.status, r.message) for r in summary.results}
+    assert status["X01"][0] == "ok" and status["X05"][0] == "failed"
+    assert status["X05"][1].startswith("disclosure check: 1 finding(s)")
+    page = (tmp_path / "o" / "trusts" / "X05.html").read_text()
+    assert "Report withheld" in page and "<caption>Leak" not in page
+    assert summary.exit_code == 1
+
+
+def test_no_shared_page_or_table_shows_an_uncontrolled_small_count(shared_run):
+    out, _ = shared_run
+    rule = DisclosureRule()
+    for name, page in _pages(out).items():
+        assert audit_tables(html_tables(page), rule) == [], name
+    count_like = re.compile(r"count|episodes|bed_days|incidents", re.I)
+    for path in (out / "tables").glob("*.csv"):
+        frame = pd.read_csv(path)
+        assert not [c for c in frame.columns if count_like.search(c)], path.name
+
+
+def test_two_runs_give_byte_identical_tables_and_a_manifest_to_reproduce_them(demo_data, tmp_path):
+    outs = []
+    for k in (1, 2):
+        out = tmp_path / f"run{k}"
+        run_suite(
+            data=demo_data,
+            params_dir=ROOT / "params",
+            out=out,
+            trusts=["X01", "X03"],
+            jobs=2,
+            notebooks=FIXTURES,
+        )
+        outs.append(out)
+    names = sorted(p.name for p in (outs[0] / "tables").iterdir())
+    assert "results.xlsx" in names and "its_effects.csv" in names
+    for name in names:
+        assert (outs[0] / "tables" / name).read_bytes() == (
+            outs[1] / "tables" / name
+        ).read_bytes(), name
+    m = json.loads((outs[0] / "run.json").read_text())
+    assert (
+        m["reproduce"].startswith("rrp-eval run --data ") and "--trusts X01,X03" in m["reproduce"]
+    )
+    assert set(m["notebooks"]) == {
+        "10_data_quality",
+        "20_trust_evaluation",
+        "30_programme_evaluation",
+    }
+    assert all(len(v["sha256"]) == 64 for v in m["notebooks"].values())
+    assert m["seeds"] == {"callaway_santanna_bootstrap": 20210}
+    assert {"statsmodels", "openpyxl", "nbconvert"} <= set(m["versions"])
+    assert {"data/ward_month.csv", "params/programme.yaml"} <= set(m["inputs"])
 
 
 def test_trust_scoped_errors_fail_that_trust_only(tmp_path):

@@ -47,6 +47,24 @@ def _build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="no disclosure control; every page marked internal: not for sharing",
     )
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="run every notebook again, even those whose inputs are unchanged since the last run",
+    )
+    run.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop a notebook that runs longer and mark it failed (default: no limit)",
+    )
+    run.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run the notebooks on this Dask distributed scheduler (e.g. tcp://host:8786)",
+    )
 
     demo = sub.add_parser(
         "demo-data",
@@ -135,6 +153,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
             trusts=trusts,
             jobs=args.jobs,
             internal=args.internal,
+            force=args.force,
+            timeout=args.timeout,
+            progress=True,
+            scheduler=args.scheduler,
         )
     except UnusableInput as exc:
         if exc.report is not None:
@@ -142,15 +164,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 print(problem, file=sys.stderr)
         print(f"rrp-eval run: {exc}; nothing was written", file=sys.stderr)
         return 2
-    for r in summary.results:
-        note = f": {r.message}" if r.message else ""
-        print(f"  {r.status:<6} {r.task.html} ({r.seconds:.1f} s){note}")
     for trust, message in summary.failed_trusts.items():
         print(f"  failed trusts/{trust}.html (not run): {message}")
     n_bad = sum(r.status != "ok" for r in summary.results) + len(summary.failed_trusts)
+    n_reused = sum(r.reused for r in summary.results)
     print(
-        f"{len(summary.results)} notebooks in {summary.seconds:.0f} s, {n_bad} failed; "
-        f"open {summary.out / 'index.html'}"
+        f"{len(summary.results)} notebooks ({n_reused} reused) in {summary.seconds:.0f} s, "
+        f"{n_bad} failed; open {summary.out / 'index.html'}"
     )
     return summary.exit_code
 

@@ -6,11 +6,15 @@ Only this package knows that papermill and nbconvert exist.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import os
 import shutil
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +39,18 @@ from rrp_eval.plots import ICON_TEXT
 from rrp_eval.prepare import with_derived_measures
 from rrp_eval.report.export import csv_text, write_workbook
 from rrp_eval.report.html import html_tables, render_index, render_notebook
-from rrp_eval.report.manifest import write_atomic, write_manifest
+from rrp_eval.report.incremental import (
+    OutputLocked,
+    copy_into,
+    digest,
+    frame_digest,
+    output_lock,
+    package_digest,
+    previous_outputs,
+    recover,
+    reusable,
+)
+from rrp_eval.report.manifest import sha256_file, write_atomic, write_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +94,7 @@ class TaskResult:
     status: str
     message: str = ""
     seconds: float = 0.0
+    reused: bool = False
 
 
 @dataclass
@@ -97,12 +113,26 @@ class RunSummary:
 
 
 def _execute(
-    task: Task, notebooks: Path, out_dir: Path, page: dict[str, Any], rule: DisclosureRule
+    task: Task,
+    notebooks: Path,
+    out_dir: Path,
+    page: dict[str, Any],
+    rule: DisclosureRule,
+    timeout: float | None = None,
 ) -> TaskResult:
-    """Run one notebook (in a worker process) and render its HTML, even after an error."""
+    """Run one notebook (in a worker process) and render its HTML, even after an error.
+
+    With ``timeout``, every cell gets the time left before the notebook's deadline (nbclient's
+    ``timeout_func``), so the cell running at the deadline is interrupted; the time taken, not
+    the saved notebook's metadata (papermill records no timeout there), says it timed out.
+    """
     import papermill as pm
 
     start = time.perf_counter()
+    extra: dict[str, Any] = {}
+    if timeout is not None:
+        deadline = start + timeout
+        extra["timeout_func"] = lambda cell: max(1, math.ceil(deadline - time.perf_counter()))
     executed = inside(out_dir, f"notebooks/{task.stage}_{task.name}.ipynb")
     status, message = "ok", ""
     # the kernel inherits this process's stderr: its start-up chatter goes to a log, not the user
@@ -118,11 +148,14 @@ def _execute(
             kernel_name="python3",
             progress_bar=False,
             cwd=str(notebooks),
+            **extra,
         )
     except pm.PapermillExecutionError as exc:
         status, message = "failed", f"{exc.ename}: {exc.evalue}".strip()
     except Exception as exc:  # a kernel that dies or will not start: keep the others going
         status, message = "failed", f"{type(exc).__name__}: {exc}"
+    if status == "failed" and timeout is not None and time.perf_counter() - start >= timeout:
+        status, message = "failed", f"timed out after {timeout:g} s ({message.splitlines()[0]})"
     if executed.exists():
         html = render_notebook(
             executed,
@@ -310,6 +343,10 @@ def run_suite(
     jobs: int | None = None,
     internal: bool = False,
     notebooks: Path = NOTEBOOKS,
+    force: bool = False,
+    timeout: float | None = None,
+    progress: bool = False,
+    scheduler: str | None = None,
 ) -> RunSummary:
     """Run the whole evaluation.
 
@@ -327,6 +364,18 @@ def run_suite(
         Worker processes; default the number of CPUs.
     internal : bool, default False
         Render without disclosure control, every page marked "internal: not for sharing".
+    notebooks : Path
+        Folder of the notebooks to execute.
+    force : bool, default False
+        Execute every notebook and recompute the tables even when their inputs are unchanged.
+    timeout : float, optional
+        Seconds a notebook may run before it is stopped and marked failed (its partial
+        notebook is rendered); default no limit.
+    progress : bool, default False
+        A progress bar (tqdm, on stderr) and one line per notebook as it finishes.
+    scheduler : str, optional
+        Address of a Dask distributed scheduler to run the notebooks on instead of local
+        worker processes (``pip install "rrp-eval[dask]"``).
 
     Returns
     -------
@@ -354,15 +403,59 @@ def run_suite(
                 f"--trusts: {', '.join(unknown)} not in the data; trusts are "
                 f"{', '.join(all_trusts)}"
             )
+    if timeout is not None and timeout <= 0:
+        raise UnusableInput(f"--timeout {timeout}: must be a positive number of seconds")
     selected = trusts or all_trusts
     out_dir = Path(out) if out else Path("outputs") / ("demo" if demo else data_path.stem)
     out_dir = out_dir.resolve()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with output_lock(out_dir):
+            return _run_locked(
+                t0=t0,
+                params=params,
+                programme=programme,
+                report=report,
+                data_path=data_path,
+                selected=selected,
+                trusts=trusts,
+                out_dir=out_dir,
+                jobs=jobs,
+                internal=internal,
+                notebooks=notebooks,
+                force=force,
+                timeout=timeout,
+                progress=progress,
+                scheduler=scheduler,
+            )
+    except OutputLocked as exc:
+        raise UnusableInput(str(exc)) from exc
+
+
+def _run_locked(
+    *,
+    t0: float,
+    params: ProgrammeParams,
+    programme: Any,
+    report: ValidationReport,
+    data_path: Path,
+    selected: list[str],
+    trusts: list[str] | None,
+    out_dir: Path,
+    jobs: int | None,
+    internal: bool,
+    notebooks: Path,
+    force: bool,
+    timeout: float | None,
+    progress: bool,
+    scheduler: str | None,
+) -> RunSummary:
+    recovered = recover(out_dir)
+    if recovered:
+        logger.warning("%s: %s", out_dir, recovered)
+    previous = {} if force else previous_outputs(out_dir)
     build = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.build-", dir=out_dir.parent))
-    (build / "notebooks").mkdir()
-    (build / "trusts").mkdir()
-    (build / "tables").mkdir()
-    (build / "logs").mkdir()
+    for sub in ("notebooks", "trusts", "tables", "logs"):
+        (build / sub).mkdir()
     build.chmod(0o755)
     summary = RunSummary(out=out_dir)
     failed = report.failed_trusts
@@ -390,60 +483,59 @@ def run_suite(
         tasks.append(Task(PROGRAMME, "programme", "programme.html", "Programme evaluation", common))
     else:
         tasks.append(Task(CONTEXT, "programme", "programme.html", "Provider-level context", common))
+    ok_trusts = [t for t in selected if t not in summary.failed_trusts]
+    digests = {t.html: _task_digest(t, programme, params, notebooks) for t in tasks}
+    tables_digest = digest(
+        "tables",
+        package_digest(),
+        frame_digest(*_frames(programme)),
+        _params_json(params),
+        ok_trusts,
+    )
     try:
-        workers = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(_execute, task, notebooks, build, page, rule) for task in tasks]
-            t_tables = time.perf_counter()
-            ok_trusts = [t for t in selected if t not in summary.failed_trusts]
-            its, spc = programme_tables(programme, params, ok_trusts)
-            sensitivity = sensitivity_table(programme, params, ok_trusts)
-            pooled = programme_effect_table(programme, params, its)
-            tables_seconds = time.perf_counter() - t_tables
-            for future in as_completed(futures):
-                result = future.result()
-                summary.results.append(result)
-                logger.info(
-                    "%s %s: %s in %.1f s",
-                    result.task.stage,
-                    result.task.name,
-                    result.status,
-                    result.seconds,
-                )
-        summary.results.sort(key=lambda r: (r.task.stage, r.task.name))
-        for t, msg in summary.failed_trusts.items():
-            its = pd.concat(
-                [
-                    its,
-                    pd.DataFrame(
-                        [
-                            {"trust_code": t, "measure": m, "status": "failed", "message": msg}
-                            for m in params.analysed_measures(programme.measures)
-                        ]
-                    ),
-                ],
-                ignore_index=True,
+        # reuse what has not changed since the last run
+        reused: list[TaskResult] = []
+        to_run: list[Task] = []
+        for task in tasks:
+            pair = _task_files(task)
+            if reusable(previous, task.html, digests[task.html], [out_dir / p for p in pair]):
+                copy_into([(out_dir / p, build / p) for p in pair])
+                reused.append(TaskResult(task, "ok", "", 0.0, reused=True))
+            else:
+                to_run.append(task)
+        table_files = [f"tables/{n}" for n in TABLE_FILES] + ["programme_at_a_glance.png"]
+        tables_reused = reusable(
+            previous, "tables", tables_digest, [out_dir / f for f in table_files]
+        )
+        workers = max(1, min(jobs or os.cpu_count() or 1, max(len(to_run), 1)))
+        if progress and reused:
+            print(
+                f"  {len(reused)} notebook(s) unchanged since the last run: reused "
+                "(--force to run them again)",
+                file=sys.stderr,
             )
-        tables = {
-            "its_effects": its,
-            "spc_signals": spc,
-            "its_sensitivity": sensitivity,
-            "programme_effects": pooled,
-        }
-        for name, frame in tables.items():
-            write_atomic(build / "tables" / f"{name}.csv", csv_text(frame))
-        write_workbook(
-            build / "tables" / "results.xlsx",
-            {
-                "ITS effects": (its, f"{params.programme}: each trust's ITS effects"),
-                "Programme effects": (pooled, f"{params.programme}: pooled and controlled effects"),
-                "SPC signals": (spc, f"{params.programme}: Making Data Count signals"),
-                "Sensitivity": (sensitivity, f"{params.programme}: ITS sensitivity analyses"),
-            },
-        )
-        _write_glance(
-            build / "programme_at_a_glance.png", params, programme, rule, (its, spc, pooled)
-        )
+        bar = _progress_bar(len(to_run), progress)
+        t_tables = time.perf_counter()
+        with _executor(workers, scheduler) as submit:
+            futures = [submit(_execute, t, notebooks, build, page, rule, timeout) for t in to_run]
+            if tables_reused:
+                copy_into([(out_dir / f, build / f) for f in table_files])
+                its, spc = _read_tables(build)
+            else:
+                its, spc, sensitivity, pooled = _compute_tables(
+                    programme, params, ok_trusts, summary.failed_trusts
+                )
+                _write_tables(build, params, its, spc, sensitivity, pooled)
+                _write_glance(
+                    build / "programme_at_a_glance.png", params, programme, rule, (its, spc, pooled)
+                )
+            tables_seconds = time.perf_counter() - t_tables
+            for result in _as_completed(futures):
+                summary.results.append(result)
+                _report_line(bar, result)
+        bar.close()
+        summary.results += reused
+        summary.results.sort(key=lambda r: (r.task.stage, r.task.name))
         trusts_frame = programme.wards[["trust_code", "trust_name"]].drop_duplicates("trust_code")
         trusts_frame = trusts_frame[trusts_frame.trust_code.isin(selected)]
         index = render_index(
@@ -469,6 +561,9 @@ def run_suite(
                 "trusts": selected,
                 "internal": internal,
                 "jobs": workers,
+                "timeout": timeout,
+                "scheduler": scheduler,
+                "force": force,
             },
             outputs={
                 **{
@@ -476,12 +571,19 @@ def run_suite(
                         "status": r.status,
                         "message": r.message,
                         "seconds": round(r.seconds, 2),
+                        "reused": r.reused,
+                        "input_sha256": digests[r.task.html],
                     }
                     for r in summary.results
                 },
                 **{
                     f"trusts/{t}.html": {"status": "failed", "message": m}
                     for t, m in summary.failed_trusts.items()
+                },
+                "tables": {
+                    "status": "ok",
+                    "reused": tables_reused,
+                    "input_sha256": tables_digest,
                 },
             },
             notebooks={
@@ -499,3 +601,164 @@ def run_suite(
     finally:
         shutil.rmtree(build, ignore_errors=True)
     return summary
+
+
+TABLE_FILES = (
+    "its_effects.csv",
+    "spc_signals.csv",
+    "its_sensitivity.csv",
+    "programme_effects.csv",
+    "results.xlsx",
+)
+
+
+def _frames(programme: Any) -> tuple[pd.DataFrame, ...]:
+    return (programme.wards, programme.ward_month, programme.events)
+
+
+def _params_json(params: ProgrammeParams) -> Any:
+    return {
+        "programme": params.model_dump(mode="json"),
+        "trusts": {t: params.for_trust(t).model_dump(mode="json") for t in sorted(params.trusts)},
+    }
+
+
+def _task_files(task: Task) -> list[str]:
+    return [task.html, f"notebooks/{task.stage}_{task.name}.ipynb"]
+
+
+def _task_digest(task: Task, programme: Any, params: ProgrammeParams, notebooks: Path) -> str:
+    """The hash of everything a notebook's output depends on."""
+    nb_hash = sha256_file(notebooks / f"{task.stage}.ipynb")
+    if task.stage == TRUST:
+        code = task.name
+        wards, wm, ev = _frames(programme)
+        data_hash = frame_digest(
+            wards[wards.trust_code == code],
+            wm[wm.trust_code == code],
+            ev[ev.trust_code == code],
+        )
+        own = params.for_trust(code).model_dump(mode="json")
+    else:
+        data_hash = frame_digest(*_frames(programme))
+        own = _params_json(params)
+        if task.stage == DATA_QUALITY:
+            data_hash += digest([str(p) for p in programme.report.problems])
+    return digest(
+        task.stage,
+        task.parameters,
+        task.title,
+        nb_hash,
+        package_digest(),
+        params.model_dump(mode="json"),
+        own,
+        data_hash,
+    )
+
+
+def _compute_tables(
+    programme: Any, params: ProgrammeParams, ok_trusts: list[str], failed: dict[str, str]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    its, spc = programme_tables(programme, params, ok_trusts)
+    sensitivity = sensitivity_table(programme, params, ok_trusts)
+    pooled = programme_effect_table(programme, params, its)
+    for t, msg in failed.items():
+        rows = [
+            {"trust_code": t, "measure": m, "status": "failed", "message": msg}
+            for m in params.analysed_measures(programme.measures)
+        ]
+        its = pd.concat([its, pd.DataFrame(rows)], ignore_index=True)
+    return its, spc, sensitivity, pooled
+
+
+def _write_tables(
+    build: Path,
+    params: ProgrammeParams,
+    its: pd.DataFrame,
+    spc: pd.DataFrame,
+    sensitivity: pd.DataFrame,
+    pooled: pd.DataFrame,
+) -> None:
+    tables = {
+        "its_effects": its,
+        "spc_signals": spc,
+        "its_sensitivity": sensitivity,
+        "programme_effects": pooled,
+    }
+    for name, frame in tables.items():
+        write_atomic(build / "tables" / f"{name}.csv", csv_text(frame))
+    write_workbook(
+        build / "tables" / "results.xlsx",
+        {
+            "ITS effects": (its, f"{params.programme}: each trust's ITS effects"),
+            "Programme effects": (pooled, f"{params.programme}: pooled and controlled effects"),
+            "SPC signals": (spc, f"{params.programme}: Making Data Count signals"),
+            "Sensitivity": (sensitivity, f"{params.programme}: ITS sensitivity analyses"),
+        },
+    )
+
+
+def _read_tables(build: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The reused ``its_effects`` and ``spc_signals`` for the index (codes kept as text)."""
+    text = {"trust_code": str, "measure": str, "message": str, "design": str}
+    its = pd.read_csv(build / "tables" / "its_effects.csv", dtype=text, keep_default_na=False)
+    for col in its.columns:
+        if col not in text and col != "status":
+            its[col] = pd.to_numeric(its[col], errors="coerce")
+    spc = pd.read_csv(build / "tables" / "spc_signals.csv", dtype={"trust_code": str})
+    return its, spc
+
+
+def _progress_bar(total: int, enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    bar = tqdm(
+        total=total,
+        unit="notebook",
+        desc="rrp-eval",
+        disable=not (enabled and sys.stderr.isatty()) or total == 0,
+        dynamic_ncols=True,
+        file=sys.stderr,
+    )
+    bar.lines = enabled  # one line per notebook even when there is no terminal for the bar
+    return bar
+
+
+def _report_line(bar: Any, r: TaskResult) -> None:
+    from tqdm.auto import tqdm
+
+    bar.update(1)
+    if bar.lines:
+        note = f": {r.message}" if r.message else ""
+        tqdm.write(f"  {r.status:<6} {r.task.html} ({r.seconds:.1f} s){note}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _executor(workers: int, scheduler: str | None) -> Iterator[Any]:
+    """``submit(fn, *args) -> future``: local worker processes, or a Dask cluster."""
+    if scheduler:
+        try:
+            from distributed import Client
+        except ImportError as exc:
+            raise UnusableInput(
+                "--scheduler needs Dask distributed: pip install 'rrp-eval[dask]'"
+            ) from exc
+        client = Client(scheduler)
+        try:
+            yield lambda fn, *args: client.submit(fn, *args, pure=False)
+        finally:
+            client.close()
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            yield pool.submit
+
+
+def _as_completed(futures: list[Any]) -> Iterator[TaskResult]:
+    if futures and type(futures[0]).__module__.startswith("distributed"):
+        from distributed import as_completed as dask_completed
+
+        for future in dask_completed(futures):
+            yield future.result()
+    else:
+        for future in as_completed(futures):
+            yield future.result()

@@ -1,0 +1,143 @@
+"""Batch runs: incremental re-runs, timeouts, interrupted runs and crash recovery (issue 9)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from rrp_eval.data.synthetic import write_demo_programme
+from rrp_eval.report.incremental import output_lock, recover
+from rrp_eval.report.run import UnusableInput, run_suite
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures" / "suite"
+
+
+@pytest.fixture(scope="module")
+def demo_data(tmp_path_factory):
+    return write_demo_programme(tmp_path_factory.mktemp("demo"))
+
+
+def _run(data, out, trusts, **kw):
+    return run_suite(
+        data=data,
+        params_dir=ROOT / "params",
+        out=out,
+        trusts=trusts,
+        jobs=2,
+        notebooks=FIXTURES,
+        **kw,
+    )
+
+
+def _status(summary):
+    return {r.task.html: ("reused" if r.reused else r.status) for r in summary.results}
+
+
+def test_only_notebooks_whose_inputs_changed_run_again(demo_data, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(demo_data, data)
+    out = tmp_path / "out"
+    first = _run(data, out, ["X01", "X03"])
+    assert set(_status(first).values()) == {"ok"}
+    page = (out / "trusts" / "X01.html").read_bytes()
+    again = _run(data, out, ["X01", "X03"])
+    assert set(_status(again).values()) == {"reused"}
+    assert (out / "trusts" / "X01.html").read_bytes() == page
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["outputs"]["tables"]["reused"] is True
+    assert len(manifest["outputs"]["trusts/X01.html"]["input_sha256"]) == 64
+    # one of X01's counts changes: X01 and the programme-wide pages run, X03 is reused
+    wm = pd.read_csv(data / "ward_month.csv", dtype=str, keep_default_na=False)
+    row = wm.index[(wm.trust_code == "X01") & (wm.month == "2021-03")][0]
+    wm.loc[row, "physical_restraint"] = str(int(wm.loc[row, "physical_restraint"]) + 7)
+    wm.to_csv(data / "ward_month.csv", index=False)
+    changed = _status(_run(data, out, ["X01", "X03"]))
+    assert changed == {
+        "data_quality.html": "ok",
+        "trusts/X01.html": "ok",
+        "trusts/X03.html": "reused",
+        "programme.html": "ok",
+    }
+    assert json.loads((out / "run.json").read_text())["outputs"]["tables"]["reused"] is False
+    forced = _status(_run(data, out, ["X01", "X03"], force=True))
+    assert set(forced.values()) == {"ok"}
+
+
+def test_a_notebook_past_its_timeout_is_stopped_and_shown_failed(demo_data, tmp_path):
+    out = tmp_path / "out"
+    t0 = time.perf_counter()
+    summary = _run(demo_data, out, ["X01", "X06"], timeout=8)
+    assert time.perf_counter() - t0 < 90
+    result = {r.task.name: r for r in summary.results}
+    assert result["X01"].status == "ok"
+    assert result["X06"].status == "failed"
+    assert result["X06"].message.startswith("timed out after 8 s")
+    page = (out / "trusts" / "X06.html").read_text()
+    assert "Fixture trust" in page  # the partial notebook, rendered with its error
+    index = (out / "index.html").read_text()
+    assert "timed out after 8 s" in index
+    assert summary.exit_code == 1
+
+
+def test_a_killed_run_leaves_the_previous_output_intact(demo_data, tmp_path):
+    out = tmp_path / "out"
+    _run(demo_data, out, ["X01"])
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    script = (
+        "import sys; from pathlib import Path; from rrp_eval.report.run import run_suite; "
+        f"run_suite(data=Path({str(demo_data)!r}), params_dir=Path({str(ROOT / 'params')!r}), "
+        f"out=Path({str(out)!r}), trusts=['X01', 'X06'], jobs=2, "
+        f"notebooks=Path({str(FIXTURES)!r}), force=True)"
+    )
+    env = dict(os.environ, RRP_FIXTURE_SLEEP="120")
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            builds = list(tmp_path.glob(".out.build-*"))
+            if builds and (builds[0] / "trusts" / "X01.html").exists():
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("the run never got going")
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before  # the previous run, untouched
+    assert list(tmp_path.glob(".out.build-*"))  # the half-built run is beside it, not in it
+    summary = _run(demo_data, out, ["X01"])  # the next run tidies up and succeeds
+    assert summary.exit_code == 0 and not list(tmp_path.glob(".out.build-*"))
+
+
+def test_recovery_after_a_crash_between_the_two_renames(tmp_path):
+    out = tmp_path / "out"
+    old = tmp_path / ".out.old-123"
+    old.mkdir()
+    (old / "index.html").write_text("previous run")
+    assert "restored" in recover(out)
+    assert (out / "index.html").read_text() == "previous run" and not old.exists()
+    stale = [tmp_path / ".out.old-9", tmp_path / ".out.build-x"]
+    for path in stale:
+        path.mkdir()
+    assert "removed 2" in recover(out)
+    assert not any(p.exists() for p in stale) and out.is_dir()
+
+
+def test_two_runs_cannot_write_one_folder(demo_data, tmp_path):
+    out = tmp_path / "out"
+    with output_lock(out.resolve()):
+        with pytest.raises(UnusableInput, match="another rrp-eval run is writing here"):
+            _run(demo_data, out, ["X01"])

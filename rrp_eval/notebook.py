@@ -100,6 +100,7 @@ def setup(
     params_dir: str | Path | None = None,
     data: str | Path | None = None,
     internal: bool = False,
+    tables_dir: str | Path | None = None,
 ) -> Context:
     """Validate a notebook's parameters and load the data.
 
@@ -114,6 +115,10 @@ def setup(
         demonstration programme by default).
     internal : bool, default False
         Show unsuppressed small numbers (the page is then marked "internal: not for sharing").
+    tables_dir : str or Path, optional
+        A folder with ``its_effects``, ``spc_signals`` and ``programme_effects`` as Parquet,
+        computed for the same data by ``rrp-eval run``: the programme report uses them instead
+        of fitting every trust again. Blank computes them.
 
     Raises
     ------
@@ -138,7 +143,19 @@ def setup(
             lines = "\n".join(str(p) for p in failed[:20])
             raise ValueError(f"the data for {trust_code} have errors:\n{lines}")
     rule = DisclosureRule.from_params(params.disclosure, internal=internal)
-    return Context(params, programme, rule, trust_code)
+    ctx = Context(params, programme, rule, trust_code)
+    if tables_dir:
+        folder = Path(tables_dir)
+        try:
+            ctx.cache["tables"] = tuple(
+                pd.read_parquet(folder / f"{name}.parquet") for name in PARQUET_TABLES
+            )
+        except OSError as exc:
+            raise ValueError(f"tables_dir={str(folder)!r}: {exc}") from exc
+    return ctx
+
+
+PARQUET_TABLES = ("its_effects", "spc_signals", "programme_effects")
 
 
 # --- output helpers ----------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Self-contained HTML: executed notebooks through our own nbconvert template, and the index.
 
-No page loads anything from another address: no scripts at all, CSS inline, figures embedded
+No page loads anything from another address: reports have no script (the index has one small
+inline script to sort its table), CSS inline, figures embedded
 as data URIs, code hidden.
 """
 

@@ -34,6 +34,7 @@ from rrp_eval.evaluation import (
     programme_tables,
     sensitivity_table,
 )
+from rrp_eval.notebook import PARQUET_TABLES
 from rrp_eval.params import PROGRAMME_FILE, TRUSTS_FOLDER, ProgrammeParams, load_params
 from rrp_eval.plots import ICON_TEXT
 from rrp_eval.prepare import with_derived_measures
@@ -231,6 +232,13 @@ def _ci(row: pd.Series, name: str) -> str:
     return f"{row[name]:.2f} ({row[f'{name}_low']:.2f} to {row[f'{name}_high']:.2f})"
 
 
+def _sort_value(head: pd.Series | None, name: str) -> str:
+    """A cell's sort key for the index table (blank sorts last)."""
+    if head is None or pd.isna(head[name]):
+        return ""
+    return f"{float(head[name]):.6f}"
+
+
 def _index_context(
     params: ProgrammeParams,
     data_trusts: pd.DataFrame,
@@ -264,6 +272,15 @@ def _index_context(
                 "level": _ci(head, "level_rr") if head is not None else "",
                 "rr_h": _ci(head, "rr_h") if head is not None else "",
                 "badges": _badges(spc[spc.trust_code == code], params),
+                "level_sort": _sort_value(head, "level_rr"),
+                "rr_h_sort": _sort_value(head, "rr_h"),
+                "concerns": int(
+                    spc.loc[spc.trust_code == code, "variation_icon"]
+                    .fillna("")
+                    .astype(str)
+                    .str.startswith("concern")
+                    .sum()
+                ),
             }
         )
     programme_rows = [
@@ -503,7 +520,10 @@ def _run_locked(
                 reused.append(TaskResult(task, "ok", "", 0.0, reused=True))
             else:
                 to_run.append(task)
-        table_files = [f"tables/{n}" for n in TABLE_FILES] + ["programme_at_a_glance.png"]
+        table_files = [f"tables/{n}" for n in TABLE_FILES] + [
+            f"tables/parquet/{n}.parquet" for n in PARQUET_TABLES
+        ]
+        table_files.append("programme_at_a_glance.png")
         tables_reused = reusable(
             previous, "tables", tables_digest, [out_dir / f for f in table_files]
         )
@@ -516,8 +536,11 @@ def _run_locked(
             )
         bar = _progress_bar(len(to_run), progress)
         t_tables = time.perf_counter()
+        parquet = build / "tables" / "parquet"
+        last = [t for t in to_run if t.stage == PROGRAMME]  # it reads the tables computed here
+        first = [t for t in to_run if t.stage != PROGRAMME]
         with _executor(workers, scheduler) as submit:
-            futures = [submit(_execute, t, notebooks, build, page, rule, timeout) for t in to_run]
+            futures = [submit(_execute, t, notebooks, build, page, rule, timeout) for t in first]
             if tables_reused:
                 copy_into([(out_dir / f, build / f) for f in table_files])
                 its, spc = _read_tables(build)
@@ -530,6 +553,11 @@ def _run_locked(
                     build / "programme_at_a_glance.png", params, programme, rule, (its, spc, pooled)
                 )
             tables_seconds = time.perf_counter() - t_tables
+            for t in last:
+                task = Task(
+                    t.stage, t.name, t.html, t.title, t.parameters | {"tables_dir": str(parquet)}
+                )
+                futures.append(submit(_execute, task, notebooks, build, page, rule, timeout))
             for result in _as_completed(futures):
                 summary.results.append(result)
                 _report_line(bar, result)
@@ -644,9 +672,10 @@ def _task_digest(task: Task, programme: Any, params: ProgrammeParams, notebooks:
         own = _params_json(params)
         if task.stage == DATA_QUALITY:
             data_hash += digest([str(p) for p in programme.report.problems])
+    parameters = {k: v for k, v in task.parameters.items() if k != "tables_dir"}
     return digest(
         task.stage,
-        task.parameters,
+        parameters,
         task.title,
         nb_hash,
         package_digest(),
@@ -687,6 +716,9 @@ def _write_tables(
     }
     for name, frame in tables.items():
         write_atomic(build / "tables" / f"{name}.csv", csv_text(frame))
+    (build / "tables" / "parquet").mkdir(exist_ok=True)
+    for name in PARQUET_TABLES:  # typed copies, which the programme notebook reads
+        tables[name].to_parquet(build / "tables" / "parquet" / f"{name}.parquet", index=False)
     write_workbook(
         build / "tables" / "results.xlsx",
         {

@@ -4,7 +4,9 @@ HTML they leave, and the failure paths with tiny fixture notebooks."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -176,6 +178,55 @@ def test_mhsds_data_give_a_provider_context_report(tmp_path):
     its = pd.read_csv(out / "tables" / "its_effects.csv")
     assert set(its["status"]) == {"not_estimable"}
     assert "MHSDS restrictive interventions" in (out / "index.html").read_text()
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    if os.environ.get("CI") == "true":
+        pytest.fail("CI needs a headless browser: apt-get install chromium")
+    pytest.skip("no headless browser (Debian: apt-get install chromium)")
+
+
+def _browser(*args: str) -> subprocess.CompletedProcess:
+    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+    cmd += ["--enable-logging=stderr", "--v=0", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+
+
+@pytest.mark.parametrize("name", ["index.html", "trusts/X01.html", "programme.html"])
+def test_pages_render_in_a_headless_browser_without_console_errors(shared_run, name, tmp_path):
+    from PIL import Image, ImageStat
+
+    out, _ = shared_run
+    png = tmp_path / "shot.png"
+    proc = _browser("--window-size=1200,1600", f"--screenshot={png}", (out / name).as_uri())
+    console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line]
+    assert console == [], console
+    assert png.stat().st_size > 20_000
+    image = Image.open(png).convert("L")
+    stat = ImageStat.Stat(image)
+    assert stat.stddev[0] > 10  # not a blank page
+    dark = sum(image.histogram()[:128]) / (image.width * image.height)
+    assert 0.005 < dark < 0.9  # some text and figures, on a light page
+
+
+def test_index_table_sorts_in_a_browser(shared_run):
+    out, _ = shared_run
+    url = (out / "index.html").as_uri()
+    proc = _browser("--dump-dom", url + "#sort=5")
+    assert 'class="js-sortable"' in proc.stdout
+    table = html_tables(proc.stdout)["Every trust in the run"]
+    head = table[0]
+    values = [row[head.index("At 12 months")] for row in table[1:]]
+    numbers = [float(v.split()[0]) for v in values if v]
+    assert numbers == sorted(numbers) and len(numbers) >= 2
+    proc = _browser("--dump-dom", url + "#sort=5-")
+    table = html_tables(proc.stdout)["Every trust in the run"]
+    values = [row[head.index("At 12 months")] for row in table[1:]]
+    numbers = [float(v.split()[0]) for v in values if v]
+    assert numbers == sorted(numbers, reverse=True)
 
 
 def test_internal_run_marks_every_page(demo_data, tmp_path):

@@ -93,7 +93,8 @@ def _build_parser() -> argparse.ArgumentParser:
         "mhsds",
         help="convert NHS Digital MHSDS restrictive-intervention CSVs to the data format",
         description="Read MHSDS monthly statistics files (either published layout, or headerless "
-        "period/provider/measure/value extracts; folders are searched for .csv) and write "
+        "period/provider/measure/value extracts; folders are searched for .csv at any depth) "
+        "and write "
         "wards.csv, ward_month.csv and events.csv (one ALL ward per provider) to --out.",
     )
     mhsds.add_argument("files", type=Path, nargs="+", metavar="FILES")

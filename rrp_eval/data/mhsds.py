@@ -417,7 +417,7 @@ def _expand(files: list[str | Path]) -> list[Path]:
     for f in files:
         p = Path(f)
         if p.is_dir():
-            paths.extend(sorted(q for q in p.iterdir() if q.suffix.lower() == ".csv"))
+            paths.extend(sorted(q for q in p.rglob("*") if q.suffix.lower() == ".csv"))
         elif p.is_file():
             paths.append(p)
         else:

@@ -96,6 +96,7 @@ class TaskResult:
     message: str = ""
     seconds: float = 0.0
     reused: bool = False
+    peak_mib: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -175,8 +176,18 @@ def _execute(
                 index_href="../index.html" if "/" in task.html else "index.html",
             )
         write_atomic(inside(out_dir, task.html), html)
+    import resource
+
+    peak = {  # ru_maxrss is in KiB on Linux: the worker so far, and the largest kernel reaped
+        "worker": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "kernel": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }
     return TaskResult(
-        task, status, message.splitlines()[0] if message else "", time.perf_counter() - start
+        task,
+        status,
+        message.splitlines()[0] if message else "",
+        time.perf_counter() - start,
+        peak_mib={k: round(v, 1) for k, v in peak.items()},
     )
 
 
@@ -600,6 +611,7 @@ def _run_locked(
                         "message": r.message,
                         "seconds": round(r.seconds, 2),
                         "reused": r.reused,
+                        "peak_mib": r.peak_mib,
                         "input_sha256": digests[r.task.html],
                     }
                     for r in summary.results

@@ -130,7 +130,7 @@ def test_cli_writes_nothing_on_error(tmp_path, capsys):
 
 
 def test_the_real_extracts_convert_and_validate(reference, tmp_path):
-    folder = reference / "mhsds" / "prod_alert_2"
+    folder = reference / "mhsds"  # folders are searched for .csv files at any depth
     out = tmp_path / "mhsds"
     assert main(["mhsds", str(folder), "--out", str(out)]) == 0
     wm = pd.read_csv(out / "ward_month.csv", dtype={"month": str})

@@ -50,6 +50,9 @@ def _floor_one(path: str) -> None:
     import papermill as pm
 
     out = Path(path).with_name(f"out-{os.getpid()}-{time.perf_counter_ns()}.ipynb")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)  # kernel start-up chatter, as rrp-eval sends it to logs/
+    os.close(devnull)
     pm.execute_notebook(path, str(out), kernel_name="python3", progress_bar=False)
 
 

@@ -140,6 +140,7 @@ def _execute(
     # the kernel inherits this process's stderr: its start-up chatter goes to a log, not the user
     log = inside(out_dir, f"logs/{task.stage}_{task.name}.log")
     log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    saved_stderr = os.dup(2)
     os.dup2(log_fd, 2)
     os.close(log_fd)
     try:
@@ -156,6 +157,9 @@ def _execute(
         status, message = "failed", f"{exc.ename}: {exc.evalue}".strip()
     except Exception as exc:  # a kernel that dies or will not start: keep the others going
         status, message = "failed", f"{type(exc).__name__}: {exc}"
+    finally:  # the worker's own stderr back (a Dask worker logs there)
+        os.dup2(saved_stderr, 2)
+        os.close(saved_stderr)
     if status == "failed" and timeout is not None and time.perf_counter() - start >= timeout:
         status, message = "failed", f"timed out after {timeout:g} s ({message.splitlines()[0]})"
     if executed.exists():
@@ -225,7 +229,8 @@ def _withheld(findings: list[str]) -> Any:
 def _badges(spc: pd.DataFrame, params: ProgrammeParams) -> list[dict[str, str]]:
     out = []
     for row in spc.itertuples():
-        icon = row.variation_icon or "common_cause"
+        icon = row.variation_icon if isinstance(row.variation_icon, str) else ""
+        icon = icon or "common_cause"
         text, colour, words = ICON_TEXT[icon]
         out.append(
             {
@@ -743,14 +748,12 @@ def _write_tables(
 
 
 def _read_tables(build: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The reused ``its_effects`` and ``spc_signals`` for the index (codes kept as text)."""
-    text = {"trust_code": str, "measure": str, "message": str, "design": str}
-    its = pd.read_csv(build / "tables" / "its_effects.csv", dtype=text, keep_default_na=False)
-    for col in its.columns:
-        if col not in text and col != "status":
-            its[col] = pd.to_numeric(its[col], errors="coerce")
-    spc = pd.read_csv(build / "tables" / "spc_signals.csv", dtype={"trust_code": str})
-    return its, spc
+    """The reused ``its_effects`` and ``spc_signals`` for the index, from their typed copies."""
+    folder = build / "tables" / "parquet"
+    return (
+        pd.read_parquet(folder / "its_effects.parquet"),
+        pd.read_parquet(folder / "spc_signals.parquet"),
+    )
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:

@@ -50,9 +50,11 @@ def test_only_notebooks_whose_inputs_changed_run_again(demo_data, tmp_path):
     first = _run(data, out, ["X01", "X03"])
     assert set(_status(first).values()) == {"ok"}
     page = (out / "trusts" / "X01.html").read_bytes()
+    index = (out / "index.html").read_bytes()
     again = _run(data, out, ["X01", "X03"])
     assert set(_status(again).values()) == {"reused"}
     assert (out / "trusts" / "X01.html").read_bytes() == page
+    assert (out / "index.html").read_bytes() == index  # rebuilt from the reused tables
     manifest = json.loads((out / "run.json").read_text())
     assert manifest["outputs"]["tables"]["reused"] is True
     assert len(manifest["outputs"]["trusts/X01.html"]["input_sha256"]) == 64
@@ -141,3 +143,23 @@ def test_two_runs_cannot_write_one_folder(demo_data, tmp_path):
     with output_lock(out.resolve()):
         with pytest.raises(UnusableInput, match="another rrp-eval run is writing here"):
             _run(demo_data, out, ["X01"])
+
+
+def test_notebooks_run_on_a_dask_cluster(demo_data, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        summary = _run(
+            demo_data, tmp_path / "out", ["X01", "X02"], scheduler=cluster.scheduler_address
+        )
+    status = {r.task.html: r.status for r in summary.results}
+    assert status == {
+        "data_quality.html": "ok",
+        "trusts/X01.html": "ok",
+        "trusts/X02.html": "failed",
+        "programme.html": "ok",
+    }
+    assert (tmp_path / "out" / "trusts" / "X01.html").is_file()
+    manifest = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert manifest["parameters"]["scheduler"].startswith("tcp://")

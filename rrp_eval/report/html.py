@@ -103,6 +103,13 @@ _REQUEST_ATTRS = re.compile(
 _CSS_URL = re.compile(r"""(?:url\(\s*["']?|@import\s+["'])(?P<url>[^"')\s]+)""", re.IGNORECASE)
 
 
+_NETWORK_JS = re.compile(
+    r"fetch\s*\(|XMLHttpRequest|\bimport\s*\(|WebSocket|EventSource|sendBeacon|"
+    r"https?:|//[a-z0-9.-]+\.[a-z]",
+    re.I,
+)
+
+
 def _is_remote(url: str) -> bool:
     return bool(re.match(r"^(?:[a-z][a-z0-9+.-]*:)?//", url, re.IGNORECASE))
 
@@ -155,11 +162,18 @@ def html_tables(page: str) -> dict[str, list[list[str]]]:
 def external_requests(page: str) -> list[str]:
     """What in an HTML page would make a browser fetch something from another address.
 
-    Scripts of any kind, and absolute or protocol-relative URLs in ``src``, ``srcset``,
-    ``data``, ``poster``, ``action``, a ``<link href>``, CSS ``url()`` and ``@import``. Plain
-    ``<a href>`` links are not requests and are allowed.
+    A script loaded from a file (``<script src>``, even a local one) or an inline script that
+    could reach the network (``fetch``, ``XMLHttpRequest``, ``import``, ``WebSocket``,
+    ``EventSource``, ``sendBeacon`` or a URL); absolute or protocol-relative URLs in ``src``,
+    ``srcset``, ``data``, ``poster``, ``action``, a ``<link href>``, CSS ``url()`` and
+    ``@import``. Plain ``<a href>`` links are not requests and are allowed, and so is the
+    index's inline sorting script.
     """
-    found = [f"<script> at offset {m.start()}" for m in re.finditer(r"<script\b", page, re.I)]
+    found = []
+    for m in re.finditer(r"<script\b([^>]*)>(.*?)</script>", page, re.I | re.S):
+        attrs, body = m.group(1), m.group(2)
+        if re.search(r"\bsrc\s*=", attrs, re.I) or _NETWORK_JS.search(body):
+            found.append(f"<script> at offset {m.start()}")
     for m in _REQUEST_ATTRS.finditer(page):
         tag, attr, url = m.group("tag").lower(), m.group("attr").lower(), m.group("url")
         if tag == "a" and attr == "href":

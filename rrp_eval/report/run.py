@@ -735,7 +735,9 @@ def _write_tables(
         write_atomic(build / "tables" / f"{name}.csv", csv_text(frame))
     (build / "tables" / "parquet").mkdir(exist_ok=True)
     for name in PARQUET_TABLES:  # typed copies, which the programme notebook reads
-        tables[name].to_parquet(build / "tables" / "parquet" / f"{name}.parquet", index=False)
+        _numeric(tables[name]).to_parquet(
+            build / "tables" / "parquet" / f"{name}.parquet", index=False
+        )
     write_workbook(
         build / "tables" / "results.xlsx",
         {
@@ -745,6 +747,19 @@ def _write_tables(
             "Sensitivity": (sensitivity, f"{params.programme}: ITS sensitivity analyses"),
         },
     )
+
+
+def _numeric(frame: pd.DataFrame) -> pd.DataFrame:
+    """Object columns holding only numbers or blanks as floats (an all-blank column would
+    otherwise come back from Parquet as nulls, not NaN)."""
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype != object:
+            continue
+        values = out[col].dropna()
+        if values.map(lambda v: isinstance(v, int | float) and not isinstance(v, bool)).all():
+            out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
+    return out
 
 
 def _read_tables(build: Path) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -294,8 +294,12 @@ def test_two_runs_give_byte_identical_tables_and_a_manifest_to_reproduce_them(de
             notebooks=FIXTURES,
         )
         outs.append(out)
-    names = sorted(p.name for p in (outs[0] / "tables").iterdir())
-    assert "results.xlsx" in names and "its_effects.csv" in names
+    names = sorted(
+        str(p.relative_to(outs[0] / "tables"))
+        for p in (outs[0] / "tables").rglob("*")
+        if p.is_file()
+    )
+    assert {"results.xlsx", "its_effects.csv", "parquet/its_effects.parquet"} <= set(names)
     for name in names:
         assert (outs[0] / "tables" / name).read_bytes() == (
             outs[1] / "tables" / name
@@ -363,7 +367,10 @@ def test_external_request_checker_catches_what_it_should():
         "div{background:url(http://x/y.png)}</style>"
     )
     assert len(external_requests(bad)) == 5
+    assert len(external_requests('<script>fetch("/x")</script>')) == 1
+    assert len(external_requests("<script>new Image().src = 'https://x.example/p'</script>")) == 1
     ok = '<a href="https://example.org">link</a><img src="data:image/png;base64,AAAA" alt="x">'
+    ok += "<script>document.title = 'sorted';</script>"
     assert external_requests(ok) == []
 
 

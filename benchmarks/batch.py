@@ -110,10 +110,9 @@ def main() -> None:
                 if stage.startswith("20"):
                     params += ["-p", "trust_code", name]
                 target = usual / path.name
+                papermill = [str(BIN / "papermill"), str(NOTEBOOKS / f"{stage}.ipynb")]
                 subprocess.run(
-                    [str(BIN / "papermill"), str(NOTEBOOKS / f"{stage}.ipynb"), str(target)]
-                    + params
-                    + ["--cwd", str(NOTEBOOKS)],
+                    [*papermill, str(target), *params, "--cwd", str(NOTEBOOKS)],
                     check=True,
                     capture_output=True,
                 )

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rrp_eval.data.schema import STANDARD_MEASURES
+
 # measure id (upper case) -> SPEC measure, for the Provider breakdown
 PROVIDER_MEASURES = {
     "MHS76": "people_restrained",
@@ -56,17 +58,7 @@ EXTRA_MEASURES = {
 BED_DAY_IDS = {"MHS24"}
 BED_DAY_NAMES = {"bed days in rp"}
 METHOD_BREAKS = {"2022-07": "MHSDS v5 (July 2022)", "2024-04": "MHSDS method change (April 2024)"}
-OUTPUT_MEASURES = (
-    "physical_restraint",
-    "prone_restraint",
-    "rapid_tranquillisation",
-    "seclusion",
-    "segregation",
-    "mechanical_restraint",
-    "people_restrained",
-    "restrictive_interventions",
-    "restrictive_incidents",
-)
+OUTPUT_MEASURES = (*STANDARD_MEASURES, "restrictive_interventions", "restrictive_incidents")
 PRIMARY = ("REPORTING_PERIOD_START", "BREAKDOWN", "PRIMARY_LEVEL", "MEASURE_ID", "MEASURE_VALUE")
 LEVELS = ("REPORTING_PERIOD_START", "BREAKDOWN", "LEVEL_ONE", "METRIC", "METRIC_VALUE")
 _MONTHS = (
@@ -427,39 +419,39 @@ def _expand(files: list[str | Path]) -> list[Path]:
     return paths
 
 
+def _with_status(
+    value: pd.Series, present: pd.Series, suppressed: pd.Series, reported: set
+) -> tuple[pd.Series, pd.Series]:
+    """Values and statuses per provider-month: ``rounded5`` where published, blank and
+    ``suppressed`` where (a part was) suppressed, 0 and ``inferred_zero`` where the provider
+    reported that month but published no row, blank otherwise."""
+    index = value.index
+    was_reported = pd.Series([k in reported for k in index], index=index)
+    infer = ~present & was_reported
+    value = value.where(~suppressed).where(~infer, 0.0)
+    status = pd.Series("", index=index, dtype=object)
+    status[present & ~suppressed] = "rounded5"
+    status[suppressed] = "suppressed"
+    status[infer] = "inferred_zero"
+    return value, status
+
+
 def _published(
     rows: pd.DataFrame, index: pd.MultiIndex, reported: set
 ) -> tuple[pd.Series, pd.Series]:
     """A published count per provider-month: value, or blank with its status."""
-    v = rows["value"].reindex(index)
-    supp = rows["suppressed"].reindex(index).fillna(False).astype(bool)
+    suppressed = rows["suppressed"].reindex(index).fillna(False).astype(bool)
     present = pd.Series(index.isin(rows.index), index=index)
-    was_reported = pd.Series([k in reported for k in index], index=index)
-    infer = ~present & was_reported
-    v = v.where(~infer, 0.0)
-    s = pd.Series("", index=index, dtype=object)
-    s[present & ~supp] = "rounded5"
-    s[supp] = "suppressed"
-    s[infer] = "inferred_zero"
-    return v, s
+    return _with_status(rows["value"].reindex(index), present, suppressed, reported)
 
 
 def _summed(rows: pd.DataFrame, index: pd.MultiIndex, reported: set) -> tuple[pd.Series, pd.Series]:
     """A sum over intervention types: blank if any part is suppressed."""
     g = rows.groupby(["trust_code", "month"])
     total = g["value"].sum(min_count=1)
-    any_supp = g["suppressed"].any()
     present = pd.Series(index.isin(total.index), index=index)
-    supp = any_supp.reindex(index).fillna(False).astype(bool)
-    v = total.reindex(index).where(~supp)
-    was_reported = pd.Series([k in reported for k in index], index=index)
-    infer = ~present & was_reported
-    v = v.where(~infer, 0.0)
-    s = pd.Series("", index=index, dtype=object)
-    s[present & ~supp] = "rounded5"
-    s[supp] = "suppressed"
-    s[infer] = "inferred_zero"
-    return v, s
+    suppressed = g["suppressed"].any().reindex(index).fillna(False).astype(bool)
+    return _with_status(total.reindex(index), present, suppressed, reported)
 
 
 def _events(ward_month: pd.DataFrame, months: list, values: dict) -> pd.DataFrame:

@@ -870,29 +870,17 @@ def _methods_compared(ctx: Context, measure: str) -> None:
     t = rows.pivot_table(
         index="method", columns="effect", values=["estimate", "ci_low", "ci_high"], sort=False
     )
+
+    def cell(method: str, effect: str) -> str:
+        if ("estimate", effect) not in t.columns:
+            return ""
+        return _ci(*(t.loc[method, (k, effect)] for k in ("estimate", "ci_low", "ci_high")))
+
     out = pd.DataFrame(
         {
             "Method": [names[m] for m in t.index],
-            "Level change": [
-                _ci(
-                    t.loc[m, ("estimate", "level_rr")],
-                    t.loc[m, ("ci_low", "level_rr")],
-                    t.loc[m, ("ci_high", "level_rr")],
-                )
-                if ("estimate", "level_rr") in t.columns
-                else ""
-                for m in t.index
-            ],
-            f"At {h} months": [
-                _ci(
-                    t.loc[m, ("estimate", "rr_h")],
-                    t.loc[m, ("ci_low", "rr_h")],
-                    t.loc[m, ("ci_high", "rr_h")],
-                )
-                if ("estimate", "rr_h") in t.columns
-                else ""
-                for m in t.index
-            ],
+            "Level change": [cell(m, "level_rr") for m in t.index],
+            f"At {h} months": [cell(m, "rr_h") for m in t.index],
         }
     )
     table(out, f"{ctx.label(measure)}: every estimate of the programme's effect")

@@ -349,3 +349,14 @@ def load_raw(path: str | Path) -> RawProgramme:
             )
     files = tuple(sorted({t.path for t in tables.values()}))
     return RawProgramme(path, tables, tuple(problems), files)
+
+
+def write_csv_tables(folder: str | Path, frames: dict[str, pd.DataFrame]) -> Path:
+    """Write each frame to ``folder/<name>.csv`` (UTF-8, ``\\n`` line ends, no index)."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, frame in frames.items():
+        (out / f"{name}.csv").write_text(
+            frame.to_csv(index=False, lineterminator="\n"), encoding="utf-8"
+        )
+    return out

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rrp_eval.data.load import write_csv_tables
 from rrp_eval.data.schema import STANDARD_MEASURES
 
 # measure id (upper case) -> SPEC measure, for the Provider breakdown
@@ -93,13 +94,10 @@ class MHSDSImport:
     def write(self, out: str | Path) -> Path:
         """Write ``wards.csv``, ``ward_month.csv`` and ``events.csv`` (UTF-8, ``\\n``), and a
         ``programme.yaml`` beside them (``rrp-eval run --data DATA --params DATA``)."""
-        folder = Path(out)
-        folder.mkdir(parents=True, exist_ok=True)
-        for name in ("wards", "ward_month", "events"):
-            frame = getattr(self, name)
-            (folder / f"{name}.csv").write_text(
-                frame.to_csv(index=False, lineterminator="\n"), encoding="utf-8"
-            )
+        folder = write_csv_tables(
+            out,
+            {name: getattr(self, name) for name in ("wards", "ward_month", "events")},
+        )
         extras = [m for m in EXTRA_MEASURES if m in self.ward_month.columns]
         lines = [
             "# Written by rrp-eval mhsds: parameters for NHS Digital MHSDS provider-level data.",

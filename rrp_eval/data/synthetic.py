@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rrp_eval.data.load import write_csv_tables
+
 
 def simulate_series(
     *,
@@ -229,13 +231,10 @@ class DemoProgramme:
 
     def write(self, out_dir: str | Path) -> Path:
         """Write ``wards.csv``, ``ward_month.csv``, ``events.csv`` and ``truth.json``."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        for name in ("wards", "ward_month", "events"):
-            frame = getattr(self, name)
-            (out / f"{name}.csv").write_text(
-                frame.to_csv(index=False, lineterminator="\n"), encoding="utf-8"
-            )
+        out = write_csv_tables(
+            out_dir,
+            {name: getattr(self, name) for name in ("wards", "ward_month", "events")},
+        )
         (out / "truth.json").write_text(
             json.dumps(self.truth, indent=2, sort_keys=True) + "\n", encoding="utf-8"
         )

@@ -60,6 +60,13 @@ def _build_parser() -> argparse.ArgumentParser:
         help="stop a notebook that runs longer and mark it failed (default: no limit)",
     )
     run.add_argument(
+        "--kernels",
+        choices=("warm", "cold"),
+        default="warm",
+        help="warm (default): fork each notebook's kernel from a per-worker process that has "
+        "imported the libraries once (Linux); cold: start every kernel from scratch",
+    )
+    run.add_argument(
         "--scheduler",
         default=None,
         metavar="ADDRESS",
@@ -158,6 +165,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             progress=True,
             scheduler=args.scheduler,
+            kernels=args.kernels,
         )
     except UnusableInput as exc:
         if exc.report is not None:

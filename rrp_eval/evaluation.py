@@ -6,10 +6,13 @@ same run always agree.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -298,27 +301,97 @@ def spc_row(
     return row
 
 
+#: one trust's rows of each per-trust table (``its_effects``, ``spc_signals``,
+#: ``its_sensitivity``): what a trust notebook hands to ``rrp-eval run``
+TrustRows = dict[str, list[dict[str, object]]]
+TRUST_TABLES = ("its_effects", "spc_signals", "its_sensitivity")
+
+
+def trust_rows(
+    data: ProgrammeData,
+    params: ProgrammeParams,
+    trust: str,
+    *,
+    its: Callable[[str], MeasureITS] | None = None,
+    spc: Callable[[str], tuple[ControlChartResult | None, pd.DataFrame, str]] | None = None,
+    sensitivity: Callable[[str], list[dict[str, object]]] | None = None,
+) -> TrustRows:
+    """One trust's rows of ``its_effects``, ``spc_signals`` and ``its_sensitivity`` for every
+    analysed measure. ``its``, ``spc`` and ``sensitivity`` (measure -> fit) let a notebook
+    pass the fits it has already made; by default they are fitted here."""
+    own = params.for_trust(trust)
+    its = its or (lambda m: fit_trust_its(data, trust, m, own))
+    spc = spc or (lambda m: trust_spc(data, trust, m, params))
+    sensitivity = sensitivity or (lambda m: sensitivity_rows(data, trust, m, own))
+    rows: TrustRows = {name: [] for name in TRUST_TABLES}
+    for measure in params.analysed_measures(data.measures):
+        rows["its_effects"].append(its(measure).row())
+        res, _, label = spc(measure)
+        rows["spc_signals"].append(spc_row(trust, measure, res, label))
+        rows["its_sensitivity"] += sensitivity(measure)
+    return rows
+
+
+def tables_from_rows(
+    rows: list[TrustRows],
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """``its_effects``, ``spc_signals`` and ``its_sensitivity`` from the trusts' rows, in the
+    order given."""
+    return (
+        its_effects_table([r for t in rows for r in t["its_effects"]]),
+        pd.DataFrame([r for t in rows for r in t["spc_signals"]], columns=SPC_COLUMNS),
+        pd.DataFrame([r for t in rows for r in t["its_sensitivity"]], columns=SENSITIVITY_COLUMNS),
+    )
+
+
+def write_trust_rows(path: Path, rows: TrustRows) -> None:
+    """Save a trust's rows as JSON (numbers exactly; NaN as ``NaN``), atomically."""
+
+    def plain(value: object) -> object:
+        if isinstance(value, np.generic):
+            return value.item()
+        raise TypeError(f"{type(value).__name__} in a table row")
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(rows, default=plain), encoding="utf-8")
+    tmp.replace(path)
+
+
+def read_trust_rows(path: Path) -> TrustRows:
+    """The rows :func:`write_trust_rows` saved."""
+    rows = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(rows, dict) or set(rows) != set(TRUST_TABLES):
+        raise ValueError(f"{path}: not a trust's table rows")
+    return rows
+
+
 def programme_tables(
     data: ProgrammeData, params: ProgrammeParams, trusts: list[str]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``its_effects`` and ``spc_signals`` for the given trusts and every analysed measure."""
-    measures = params.analysed_measures(data.measures)
-    its_rows, spc_rows = [], []
-    for trust in trusts:
-        trust_params = params.for_trust(trust)
-        for measure in measures:
-            its_rows.append(fit_trust_its(data, trust, measure, trust_params).row())
-            res, _, label = trust_spc(data, trust, measure, params)
-            spc_rows.append(spc_row(trust, measure, res, label))
-    return its_effects_table(its_rows), pd.DataFrame(spc_rows, columns=SPC_COLUMNS)
+    its, spc, _ = tables_from_rows(
+        [trust_rows(data, params, t, sensitivity=lambda m: []) for t in trusts]
+    )
+    return its, spc
 
 
 def programme_effect_table(
-    data: ProgrammeData, params: ProgrammeParams, its: pd.DataFrame
+    data: ProgrammeData,
+    params: ProgrammeParams,
+    its: pd.DataFrame,
+    panel: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """``programme_effects``: the random-effects meta-analyses of the trusts' ITS, the pooled
     GEE on the ward panel and the controlled analyses against comparison wards, for every
-    analysed measure."""
+    analysed measure. ``panel`` is :func:`panel_effect_table`'s result when already made."""
+    if panel is None:
+        panel = panel_effect_table(data, params)
+    return pd.concat([programme_effects(its), panel], ignore_index=True)
+
+
+def panel_effect_table(data: ProgrammeData, params: ProgrammeParams) -> pd.DataFrame:
+    """The rows of ``programme_effects`` fitted on the ward panel (GEE and the controlled
+    analyses), which need no trust's ITS."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         gee = gee_rows(
@@ -333,7 +406,7 @@ def programme_effect_table(
             params.analysed_measures(data.measures),
             params.horizon_months,
         )
-    return pd.concat([programme_effects(its), gee, controlled], ignore_index=True)
+    return pd.concat([gee, controlled], ignore_index=True)
 
 
 def sensitivity_table(

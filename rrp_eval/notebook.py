@@ -32,7 +32,9 @@ from rrp_eval.evaluation import (
     programme_effect_table,
     programme_tables,
     sensitivity_rows,
+    trust_rows,
     trust_spc,
+    write_trust_rows,
 )
 from rrp_eval.evaluation import headline_measure as _headline_measure
 from rrp_eval.params import ProgrammeParams, load_params
@@ -463,11 +465,20 @@ def its_details(ctx: Context) -> None:
         paragraph(its_reading(its, ctx.label(m), direction))
 
 
+def _trust_sensitivity(ctx: Context, measure: str) -> list[dict[str, object]]:
+    key = f"sensitivity:{measure}"
+    if key not in ctx.cache:
+        ctx.cache[key] = sensitivity_rows(
+            ctx.data, ctx.trust_code, measure, ctx.params.for_trust(ctx.trust_code)
+        )
+    return ctx.cache[key]
+
+
 def its_sensitivity(ctx: Context, measure: str = "restrictive_practice") -> None:
     """The primary model beside its alternatives for one measure."""
     if measure not in ctx.measures:
         return
-    rows = sensitivity_rows(ctx.data, ctx.trust_code, measure, ctx.params.for_trust(ctx.trust_code))
+    rows = _trust_sensitivity(ctx, measure)
     shown = pd.DataFrame(
         {
             "Model": [r["variant"] for r in rows],
@@ -490,6 +501,25 @@ def its_sensitivity(ctx: Context, measure: str = "restrictive_practice") -> None
         }
     )
     table(shown, f"Sensitivity: {ctx.label(measure)}")
+
+
+def save_rows(ctx: Context, rows_dir: str | Path | None) -> None:
+    """Save this trust's rows of the run's tables (ITS effects, SPC signals, sensitivity
+    analyses for every measure) as ``<rows_dir>/<trust>.json``, from the fits this notebook
+    made, so that ``rrp-eval run`` builds its tables from the very numbers in the report.
+    Blank ``rows_dir`` (interactive use) saves nothing."""
+    if not rows_dir:
+        return
+    assert ctx.trust_code is not None, "save_rows needs a trust evaluation"
+    rows = trust_rows(
+        ctx.data,
+        ctx.params,
+        ctx.trust_code,
+        its=lambda m: _trust_its(ctx, m),
+        spc=lambda m: _trust_spc(ctx, m),
+        sensitivity=lambda m: _trust_sensitivity(ctx, m),
+    )
+    write_trust_rows(Path(rows_dir) / f"{ctx.trust_code}.json", rows)
 
 
 # --- the programme evaluation ------------------------------------------------------------

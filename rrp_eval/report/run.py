@@ -30,9 +30,12 @@ from rrp_eval.data.validate import validate_programme
 from rrp_eval.disclosure import DisclosureRule, audit_tables
 from rrp_eval.evaluation import (
     headline_measure,
+    panel_effect_table,
     programme_effect_table,
-    programme_tables,
-    sensitivity_table,
+    read_trust_rows,
+    tables_from_rows,
+    trust_rows,
+    write_trust_rows,
 )
 from rrp_eval.notebook import PARQUET_TABLES
 from rrp_eval.params import PROGRAMME_FILE, TRUSTS_FOLDER, ProgrammeParams, load_params
@@ -58,6 +61,7 @@ logger = logging.getLogger(__name__)
 NOTEBOOKS = Path(rrp_eval.__file__).resolve().parents[1] / "notebooks"
 DATA_QUALITY, TRUST, PROGRAMME = "10_data_quality", "20_trust_evaluation", "30_programme_evaluation"
 CONTEXT = "40_provider_context"  # the programme page when no ward has a start month
+ROWS = "notebooks/rows"  # each trust notebook's rows of the tables
 EXIT_OK, EXIT_TRUSTS_FAILED, EXIT_UNUSABLE = 0, 1, 2
 
 
@@ -97,6 +101,7 @@ class TaskResult:
     seconds: float = 0.0
     reused: bool = False
     peak_mib: dict[str, float] = field(default_factory=dict)
+    kernel: str = ""  # "warm", "cold" or "cold: why the template could not be used"
 
 
 @dataclass
@@ -121,20 +126,27 @@ def _execute(
     page: dict[str, Any],
     rule: DisclosureRule,
     timeout: float | None = None,
+    kernels: str = "cold",
 ) -> TaskResult:
     """Run one notebook (in a worker process) and render its HTML, even after an error.
 
     With ``timeout``, every cell gets the time left before the notebook's deadline (nbclient's
     ``timeout_func``), so the cell running at the deadline is interrupted; the time taken, not
     the saved notebook's metadata (papermill records no timeout there), says it timed out.
+    With ``kernels="warm"`` the kernel is a fork of this worker's template (``warm``).
     """
     import papermill as pm
+
+    from rrp_eval.report import warm
 
     start = time.perf_counter()
     extra: dict[str, Any] = {}
     if timeout is not None:
         deadline = start + timeout
         extra["timeout_func"] = lambda cell: max(1, math.ceil(deadline - time.perf_counter()))
+    if kernels == "warm":
+        extra["kernel_manager_class"] = warm.WarmKernelManager
+    launches = len(warm.LAUNCHES)
     executed = inside(out_dir, f"notebooks/{task.stage}_{task.name}.ipynb")
     status, message = "ok", ""
     # the kernel inherits this process's stderr: its start-up chatter goes to a log, not the user
@@ -182,16 +194,20 @@ def _execute(
         write_atomic(inside(out_dir, task.html), html)
     import resource
 
+    kernel, kernel_mib, template_mib = warm.launched_since(launches)
     peak = {  # ru_maxrss is in KiB on Linux: the worker so far, and the largest kernel reaped
         "worker": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "kernel": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "kernel": kernel_mib or resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
     }
+    if template_mib:
+        peak["template"] = template_mib
     return TaskResult(
         task,
         status,
         message.splitlines()[0] if message else "",
         time.perf_counter() - start,
         peak_mib={k: round(v, 1) for k, v in peak.items()},
+        kernel=kernel,
     )
 
 
@@ -380,6 +396,7 @@ def run_suite(
     timeout: float | None = None,
     progress: bool = False,
     scheduler: str | None = None,
+    kernels: str = "warm",
 ) -> RunSummary:
     """Run the whole evaluation.
 
@@ -409,6 +426,11 @@ def run_suite(
     scheduler : str, optional
         Address of a Dask distributed scheduler to run the notebooks on instead of local
         worker processes (``pip install "rrp-eval[dask]"``).
+    kernels : {"warm", "cold"}, default "warm"
+        "warm" forks each notebook's kernel from a per-worker template process that has
+        imported the libraries once (Linux; elsewhere, or if the template cannot be used, the
+        kernel starts the usual way and run.json says why); "cold" always starts a new
+        ``python -m ipykernel_launcher``.
 
     Returns
     -------
@@ -436,6 +458,8 @@ def run_suite(
                 f"--trusts: {', '.join(unknown)} not in the data; trusts are "
                 f"{', '.join(all_trusts)}"
             )
+    if kernels not in ("warm", "cold"):
+        raise UnusableInput(f"--kernels {kernels}: use warm or cold")
     if timeout is not None and timeout <= 0:
         raise UnusableInput(f"--timeout {timeout}: must be a positive number of seconds")
     selected = trusts or all_trusts
@@ -459,6 +483,7 @@ def run_suite(
                 timeout=timeout,
                 progress=progress,
                 scheduler=scheduler,
+                kernels=kernels,
             )
     except OutputLocked as exc:
         raise UnusableInput(str(exc)) from exc
@@ -481,13 +506,14 @@ def _run_locked(
     timeout: float | None,
     progress: bool,
     scheduler: str | None,
+    kernels: str,
 ) -> RunSummary:
     recovered = recover(out_dir)
     if recovered:
         logger.warning("%s: %s", out_dir, recovered)
     previous = {} if force else previous_outputs(out_dir)
     build = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.build-", dir=out_dir.parent))
-    for sub in ("notebooks", "trusts", "tables", "logs"):
+    for sub in ("notebooks", ROWS, "trusts", "tables", "logs"):
         (build / sub).mkdir()
     build.chmod(0o755)
     summary = RunSummary(out=out_dir)
@@ -521,6 +547,7 @@ def _run_locked(
     tables_digest = digest(
         "tables",
         package_digest(),
+        sha256_file(notebooks / f"{TRUST}.ipynb"),  # the trust notebooks save the rows
         frame_digest(*_frames(programme)),
         _params_json(params),
         ok_trusts,
@@ -551,33 +578,44 @@ def _run_locked(
                 file=sys.stderr,
             )
         bar = _progress_bar(len(to_run), progress)
-        t_tables = time.perf_counter()
-        parquet = build / "tables" / "parquet"
-        last = [t for t in to_run if t.stage == PROGRAMME]  # it reads the tables computed here
-        first = [t for t in to_run if t.stage != PROGRAMME]
-        with _executor(workers, scheduler) as submit:
-            futures = [submit(_execute, t, notebooks, build, page, rule, timeout) for t in first]
+        parquet, rows_dir = build / "tables" / "parquet", build / ROWS
+        # the trust notebooks first (the tables are built from the rows they save), then the
+        # data quality page; the programme page last, as it reads the tables
+        trust_tasks = [t for t in to_run if t.stage == TRUST]
+        others = [t for t in to_run if t.stage not in (TRUST, PROGRAMME)]
+        last = [t for t in to_run if t.stage == PROGRAMME]
+        run = (notebooks, build, page, rule, timeout, kernels)
+
+        def finished(futures: list[Any]) -> None:
+            for result in _as_completed(futures):
+                summary.results.append(result)
+                _report_line(bar, result)
+
+        with _executor(workers, scheduler, warm=kernels == "warm") as submit:
+            trust_futures = [
+                submit(_execute, _with(t, rows_dir=str(rows_dir)), *run) for t in trust_tasks
+            ]
+            futures = [submit(_execute, t, *run) for t in others]
+            t_tables = time.perf_counter()
             if tables_reused:
                 copy_into([(out_dir / f, build / f) for f in table_files])
                 its, spc = _read_tables(build)
+                finished(trust_futures)
             else:
-                its, spc, sensitivity, pooled = _compute_tables(
-                    programme, params, ok_trusts, summary.failed_trusts
+                panel = panel_effect_table(programme, params)  # while the trusts run
+                finished(trust_futures)
+                its, spc, sensitivity, pooled = _assemble_tables(
+                    programme, params, ok_trusts, summary.failed_trusts, rows_dir, panel
                 )
                 _write_tables(build, params, its, spc, sensitivity, pooled)
                 _write_glance(
                     build / "programme_at_a_glance.png", params, programme, rule, (its, spc, pooled)
                 )
             tables_seconds = time.perf_counter() - t_tables
-            for t in last:
-                task = Task(
-                    t.stage, t.name, t.html, t.title, t.parameters | {"tables_dir": str(parquet)}
-                )
-                futures.append(submit(_execute, task, notebooks, build, page, rule, timeout))
-            for result in _as_completed(futures):
-                summary.results.append(result)
-                _report_line(bar, result)
+            futures += [submit(_execute, _with(t, tables_dir=str(parquet)), *run) for t in last]
+            finished(futures)
         bar.close()
+        _report_kernels(summary.results, kernels)
         summary.results += reused
         summary.results.sort(key=lambda r: (r.task.stage, r.task.name))
         trusts_frame = programme.wards[["trust_code", "trust_name"]].drop_duplicates("trust_code")
@@ -608,6 +646,7 @@ def _run_locked(
                 "timeout": timeout,
                 "scheduler": scheduler,
                 "force": force,
+                "kernels": kernels,
             },
             outputs={
                 **{
@@ -617,6 +656,7 @@ def _run_locked(
                         "seconds": round(r.seconds, 2),
                         "reused": r.reused,
                         "peak_mib": r.peak_mib,
+                        "kernel": r.kernel,
                         "input_sha256": digests[r.task.html],
                     }
                     for r in summary.results
@@ -669,7 +709,10 @@ def _params_json(params: ProgrammeParams) -> Any:
 
 
 def _task_files(task: Task) -> list[str]:
-    return [task.html, f"notebooks/{task.stage}_{task.name}.ipynb"]
+    files = [task.html, f"notebooks/{task.stage}_{task.name}.ipynb"]
+    if task.stage == TRUST:  # the rows of the tables it saved
+        files.append(f"{ROWS}/{task.name}.json")
+    return files
 
 
 def _task_digest(task: Task, programme: Any, params: ProgrammeParams, notebooks: Path) -> str:
@@ -689,7 +732,7 @@ def _task_digest(task: Task, programme: Any, params: ProgrammeParams, notebooks:
         own = _params_json(params)
         if task.stage == DATA_QUALITY:
             data_hash += digest([str(p) for p in programme.report.problems])
-    parameters = {k: v for k, v in task.parameters.items() if k != "tables_dir"}
+    parameters = {k: v for k, v in task.parameters.items() if k not in ("tables_dir", "rows_dir")}
     return digest(
         task.stage,
         parameters,
@@ -702,12 +745,31 @@ def _task_digest(task: Task, programme: Any, params: ProgrammeParams, notebooks:
     )
 
 
-def _compute_tables(
-    programme: Any, params: ProgrammeParams, ok_trusts: list[str], failed: dict[str, str]
+def _with(task: Task, **parameters: str) -> Task:
+    """``task`` with run-specific parameters (paths in the build folder, not in its digest)."""
+    return Task(task.stage, task.name, task.html, task.title, task.parameters | parameters)
+
+
+def _assemble_tables(
+    programme: Any,
+    params: ProgrammeParams,
+    ok_trusts: list[str],
+    failed: dict[str, str],
+    rows_dir: Path,
+    panel: pd.DataFrame,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    its, spc = programme_tables(programme, params, ok_trusts)
-    sensitivity = sensitivity_table(programme, params, ok_trusts)
-    pooled = programme_effect_table(programme, params, its)
+    """The run's tables from the rows the trust notebooks saved; a trust whose notebook saved
+    none (it failed or timed out first) is fitted here, so the tables are always complete."""
+    rows = []
+    for trust in ok_trusts:
+        path = rows_dir / f"{trust}.json"
+        try:
+            rows.append(read_trust_rows(path))
+        except (OSError, ValueError):
+            rows.append(trust_rows(programme, params, trust))
+            write_trust_rows(path, rows[-1])  # kept with the notebook for the next run
+    its, spc, sensitivity = tables_from_rows(rows)
+    pooled = programme_effect_table(programme, params, its, panel)
     for t, msg in failed.items():
         rows = [
             {"trust_code": t, "measure": m, "status": "failed", "message": msg}
@@ -795,9 +857,22 @@ def _report_line(bar: Any, r: TaskResult) -> None:
         tqdm.write(f"  {r.status:<6} {r.task.html} ({r.seconds:.1f} s){note}", file=sys.stderr)
 
 
+def _report_kernels(results: list[TaskResult], kernels: str) -> None:
+    """One log line when warm kernels were asked for and some kernel started cold."""
+    cold = [r.kernel for r in results if r.kernel.startswith("cold:")]
+    if kernels == "warm" and cold:
+        logger.warning(
+            "warm kernels unavailable for %d of %d notebooks (%s); they started the usual way",
+            len(cold),
+            len(results),
+            cold[0].removeprefix("cold: "),
+        )
+
+
 @contextlib.contextmanager
-def _executor(workers: int, scheduler: str | None) -> Iterator[Any]:
-    """``submit(fn, *args) -> future``: local worker processes, or a Dask cluster."""
+def _executor(workers: int, scheduler: str | None, warm: bool = False) -> Iterator[Any]:
+    """``submit(fn, *args) -> future``: local worker processes (each starting its kernel
+    template at once when ``warm``), or a Dask cluster."""
     if scheduler:
         try:
             from distributed import Client
@@ -811,7 +886,10 @@ def _executor(workers: int, scheduler: str | None) -> Iterator[Any]:
         finally:
             client.close()
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        from rrp_eval.report.warm import start_template
+
+        init = start_template if warm else None
+        with ProcessPoolExecutor(max_workers=workers, initializer=init) as pool:
             yield pool.submit
 
 

@@ -112,16 +112,36 @@ def test_a_killed_run_leaves_the_previous_output_intact(demo_data, tmp_path):
             time.sleep(0.5)
         else:
             pytest.fail("the run never got going")
+        assert len(_processes_with("RRP_FIXTURE_SLEEP=120")) >= 4  # run, workers, kernels
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+    # nothing of the killed run lives on: not the kernel templates, not the sleeping kernel
+    # (in its own session, it watches its parent and leaves when the parent goes)
+    deadline = time.time() + 15
+    while _processes_with("RRP_FIXTURE_SLEEP=120") and time.time() < deadline:
+        time.sleep(0.5)
+    assert not _processes_with("RRP_FIXTURE_SLEEP=120")
     after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert after == before  # the previous run, untouched
     assert list(tmp_path.glob(".out.build-*"))  # the half-built run is beside it, not in it
     summary = _run(demo_data, out, ["X01"])  # the next run tidies up and succeeds
     assert summary.exit_code == 0 and not list(tmp_path.glob(".out.build-*"))
+
+
+def _processes_with(variable: str) -> list[int]:
+    """Live processes started with ``variable`` in their environment (zombies excluded)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if variable.encode() in (proc / "environ").read_bytes().split(b"\0"):
+                if " Z " not in (proc / "stat").read_text().split(")", 1)[1][:4]:
+                    found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
 
 
 def test_recovery_after_a_crash_between_the_two_renames(tmp_path):

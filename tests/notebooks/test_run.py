@@ -16,10 +16,19 @@ import pytest
 from datafiles import WARD_MONTH, replace_line, write_programme
 
 from rrp_eval.data.synthetic import write_demo_programme
+from rrp_eval.data.validate import load_programme
 from rrp_eval.disclosure import DisclosureRule, audit_tables
-from rrp_eval.evaluation import SPC_COLUMNS
+from rrp_eval.evaluation import (
+    SPC_COLUMNS,
+    programme_tables,
+    read_trust_rows,
+    sensitivity_table,
+)
 from rrp_eval.notebook import setup
+from rrp_eval.params import load_params
+from rrp_eval.prepare import with_derived_measures
 from rrp_eval.programme import PROGRAMME_COLUMNS
+from rrp_eval.report.export import csv_text
 from rrp_eval.report.html import external_requests, html_tables
 from rrp_eval.report.run import UnusableInput, run_suite
 from rrp_eval.tables import ITS_EFFECTS_COLUMNS
@@ -69,6 +78,23 @@ def test_tables_have_the_spec_columns(shared_run):
     assert list(programme.columns) == PROGRAMME_COLUMNS
     assert {"random_effects_dl", "random_effects_reml", "gee_pooled"} <= set(programme.method)
     assert list(pd.read_csv(out / "tables" / "spc_signals.csv").columns) == SPC_COLUMNS
+
+
+def test_tables_are_the_notebooks_own_fits_and_match_a_direct_computation(shared_run, demo_data):
+    out, summary = shared_run
+    assert {r.kernel for r in summary.results} == {"warm"}  # the default, on Linux
+    params = load_params(ROOT / "params")
+    data = with_derived_measures(load_programme(demo_data, params))
+    its, spc = programme_tables(data, params, TRUSTS)
+    sensitivity = sensitivity_table(data, params, TRUSTS)
+    for name, frame in (
+        ("its_effects", its),
+        ("spc_signals", spc),
+        ("its_sensitivity", sensitivity),
+    ):
+        assert (out / "tables" / f"{name}.csv").read_text() == csv_text(frame), name
+    for trust in TRUSTS:  # the rows each trust notebook saved are kept for re-runs
+        assert read_trust_rows(out / "notebooks" / "rows" / f"{trust}.json")["its_effects"]
 
 
 def test_manifest(shared_run):

@@ -506,7 +506,7 @@ def callaway_santanna(
         Yz = np.where(ok, Yv, 0.0)
         mine = (info["cohort"] == g).to_numpy()
         for m in months:
-            ev = months_since(pd.Series([m]), pd.Series([g])).iloc[0]
+            ev = (m.year - g.year) * 12 + (m.month - g.month)  # months since joining
             if not window[0] <= ev <= window[1] or ev == -1:
                 continue
             j = pos[m]

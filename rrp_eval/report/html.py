@@ -11,10 +11,12 @@ import datetime
 import re
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
-import nbformat
+
+if TYPE_CHECKING:
+    import nbformat
 
 import rrp_eval
 
@@ -49,6 +51,7 @@ def render_notebook(
     index_href : str
         Link back to the index page.
     """
+    import nbformat  # here, not at the top: a run that reuses every page never needs it
     from nbconvert import HTMLExporter
 
     nb = (

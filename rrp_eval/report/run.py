@@ -163,6 +163,11 @@ def _execute(
             kernel_name="python3",
             progress_bar=False,
             cwd=str(notebooks),
+            # the partial notebook is saved after an error or timeout all the same
+            request_save_on_cell_execute=False,
+            # every output is in once the last cell is idle; a graceful shutdown sometimes
+            # stalls for seconds (ipykernel waits, then jupyter_client sends SIGTERM)
+            shutdown_kernel="immediate",
             **extra,
         )
     except pm.PapermillExecutionError as exc:
@@ -571,6 +576,9 @@ def _run_locked(
             previous, "tables", tables_digest, [out_dir / f for f in table_files]
         )
         workers = max(1, min(jobs or os.cpu_count() or 1, max(len(to_run), 1)))
+        if to_run:  # imported once here, so that the forked workers share them
+            import nbconvert  # noqa: F401
+            import papermill  # noqa: F401
         if progress and reused:
             print(
                 f"  {len(reused)} notebook(s) unchanged since the last run: reused "
@@ -607,12 +615,20 @@ def _run_locked(
                 its, spc, sensitivity, pooled = _assemble_tables(
                     programme, params, ok_trusts, summary.failed_trusts, rows_dir, panel
                 )
-                _write_tables(build, params, its, spc, sensitivity, pooled)
+                tables = {
+                    "its_effects": its,
+                    "spc_signals": spc,
+                    "its_sensitivity": sensitivity,
+                    "programme_effects": pooled,
+                }
+                _write_parquet(parquet, tables)  # what the programme notebook reads
+            futures += [submit(_execute, _with(t, tables_dir=str(parquet)), *run) for t in last]
+            if not tables_reused:  # while the programme notebook runs
+                _write_tables(build, params, tables)
                 _write_glance(
                     build / "programme_at_a_glance.png", params, programme, rule, (its, spc, pooled)
                 )
             tables_seconds = time.perf_counter() - t_tables
-            futures += [submit(_execute, _with(t, tables_dir=str(parquet)), *run) for t in last]
             finished(futures)
         bar.close()
         _report_kernels(summary.results, kernels)
@@ -779,34 +795,28 @@ def _assemble_tables(
     return its, spc, sensitivity, pooled
 
 
-def _write_tables(
-    build: Path,
-    params: ProgrammeParams,
-    its: pd.DataFrame,
-    spc: pd.DataFrame,
-    sensitivity: pd.DataFrame,
-    pooled: pd.DataFrame,
-) -> None:
-    tables = {
-        "its_effects": its,
-        "spc_signals": spc,
-        "its_sensitivity": sensitivity,
-        "programme_effects": pooled,
-    }
+def _write_parquet(folder: Path, tables: dict[str, pd.DataFrame]) -> None:
+    """Typed copies of the tables the programme notebook reads."""
+    folder.mkdir(exist_ok=True)
+    for name in PARQUET_TABLES:
+        _numeric(tables[name]).to_parquet(folder / f"{name}.parquet", index=False)
+
+
+def _write_tables(build: Path, params: ProgrammeParams, tables: dict[str, pd.DataFrame]) -> None:
+    """The CSV files and the workbook."""
     for name, frame in tables.items():
         write_atomic(build / "tables" / f"{name}.csv", csv_text(frame))
-    (build / "tables" / "parquet").mkdir(exist_ok=True)
-    for name in PARQUET_TABLES:  # typed copies, which the programme notebook reads
-        _numeric(tables[name]).to_parquet(
-            build / "tables" / "parquet" / f"{name}.parquet", index=False
-        )
+    sheets = {
+        "ITS effects": ("its_effects", "each trust's ITS effects"),
+        "Programme effects": ("programme_effects", "pooled and controlled effects"),
+        "SPC signals": ("spc_signals", "Making Data Count signals"),
+        "Sensitivity": ("its_sensitivity", "ITS sensitivity analyses"),
+    }
     write_workbook(
         build / "tables" / "results.xlsx",
         {
-            "ITS effects": (its, f"{params.programme}: each trust's ITS effects"),
-            "Programme effects": (pooled, f"{params.programme}: pooled and controlled effects"),
-            "SPC signals": (spc, f"{params.programme}: Making Data Count signals"),
-            "Sensitivity": (sensitivity, f"{params.programme}: ITS sensitivity analyses"),
+            sheet: (tables[name], f"{params.programme}: {caption}")
+            for sheet, (name, caption) in sheets.items()
         },
     )
 

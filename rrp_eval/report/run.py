@@ -163,8 +163,6 @@ def _execute(
             kernel_name="python3",
             progress_bar=False,
             cwd=str(notebooks),
-            # the partial notebook is saved after an error or timeout all the same
-            request_save_on_cell_execute=False,
             # every output is in once the last cell is idle; a graceful shutdown sometimes
             # stalls for seconds (ipykernel waits, then jupyter_client sends SIGTERM)
             shutdown_kernel="immediate",

@@ -55,7 +55,13 @@ def _floor_one(path: str) -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)  # kernel start-up chatter, as rrp-eval sends it to logs/
     os.close(devnull)
-    pm.execute_notebook(path, str(out), kernel_name="python3", progress_bar=False)
+    for attempt in range(2):  # as rrp-eval does, one more start for a kernel that died at once
+        try:
+            pm.execute_notebook(path, str(out), kernel_name="python3", progress_bar=False)
+            return
+        except RuntimeError:
+            if attempt:
+                raise
 
 
 def _imports_only(folder: Path) -> Path:

@@ -156,18 +156,25 @@ def _execute(
     os.dup2(log_fd, 2)
     os.close(log_fd)
     try:
-        pm.execute_notebook(
-            str(notebooks / f"{task.stage}.ipynb"),
-            str(executed),
-            parameters=task.parameters,
-            kernel_name="python3",
-            progress_bar=False,
-            cwd=str(notebooks),
-            # every output is in once the last cell is idle; a graceful shutdown sometimes
-            # stalls for seconds (ipykernel waits, then jupyter_client sends SIGTERM)
-            shutdown_kernel="immediate",
-            **extra,
-        )
+        for attempt in range(1 + START_RETRIES):
+            try:
+                pm.execute_notebook(
+                    str(notebooks / f"{task.stage}.ipynb"),
+                    str(executed),
+                    parameters=task.parameters,
+                    kernel_name="python3",
+                    progress_bar=False,
+                    cwd=str(notebooks),
+                    # every output is in once the last cell is idle; a graceful shutdown
+                    # sometimes stalls for seconds (ipykernel waits, then SIGTERM)
+                    shutdown_kernel="immediate",
+                    **extra,
+                )
+                break
+            except RuntimeError as exc:  # no cell has run yet: start a new kernel once more
+                if attempt == START_RETRIES or not _kernel_did_not_start(exc):
+                    raise
+                os.write(2, f"rrp-eval: {exc}; starting the kernel again\n".encode())  # the log
     except pm.PapermillExecutionError as exc:
         status, message = "failed", f"{exc.ename}: {exc.evalue}".strip()
     except Exception as exc:  # a kernel that dies or will not start: keep the others going
@@ -212,6 +219,15 @@ def _execute(
         peak_mib={k: round(v, 1) for k, v in peak.items()},
         kernel=kernel,
     )
+
+
+START_RETRIES = 1  # a kernel that dies before it answers (e.g. a port taken meanwhile)
+
+
+def _kernel_did_not_start(exc: BaseException) -> bool:
+    """jupyter_client's errors for a kernel that never answered, before any cell ran."""
+    text = str(exc)
+    return "before replying to kernel_info" in text or "didn't respond in" in text
 
 
 def _reproduce(

@@ -183,3 +183,40 @@ def test_notebooks_run_on_a_dask_cluster(demo_data, tmp_path):
     assert (tmp_path / "out" / "trusts" / "X01.html").is_file()
     manifest = json.loads((tmp_path / "out" / "run.json").read_text())
     assert manifest["parameters"]["scheduler"].startswith("tcp://")
+
+
+def test_a_kernel_that_dies_before_answering_is_started_once_more(demo_data, tmp_path, monkeypatch):
+    import papermill
+
+    from rrp_eval.disclosure import DisclosureRule
+    from rrp_eval.report.run import TRUST, Task, _execute
+
+    real, calls = papermill.execute_notebook, []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(papermill, "execute_notebook", flaky)
+    for sub in ("notebooks", "logs", "trusts"):
+        (tmp_path / sub).mkdir()
+    parameters = {"params_dir": str(ROOT / "params"), "data": str(demo_data), "trust_code": "X01"}
+    task = Task(TRUST, "X01", "trusts/X01.html", "X01", parameters)
+    page = {"programme": "Test", "disclosure": "rule", "internal": False}
+    result = _execute(task, FIXTURES, tmp_path, page, DisclosureRule(), None, "cold")
+    assert result.status == "ok" and len(calls) == 2
+    log = (tmp_path / "logs" / f"{TRUST}_X01.log").read_text()
+    assert "starting the kernel again" in log
+    # a second death is reported, not retried for ever
+    calls.clear()
+    monkeypatch.setattr(
+        papermill,
+        "execute_notebook",
+        lambda *a, **k: (_ for _ in ()).throw(
+            RuntimeError("Kernel died before replying to kernel_info")
+        ),
+    )
+    failed = _execute(task, FIXTURES, tmp_path, page, DisclosureRule(), None, "cold")
+    assert failed.status == "failed" and "Kernel died" in failed.message

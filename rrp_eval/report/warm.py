@@ -303,7 +303,7 @@ def start_template() -> None:
         return
     try:
         _template = Template()
-    except TemplateError as exc:
+    except (TemplateError, OSError) as exc:
         _template_error = str(exc)
 
 

@@ -101,22 +101,27 @@ def _probe(path: Path, kernels: str) -> dict:
 
 
 @pytest.fixture
-def fresh_template():
+def fresh_template(monkeypatch):
     """A template started inside this test (it copies the environment, which pytest changes
-    between tests)."""
+    between tests), with matplotlib's backend left to ipykernel as on an evaluator's machine
+    (CI sets MPLBACKEND=Agg)."""
+    monkeypatch.delenv("MPLBACKEND", raising=False)
     warm.stop_template()
     yield warm.start_template  # called in the test: pytest's environment differs in set-up
     warm.stop_template()
 
 
-def test_a_forked_kernel_looks_like_a_normal_launch(tmp_path, fresh_template):
+@pytest.mark.parametrize("backend", [None, "Agg"])
+def test_a_forked_kernel_looks_like_a_normal_launch(tmp_path, fresh_template, monkeypatch, backend):
+    if backend:
+        monkeypatch.setenv("MPLBACKEND", backend)
     fresh_template()
     probe = _notebook(tmp_path, "probe", PROBE)
     cold = _probe(probe, "cold")
     forked = _probe(probe, "warm")
     assert cold.pop("random") != forked.pop("random")
     assert forked == cold
-    assert forked["backend"] == warm.INLINE_BACKEND
+    assert forked["backend"] == (backend or warm.INLINE_BACKEND)
     assert forked["session_leader"] and forked["jpy_parent_pid_is_parent"]
     assert forked["parent_watched"]  # else ipykernel prints its console banner to stdout
     assert forked["child_exit_code"] == 3  # SIGCHLD is not left ignored

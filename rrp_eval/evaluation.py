@@ -436,7 +436,7 @@ def its_reading(m: MeasureITS, label: str, direction: str = "decrease") -> str:
         return f"{label}: no interrupted time-series estimate ({m.message})."
     res = m.result
     lvl = res.effect("level_change")
-    start = m.design.starts[0] if m.design.kind == "summed" else None
+    start = m.design.starts[0] if len(m.design.starts) == 1 else None
     when = (
         f"when the wards joined ({start:%B %Y})" if start is not None else ("when each ward joined")
     )

@@ -71,6 +71,8 @@ class TrustDesign:
     starts: tuple[pd.Timestamp, ...]
     participating: tuple[str, ...]
     comparison: tuple[str, ...]
+    #: why a trust whose wards share a start is stacked: its wards change over the series
+    composition: str = ""
 
     @property
     def description(self) -> str:
@@ -81,6 +83,13 @@ class TrustDesign:
             return (
                 f"the {n} participating ward{'s' * (n != 1)} share a start "
                 f"({self.starts[0]:%B %Y}): one series, summed over wards"
+            )
+        if len(self.starts) == 1:
+            return (
+                f"the {n} participating wards share a start ({self.starts[0]:%B %Y}) but the "
+                f"wards in the series change ({self.composition}): stacked ward series with "
+                "ward fixed effects, so that a ward entering, leaving or changing size cannot "
+                "look like a change in the rate, and errors clustered by ward"
             )
         first, last = min(self.starts), max(self.starts)
         return (
@@ -93,13 +102,60 @@ class TrustDesign:
 def trust_design(
     data: ProgrammeData, trust_code: str, exclude: tuple[str, ...] = ()
 ) -> TrustDesign:
-    """Summed series when the participating wards share a start, stacked when they do not."""
+    """Summed series when the participating wards share a start and are the same wards of the
+    same size throughout; stacked ward series (ward fixed effects) when they start in different
+    months or the wards in the series change (see :func:`composition_change`)."""
     wards = trust_wards(data, trust_code, exclude)
     part = wards[wards["start_month"].notna()]
     comp = tuple(wards.loc[wards["start_month"].isna(), "ward_id"])
     starts = tuple(sorted(pd.unique(part["start_month"])))
-    kind = "none" if part.empty else ("summed" if len(starts) == 1 else "stacked")
-    return TrustDesign(kind, tuple(pd.Timestamp(s) for s in starts), tuple(part["ward_id"]), comp)
+    change = composition_change(data, trust_code, tuple(part["ward_id"]))
+    if part.empty:
+        kind = "none"
+    else:
+        kind = "summed" if len(starts) == 1 and not change else "stacked"
+    return TrustDesign(
+        kind, tuple(pd.Timestamp(s) for s in starts), tuple(part["ward_id"]), comp, change
+    )
+
+
+COMPOSITION_EVENTS = ("reporting_onset", "reconfiguration")
+
+
+def composition_change(data: ProgrammeData, trust_code: str, ward_ids: tuple[str, ...]) -> str:
+    """Why a series summed over these wards would not compare like with like over time (blank
+    if it would): a ward missing from some months the others report (a late start of
+    reporting, a gap), or a reporting onset or reconfiguration recorded for one of them.
+
+    Wards differ in their rates, so when one enters, leaves or changes size the summed rate
+    steps although no ward's rate changed; in simulation this made the summed ITS overstate a
+    trust's reduction by 0.11-0.16 on the log scale (docs/methods.md, 3.6).
+    """
+    if len(ward_ids) < 2:
+        return ""
+    wm = data.ward_month
+    rows = wm[
+        (wm["trust_code"] == trust_code)
+        & wm["ward_id"].isin(ward_ids)
+        & (wm["occupied_bed_days"] > 0)
+    ]
+    span = rows["month"].nunique()
+    months = rows.groupby("ward_id")["month"].nunique()
+    short = sorted(months.index[months < span])
+    if short:
+        return f"{', '.join(short)} not reported in every month"
+    ev = data.events
+    if len(ev):
+        ev = ev[
+            (ev["trust_code"] == trust_code)
+            & ev["ward_id"].isin(ward_ids)
+            & ev["type"].isin(COMPOSITION_EVENTS)
+        ]
+        if len(ev):
+            first = ev.sort_values("month").iloc[0]
+            when = pd.Timestamp(first["month"])
+            return f"{first['ward_id']}: {str(first['type']).replace('_', ' ')} {when:%b %Y}"
+    return ""
 
 
 def ward_series(

@@ -85,3 +85,58 @@ def test_ward_series_columns(data):
         "rate_per_1000_obd",
     ]
     assert set(w.ward_id) == {"W1", "W2"}
+
+
+def _two_wards(tmp_path, onset: int | None, events: str | None = None):
+    """Two wards sharing a start (2022-07), rates 2 and 20 per 1,000 bed days, no programme
+    effect, no trend; counts are the expected counts. W2 reports from month ``onset``."""
+    wards = (
+        "trust_code,trust_name,ward_id,ward_name,ward_type,start_month,cohort,region,beds\n"
+        "RXC,Trust C,W1,Ash,adult_acute,2022-07,Wave 1,London,20\n"
+        "RXC,Trust C,W2,Beech,picu,2022-07,Wave 1,London,20\n"
+    )
+    rows = ["trust_code,ward_id,month,occupied_bed_days,physical_restraint"]
+    for k in range(36):
+        month = f"{2021 + k // 12}-{k % 12 + 1:02d}"
+        rows.append(f"RXC,W1,{month},5000,10")
+        if onset is None or k >= onset:
+            rows.append(f"RXC,W2,{month},5000,100")
+    folder = write_programme(
+        tmp_path, wards=wards, ward_month="\n".join(rows) + "\n", events=events
+    )
+    return load_programme(folder)
+
+
+def test_a_ward_that_enters_the_series_late_makes_the_design_stacked(tmp_path):
+    from rrp_eval.evaluation import fit_trust_its
+    from rrp_eval.its import fit_its
+    from rrp_eval.params import ProgrammeParams
+
+    params = ProgrammeParams().for_trust("RXC")
+    d = _two_wards(tmp_path / "late", onset=6)
+    design = trust_design(d, "RXC")
+    assert design.kind == "stacked" and design.composition == "W2 not reported in every month"
+    assert "changing size cannot look like a change in the rate" in design.description
+    m = fit_trust_its(d, "RXC", "physical_restraint", params)
+    assert m.status == "ok"
+    assert m.row()["level_rr"] == pytest.approx(1.0, abs=0.01)  # there is no effect
+    # the summed series would have seen a step where W2 began reporting
+    summed = fit_its(
+        trust_series(d, "RXC", "physical_restraint"),
+        outcome="count",
+        time="month",
+        exposure="occupied_bed_days",
+        start=pd.Timestamp("2022-07-01"),
+        family="poisson",
+        harmonics=0,
+    )
+    assert abs(summed.effect("level_change").estimate - 1) > 0.1
+    balanced = _two_wards(tmp_path / "balanced", onset=None)
+    assert trust_design(balanced, "RXC").kind == "summed"
+    resized = _two_wards(
+        tmp_path / "resized",
+        onset=None,
+        events="trust_code,ward_id,month,type,note\nRXC,W2,2021-09,reconfiguration,Fewer beds\n",
+    )
+    design = trust_design(resized, "RXC")
+    assert design.kind == "stacked" and design.composition == "W2: reconfiguration Sep 2021"

@@ -129,7 +129,7 @@ def composition_change(data: ProgrammeData, trust_code: str, ward_ids: tuple[str
 
     Wards differ in their rates, so when one enters, leaves or changes size the summed rate
     steps although no ward's rate changed; in simulation this made the summed ITS overstate a
-    trust's reduction by 0.11-0.16 on the log scale (docs/methods.md, 3.6).
+    trust's reduction by 0.11-0.16 on the log scale (docs/methods.md §1.7).
     """
     if len(ward_ids) < 2:
         return ""

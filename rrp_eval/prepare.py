@@ -145,17 +145,18 @@ def composition_change(data: ProgrammeData, trust_code: str, ward_ids: tuple[str
     if short:
         return f"{', '.join(short)} not reported in every month"
     ev = data.events
-    if len(ev):
-        ev = ev[
-            (ev["trust_code"] == trust_code)
-            & ev["ward_id"].isin(ward_ids)
-            & ev["type"].isin(COMPOSITION_EVENTS)
-        ]
-        if len(ev):
-            first = ev.sort_values("month").iloc[0]
-            when = pd.Timestamp(first["month"])
-            return f"{first['ward_id']}: {str(first['type']).replace('_', ' ')} {when:%b %Y}"
-    return ""
+    if ev.empty:
+        return ""
+    ev = ev[
+        (ev["trust_code"] == trust_code)
+        & ev["ward_id"].isin(ward_ids)
+        & ev["type"].isin(COMPOSITION_EVENTS)
+    ]
+    if ev.empty:
+        return ""
+    first = ev.sort_values("month").iloc[0]
+    when = pd.Timestamp(first["month"])
+    return f"{first['ward_id']}: {str(first['type']).replace('_', ' ')} {when:%b %Y}"
 
 
 def ward_series(

@@ -7,6 +7,7 @@ Only this package knows that papermill and nbconvert exist.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -62,6 +63,8 @@ NOTEBOOKS = Path(rrp_eval.__file__).resolve().parents[1] / "notebooks"
 DATA_QUALITY, TRUST, PROGRAMME = "10_data_quality", "20_trust_evaluation", "30_programme_evaluation"
 CONTEXT = "40_provider_context"  # the programme page when no ward has a start month
 ROWS = "notebooks/rows"  # each trust notebook's rows of the tables
+# parameters that only say where this run's build folder is: not inputs, not in a digest
+RUN_PATHS = ("tables_dir", "rows_dir")
 EXIT_OK, EXIT_TRUSTS_FAILED, EXIT_UNUSABLE = 0, 1, 2
 
 
@@ -762,7 +765,7 @@ def _task_digest(task: Task, programme: Any, params: ProgrammeParams, notebooks:
         own = _params_json(params)
         if task.stage == DATA_QUALITY:
             data_hash += digest([str(p) for p in programme.report.problems])
-    parameters = {k: v for k, v in task.parameters.items() if k not in ("tables_dir", "rows_dir")}
+    parameters = {k: v for k, v in task.parameters.items() if k not in RUN_PATHS}
     return digest(
         task.stage,
         parameters,
@@ -776,8 +779,9 @@ def _task_digest(task: Task, programme: Any, params: ProgrammeParams, notebooks:
 
 
 def _with(task: Task, **parameters: str) -> Task:
-    """``task`` with run-specific parameters (paths in the build folder, not in its digest)."""
-    return Task(task.stage, task.name, task.html, task.title, task.parameters | parameters)
+    """``task`` with paths in the build folder (``RUN_PATHS``, not in its digest)."""
+    assert set(parameters) <= set(RUN_PATHS), parameters
+    return dataclasses.replace(task, parameters=task.parameters | parameters)
 
 
 def _assemble_tables(

@@ -219,7 +219,6 @@ class Template:
             env=dict(os.environ),
         )
         theirs.close()
-        self.started = time.perf_counter()
         self.maxrss_kib: dict[int, int] = {}
 
     def _ready(self) -> dict[str, Any]:

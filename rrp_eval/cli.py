@@ -38,14 +38,17 @@ def _build_parser() -> argparse.ArgumentParser:
         "--out",
         type=Path,
         default=None,
-        help="output folder (default: outputs/<data folder name>, outputs/demo)",
+        help="output folder (default: outputs/<data folder name>, outputs/demo); it must be "
+        "new, empty or written by an earlier run, and must not hold or lie inside the data or "
+        "parameters",
     )
     run.add_argument("--trusts", default=None, help="comma-separated trust codes to evaluate")
     run.add_argument("--jobs", type=int, default=None, help="worker processes (default: CPUs)")
     run.add_argument(
         "--internal",
         action="store_true",
-        help="no disclosure control; every page marked internal: not for sharing",
+        help="no disclosure control; every page marked internal: not for sharing; written to "
+        "<out>-internal",
     )
     run.add_argument(
         "--force",

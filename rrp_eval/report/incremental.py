@@ -11,6 +11,10 @@ folder. A lock file stops two runs writing one folder. Recovery, at the start of
 if ``out`` is missing and an ``.old`` folder exists, the crash came between the renames and
 the old folder is put back; otherwise ``.old`` and ``.build`` folders are leftovers and are
 removed.
+
+Safety: a run only ever replaces a folder that an earlier run wrote (it carries ``MARKER``) or
+an empty one, never one that holds, or lies inside, the data or the parameters
+(``check_output_folder``); and recovery only removes leftovers that carry the marker.
 """
 
 from __future__ import annotations
@@ -92,11 +96,119 @@ def copy_into(files: list[tuple[Path, Path]]) -> None:
             shutil.copy2(src, dst)
 
 
+MARKER = ".rrp-eval-output"
+#: everything ``rrp-eval run`` writes at the top of its output folder
+OUTPUT_ENTRIES = frozenset(
+    {
+        MARKER,
+        "index.html",
+        "programme.html",
+        "data_quality.html",
+        "programme_at_a_glance.png",
+        "run.json",
+        "trusts",
+        "notebooks",
+        "tables",
+        "logs",
+    }
+)
+
+
+class OutputRefused(ValueError):
+    """An output folder that a run must not replace (it would delete what it did not make)."""
+
+
+def write_marker(folder: Path, mode: str) -> None:
+    """Mark ``folder`` as an rrp-eval output folder of ``mode`` ("shared" or "internal")."""
+    text = json.dumps({"written_by": "rrp-eval run", "mode": mode}) + "\n"
+    (folder / MARKER).write_text(text, encoding="utf-8")
+
+
+def output_mode(folder: Path) -> str | None:
+    """"shared" or "internal" for a folder an rrp-eval run wrote, else None.
+
+    Folders written before the marker existed are recognised by their ``run.json``.
+    """
+    try:
+        marker = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+        if marker.get("written_by") == "rrp-eval run" and marker.get("mode") in (
+            "shared",
+            "internal",
+        ):
+            return str(marker["mode"])
+    except (OSError, ValueError, AttributeError):
+        pass
+    manifest = previous_outputs(folder)
+    if manifest.get("command") == "run" and isinstance(manifest.get("outputs"), dict):
+        internal = manifest.get("parameters", {}).get("internal")
+        return "internal" if internal is True else "shared"
+    return None
+
+
+def check_output_folder(out_dir: Path, mode: str, protected: dict[str, Path]) -> None:
+    """Refuse (``OutputRefused``) an output folder whose replacement could lose anything.
+
+    ``out_dir`` must not be, contain or lie inside any ``protected`` path (the data, the
+    parameters), symbolic links resolved; if it exists it must be a folder that is empty or
+    was written by an earlier run of the same ``mode`` and holds nothing else at its top.
+    """
+    out = out_dir.resolve()
+    for what, path in protected.items():
+        target = path.resolve()
+        if out == target:
+            raise OutputRefused(f"--out {out_dir} is the {what} ({path})")
+        if out in target.parents:
+            raise OutputRefused(
+                f"--out {out_dir} contains the {what} ({path}); the run replaces its output "
+                "folder whole"
+            )
+        if target in out.parents:
+            raise OutputRefused(f"--out {out_dir} is inside the {what} ({path})")
+    if out.parent == out:
+        raise OutputRefused(f"--out {out_dir} is the root of a file system")
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise OutputRefused(f"--out {out_dir} is a file, not a folder")
+    entries = sorted(p.name for p in out.iterdir())
+    if not entries:
+        return
+    found = output_mode(out)
+    if found is None:
+        raise OutputRefused(
+            f"--out {out_dir} is not empty and was not written by rrp-eval run "
+            f"({_listing(entries)}); the run replaces its output folder whole, so choose a "
+            "new or empty folder"
+        )
+    if found != mode:
+        raise OutputRefused(
+            f"--out {out_dir} holds {found} reports and this run is {mode}; internal and "
+            "shared reports are never written to one folder (choose another --out)"
+        )
+    foreign = [e for e in entries if e not in OUTPUT_ENTRIES]
+    if foreign:
+        raise OutputRefused(
+            f"--out {out_dir} holds {_listing(foreign)}, which rrp-eval run did not write; "
+            "the run replaces the folder whole, so move them first"
+        )
+
+
+def _listing(names: list[str], most: int = 3) -> str:
+    shown = ", ".join(names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
 def recover(out_dir: Path) -> str:
-    """Bring an output folder back to a whole state after a crash; returns what was done."""
+    """Bring an output folder back to a whole state after a crash; returns what was done.
+
+    Only folders that an rrp-eval run wrote (they carry ``MARKER``) are restored or removed.
+    """
     parent, name = out_dir.parent, out_dir.name
-    olds = sorted(parent.glob(f".{name}.old-*"), key=lambda p: p.stat().st_mtime)
-    builds = list(parent.glob(f".{name}.build-*"))
+    olds = sorted(
+        (p for p in parent.glob(f".{name}.old-*") if output_mode(p) is not None),
+        key=lambda p: p.stat().st_mtime,
+    )
+    builds = [p for p in parent.glob(f".{name}.build-*") if (p / MARKER).is_file()]
     done = []
     if not out_dir.exists() and olds:
         os.replace(olds.pop(), out_dir)

@@ -46,6 +46,8 @@ from rrp_eval.report.export import csv_text, write_workbook
 from rrp_eval.report.html import html_tables, render_index, render_notebook
 from rrp_eval.report.incremental import (
     OutputLocked,
+    OutputRefused,
+    check_output_folder,
     copy_into,
     digest,
     frame_digest,
@@ -54,6 +56,7 @@ from rrp_eval.report.incremental import (
     previous_outputs,
     recover,
     reusable,
+    write_marker,
 )
 from rrp_eval.report.manifest import sha256_file, write_atomic, write_manifest
 
@@ -485,7 +488,14 @@ def run_suite(
     if timeout is not None and timeout <= 0:
         raise UnusableInput(f"--timeout {timeout}: must be a positive number of seconds")
     selected = trusts or all_trusts
-    out_dir = Path(out) if out else Path("outputs") / ("demo" if demo else data_path.stem)
+    out_dir = output_folder(out, "demo" if demo else data_path.stem, internal)
+    protected = {"data": data_path}
+    if params.source:
+        protected["parameters"] = Path(params.source).parent
+    try:
+        check_output_folder(out_dir, "internal" if internal else "shared", protected)
+    except OutputRefused as exc:
+        raise UnusableInput(str(exc)) from exc
     out_dir = out_dir.resolve()
     try:
         with output_lock(out_dir):
@@ -509,6 +519,19 @@ def run_suite(
             )
     except OutputLocked as exc:
         raise UnusableInput(str(exc)) from exc
+
+
+INTERNAL_SUFFIX = "-internal"
+
+
+def output_folder(out: str | Path | None, default_name: str, internal: bool) -> Path:
+    """The run's output folder: ``out`` or ``outputs/<default_name>``; an internal run's
+    folder name ends in ``-internal`` (added when missing), so that internal reports never
+    land where shared ones are expected."""
+    folder = Path(out) if out else Path("outputs") / default_name
+    if internal and not folder.name.endswith(INTERNAL_SUFFIX):
+        folder = folder.with_name(folder.name + INTERNAL_SUFFIX)
+    return folder
 
 
 def _run_locked(
@@ -535,6 +558,7 @@ def _run_locked(
         logger.warning("%s: %s", out_dir, recovered)
     previous = {} if force else previous_outputs(out_dir)
     build = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.build-", dir=out_dir.parent))
+    write_marker(build, "internal" if internal else "shared")
     for sub in ("notebooks", ROWS, "trusts", "tables", "logs"):
         (build / sub).mkdir()
     build.chmod(0o755)

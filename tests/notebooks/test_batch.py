@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from rrp_eval.data.synthetic import write_demo_programme
-from rrp_eval.report.incremental import output_lock, recover
+from rrp_eval.report.incremental import output_lock, recover, write_marker
 from rrp_eval.report.run import UnusableInput, run_suite
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -148,12 +148,14 @@ def test_recovery_after_a_crash_between_the_two_renames(tmp_path):
     out = tmp_path / "out"
     old = tmp_path / ".out.old-123"
     old.mkdir()
+    write_marker(old, "shared")
     (old / "index.html").write_text("previous run")
     assert "restored" in recover(out)
     assert (out / "index.html").read_text() == "previous run" and not old.exists()
     stale = [tmp_path / ".out.old-9", tmp_path / ".out.build-x"]
     for path in stale:
         path.mkdir()
+        write_marker(path, "shared")
     assert "removed 2" in recover(out)
     assert not any(p.exists() for p in stale) and out.is_dir()
 

@@ -266,7 +266,8 @@ def test_internal_run_marks_every_page(demo_data, tmp_path):
         notebooks=FIXTURES,
     )
     assert summary.exit_code == 0
-    for name, page in _pages(tmp_path / "internal").items():
+    assert summary.out.name == "internal-internal"  # an internal run has its own folder
+    for name, page in _pages(summary.out).items():
         assert "Internal: not for sharing" in page, name
 
 

@@ -1,0 +1,142 @@
+"""A run never deletes what it did not make (issue 14, deliverable 1).
+
+Each refusal happens before anything is written: exit 2, and every file under the folders
+involved is byte-for-byte as before.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from datafiles import write_programme
+
+from rrp_eval.report.incremental import MARKER, check_output_folder, recover, write_marker
+from rrp_eval.report.run import UnusableInput, run_suite
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures" / "suite"
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes() if p.is_file() else b"<dir>"
+        for p in folder.rglob("*")
+    }
+
+
+def _refused(data: Path, out: Path, watch: Path, match: str, **kw) -> None:
+    before = _tree(watch)
+    with pytest.raises(UnusableInput, match=match):
+        run_suite(data=data, out=out, jobs=1, notebooks=FIXTURES, **kw)
+    assert _tree(watch) == before
+
+
+@pytest.fixture
+def data(tmp_path):
+    return write_programme(tmp_path / "project" / "mydata")
+
+
+def test_out_equal_to_the_data_folder_is_refused(data):
+    _refused(data, data, data.parent, "is the data")
+
+
+def test_out_containing_the_data_folder_is_refused(data):
+    _refused(data, data.parent, data.parent, "contains the data")
+    _refused(data, data.parent.parent, data.parent, "contains the data")
+
+
+def test_out_inside_the_data_folder_is_refused(data):
+    _refused(data, data / "reports", data.parent, "is inside the data")
+
+
+def test_out_equal_to_or_containing_the_parameters_is_refused(data, tmp_path):
+    params = tmp_path / "params"
+    params.mkdir()
+    (params / "programme.yaml").write_text("programme: Test\n", encoding="utf-8")
+    _refused(data, params, tmp_path, "is the parameters", params_dir=params)
+    _refused(data, tmp_path, tmp_path, "contains the", params_dir=params)
+
+
+def test_symbolic_links_are_followed(data, tmp_path):
+    link = tmp_path / "link-to-data"
+    link.symlink_to(data, target_is_directory=True)
+    _refused(data, link, data.parent, "is the data")  # --out is a link to the data
+    _refused(link, data.parent, data.parent, "contains the data")  # --data is a link into out
+    _refused(data, link / "sub", data.parent, "is inside the data")
+
+
+def test_out_dot_is_refused_from_the_command_line(data):
+    project = data.parent
+    before = _tree(project)
+    run = subprocess.run(
+        [sys.executable, "-m", "rrp_eval.cli", "run", "--data", "mydata", "--out", "."],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+    )
+    assert run.returncode == 2, run.stderr
+    assert "Traceback" not in run.stderr and "contains the data" in run.stderr
+    assert "nothing was written" in run.stderr
+    assert _tree(project) == before
+    same = subprocess.run(
+        [sys.executable, "-m", "rrp_eval.cli", "run", "--data", "mydata", "--out", "mydata"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+    assert same.returncode == 2 and "is the data" in same.stderr
+    assert _tree(project) == before
+
+
+def test_a_folder_not_written_by_rrp_eval_is_refused(data, tmp_path):
+    out = tmp_path / "elsewhere"
+    out.mkdir()
+    (out / "thesis.docx").write_bytes(b"years of work")
+    _refused(data, out, out, "not empty and was not written by rrp-eval run")
+    (out / "sub").mkdir()
+    (out / "sub" / "run.json").write_text('{"command": "run", "outputs": {}}')
+    _refused(data, out / "sub" / "run.json", out, "is a file")
+
+
+def test_runs_replace_their_own_folder_but_not_what_was_added_to_it(data, tmp_path):
+    out = tmp_path / "reports"
+    out.mkdir()  # an existing empty folder is fine
+    first = run_suite(data=data, out=out, jobs=1, notebooks=FIXTURES, trusts=["RXA"])
+    assert first.exit_code == 0 and (out / MARKER).is_file()
+    again = run_suite(data=data, out=out, jobs=1, notebooks=FIXTURES, trusts=["RXA"])
+    assert again.exit_code == 0  # its own earlier output is replaced
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    _refused(data, out, out, r"holds notes\.txt, which rrp-eval run did not write")
+
+
+def test_internal_and_shared_runs_never_share_a_folder(data, tmp_path):
+    out = tmp_path / "reports"
+    summary = run_suite(
+        data=data, out=out, jobs=1, notebooks=FIXTURES, trusts=["RXA"], internal=True
+    )
+    assert summary.out == (tmp_path / "reports-internal").resolve()  # its own folder
+    assert not out.exists()
+    assert '"internal"' in (summary.out / MARKER).read_text()
+    _refused(data, summary.out, summary.out, "holds internal reports and this run is shared")
+    out.mkdir()
+    write_marker(out, "shared")
+    with pytest.raises(Exception, match="holds shared reports and this run is internal"):
+        check_output_folder(out.with_name("reports"), "internal", {})
+
+
+def test_recovery_only_touches_folders_a_run_wrote(tmp_path):
+    out = tmp_path / "out"
+    foreign = tmp_path / ".out.old-1"  # a name like ours, but not ours
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("not a run's")
+    build = tmp_path / ".out.build-x"
+    build.mkdir()
+    write_marker(build, "shared")
+    assert "removed 1" in recover(out)
+    assert (foreign / "keep.txt").is_file() and not build.exists()
+    assert not out.exists()  # the foreign folder was not taken for a previous run

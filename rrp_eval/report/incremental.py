@@ -125,7 +125,7 @@ def write_marker(folder: Path, mode: str) -> None:
 
 
 def output_mode(folder: Path) -> str | None:
-    """"shared" or "internal" for a folder an rrp-eval run wrote, else None.
+    """The mode ("shared" or "internal") of a folder an rrp-eval run wrote, else None.
 
     Folders written before the marker existed are recognised by their ``run.json``.
     """

@@ -25,6 +25,8 @@ import hashlib
 import json
 import os
 import shutil
+import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -224,17 +226,95 @@ class OutputLocked(RuntimeError):
     """Another run is writing the same output folder."""
 
 
+#: file descriptors of the locks this process holds (closed in forked workers)
+_HELD: set[int] = set()
+
+
+def _process_start(pid: int) -> str | None:
+    """A process's start time in clock ticks since boot (``/proc/<pid>/stat`` field 22), to
+    tell a live owner from a new process that reuses its number; None if there is none."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return None if fields[0] == "Z" else fields[19]
+
+
+def _owner_alive(path: Path) -> bool:
+    """Whether the process recorded in a lock file (``pid start``) still runs. An unreadable
+    record counts as alive: only a lock whose owner is known to have died is cleared."""
+    try:
+        pid_text, start = path.read_text(encoding="utf-8").split()
+        pid = int(pid_text)
+    except (OSError, ValueError):
+        return True
+    if not Path("/proc/self/stat").exists():  # no /proc: cannot tell
+        return True
+    return _process_start(pid) == start
+
+
 @contextlib.contextmanager
 def output_lock(out_dir: Path) -> Iterator[None]:
-    """An exclusive lock on ``.<out>.lock`` beside the output folder for the whole run."""
+    """An exclusive lock on ``.<out>.lock`` beside the output folder for the whole run.
+
+    The lock records its owner (process id and start time). Worker processes forked while it
+    is held close their copy (``release_inherited``), so it never outlives the run; and if it
+    is held although its owner has died (e.g. workers of a run killed with ``kill -9`` that
+    did not stop), the stale lock file is replaced and the run goes ahead.
+    """
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     path = out_dir.parent / f".{out_dir.name}.lock"
-    with open(path, "a+") as fh:
+    cleared = False
+    while True:
+        fh = open(path, "a+")  # held for the whole run
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
+            fh.close()
+            if not cleared and not _owner_alive(path):
+                path.unlink(missing_ok=True)  # its holders are leftovers of a dead run
+                cleared = True
+                continue
             raise OutputLocked(f"{out_dir}: another rrp-eval run is writing here") from exc
         try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            same = os.stat(path).st_ino == os.fstat(fh.fileno()).st_ino
+        except OSError:
+            same = False
+        if same:
+            break
+        fh.close()  # another run replaced a stale lock file meanwhile: lock the new one
+    try:
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()} {_process_start(os.getpid())}\n")
+        fh.flush()
+        _HELD.add(fh.fileno())
+        yield
+    finally:
+        _HELD.discard(fh.fileno())
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()
+
+
+def release_inherited() -> None:
+    """In a process forked while a lock was held: close the copies of the lock (a forked
+    child shares the lock, which would otherwise outlive the run that took it)."""
+    for fd in list(_HELD):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD.clear()
+
+
+def die_with_parent(parent: int, signum: int = signal.SIGTERM) -> None:
+    """Ask Linux to send ``signum`` to this process when its parent dies (``prctl``
+    PR_SET_PDEATHSIG), and leave at once if the parent ``parent`` has gone already."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signum), 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(1)

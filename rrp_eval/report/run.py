@@ -49,12 +49,14 @@ from rrp_eval.report.incremental import (
     OutputRefused,
     check_output_folder,
     copy_into,
+    die_with_parent,
     digest,
     frame_digest,
     output_lock,
     package_digest,
     previous_outputs,
     recover,
+    release_inherited,
     reusable,
     write_marker,
 )
@@ -938,11 +940,21 @@ def _executor(workers: int, scheduler: str | None, warm: bool = False) -> Iterat
         finally:
             client.close()
     else:
+        with ProcessPoolExecutor(
+            max_workers=workers, initializer=_start_worker, initargs=(os.getpid(), warm)
+        ) as pool:
+            yield pool.submit
+
+
+def _start_worker(parent: int, warm: bool) -> None:
+    """A local worker process: it drops the output lock it inherited with the fork, ends when
+    the run's process ends (even after ``kill -9``), and starts its kernel template."""
+    release_inherited()
+    die_with_parent(parent)
+    if warm:
         from rrp_eval.report.warm import start_template
 
-        init = start_template if warm else None
-        with ProcessPoolExecutor(max_workers=workers, initializer=init) as pool:
-            yield pool.submit
+        start_template()
 
 
 def _as_completed(futures: list[Any]) -> Iterator[TaskResult]:

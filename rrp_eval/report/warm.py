@@ -86,8 +86,14 @@ class TemplateError(RuntimeError):
 # --- inside the template process --------------------------------------------------------
 
 
-def serve(fd: int) -> None:
-    """The template's main loop: import, then fork a kernel per request until the worker goes."""
+def serve(fd: int, parent: int | None = None) -> None:
+    """The template's main loop: import, then fork a kernel per request until the worker goes
+    (its socket closes, or it dies: ``parent`` is the worker's process id)."""
+    if parent is not None:
+        from rrp_eval.report.incremental import die_with_parent
+
+        signal.signal(signal.SIGTERM, _leave)  # the kernels are stopped on the way out
+        die_with_parent(parent)
     env = dict(os.environ)  # as the worker launched us: what a kernel must also be given
     if sys.path and sys.path[0] in ("", os.getcwd()):
         del sys.path[0]  # as ipykernel_launcher does before it imports anything
@@ -130,6 +136,10 @@ def serve(fd: int) -> None:
             if state["returncode"] is None:
                 with contextlib.suppress(OSError):
                     os.killpg(pid, signal.SIGKILL)
+
+
+def _leave(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _reap(children: dict[int, dict[str, Any]]) -> None:
@@ -208,11 +218,12 @@ class Template:
         self.lock = threading.Lock()
         self.sock = ours
         self.info: dict[str, Any] | None = None
+        worker = os.getpid()
         self.process = subprocess.Popen(
             [
                 sys.executable,
                 "-c",
-                f"from rrp_eval.report.warm import serve; serve({theirs.fileno()})",
+                f"from rrp_eval.report.warm import serve; serve({theirs.fileno()}, {worker})",
             ],
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,

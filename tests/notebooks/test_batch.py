@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -15,7 +16,7 @@ import pandas as pd
 import pytest
 
 from rrp_eval.data.synthetic import write_demo_programme
-from rrp_eval.report.incremental import output_lock, recover, write_marker
+from rrp_eval.report.incremental import OutputLocked, output_lock, recover, write_marker
 from rrp_eval.report.run import UnusableInput, run_suite
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,6 +130,76 @@ def test_a_killed_run_leaves_the_previous_output_intact(demo_data, tmp_path):
     assert list(tmp_path.glob(".out.build-*"))  # the half-built run is beside it, not in it
     summary = _run(demo_data, out, ["X01"])  # the next run tidies up and succeeds
     assert summary.exit_code == 0 and not list(tmp_path.glob(".out.build-*"))
+
+
+def test_killing_only_the_main_process_leaves_no_worker_and_no_lock(demo_data, tmp_path):
+    """``kill -9`` of the run itself (not its process group): its workers, kernel templates and
+    kernels end with it, and the next run is not locked out."""
+    out = tmp_path / "out"
+    marker = f"RRP_KILL_MAIN={tmp_path.name}"
+    script = (
+        "from pathlib import Path; from rrp_eval.report.run import run_suite; "
+        f"run_suite(data=Path({str(demo_data)!r}), params_dir=Path({str(ROOT / 'params')!r}), "
+        f"out=Path({str(out)!r}), trusts=['X01', 'X06'], jobs=2, "
+        f"notebooks=Path({str(FIXTURES)!r}))"
+    )
+    env = dict(os.environ, RRP_FIXTURE_SLEEP="300", RRP_KILL_MAIN=tmp_path.name)
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            builds = list(tmp_path.glob(".out.build-*"))
+            if builds and (builds[0] / "trusts" / "X01.html").exists():
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("the run never got going")
+        assert len(_processes_with(marker)) >= 4  # run, workers, templates, the kernel
+        os.kill(proc.pid, signal.SIGKILL)  # the main process only
+        proc.wait(timeout=30)
+        deadline = time.time() + 15
+        while _processes_with(marker) and time.time() < deadline:
+            time.sleep(0.5)
+        assert not _processes_with(marker)
+    finally:
+        for pid in _processes_with(marker):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+    summary = _run(demo_data, out, ["X01"])  # not refused: the lock died with the run
+    assert summary.exit_code == 0
+
+
+def test_a_lock_held_by_leftovers_of_a_dead_run_is_cleared(tmp_path):
+    """A lock file whose recorded owner is dead, still locked by a process the dead run left
+    behind, is replaced; a lock whose owner lives is respected."""
+    out = tmp_path / "out"
+    lock = tmp_path / ".out.lock"
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], text=True, capture_output=True
+    ).stdout.strip()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time; fh = open(sys.argv[1], 'a+'); "
+            "fcntl.flock(fh, fcntl.LOCK_EX); fh.write(sys.argv[2] + ' 1\\n'); fh.flush(); "
+            "print('locked', flush=True); time.sleep(300)",
+            str(lock),
+            dead,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with output_lock(out):  # the owner is dead: the leftover's lock does not count
+            assert lock.read_text().split()[0] == str(os.getpid())
+            with pytest.raises(OutputLocked):  # ours is alive: respected
+                with output_lock(out):
+                    pass
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def _processes_with(variable: str) -> list[int]:

@@ -159,6 +159,8 @@ def _fit_poisson_fe(
         keys["cell"] = cells
     keep, zero_cell = _drop_separated(y, keys)
     fit_rows = keep
+    if not y[fit_rows].any():  # e.g. mechanical restraint, recorded as 0 everywhere
+        raise ValueError("no events in any ward-month: the model is not estimable")
     wards_d = pd.get_dummies(panel["ward"], prefix="ward", dtype=float)
     months_d = pd.get_dummies(panel["month"].dt.strftime("%Y-%m"), prefix="m", dtype=float)
     X_all = pd.concat([treat.reset_index(drop=True), wards_d, months_d], axis=1)
@@ -167,6 +169,8 @@ def _fit_poisson_fe(
     support = X_all.loc[fit_rows].abs().sum(axis=0) > 0
     cols = [c for c in X_all.columns if support[c]]
     month_cols = [c for c in cols if c.startswith("m_")]
+    if len(month_cols) < 2 or not any(c in cols for c in treat.columns):
+        raise ValueError("too few months or no treated ward-months with events to model")
     cols.remove(month_cols[0])
     X = X_all[cols].to_numpy(float)
     offset = np.log(panel["occupied_bed_days"].to_numpy(float))

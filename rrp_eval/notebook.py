@@ -144,8 +144,13 @@ def setup(
         if failed:
             lines = "\n".join(str(p) for p in failed[:20])
             raise ValueError(f"the data for {trust_code} have errors:\n{lines}")
+    names = dict(zip(programme.wards["trust_code"], programme.wards["trust_name"], strict=True))
+    if trust_code is None:  # programme-level pages analyse the trusts whose data are usable
+        programme = programme.without_trusts(programme.report.failed_trusts)
     rule = DisclosureRule.from_params(params.disclosure, internal=internal)
+    literal_text()
     ctx = Context(params, programme, rule, trust_code)
+    ctx.cache["trust_names"] = names  # failed trusts included (their rows are not analysed)
     if tables_dir:
         folder = Path(tables_dir)
         try:
@@ -158,6 +163,14 @@ def setup(
 
 
 PARQUET_TABLES = ("its_effects", "spc_signals", "programme_effects")
+
+
+def literal_text() -> None:
+    """Figures show text literally: no figure of the suite uses math text, and a name such as
+    ``$\\frac$ ward`` from the data would otherwise be parsed as TeX (and can fail to draw)."""
+    import matplotlib
+
+    matplotlib.rcParams["text.parse_math"] = False
 
 
 # --- output helpers ----------------------------------------------------------------------
@@ -626,7 +639,7 @@ def trust_overview(ctx: Context, measure: str | None = None) -> None:
         out.append(
             {
                 "Trust": r.trust_code,
-                "Name": tw["trust_name"].iloc[0],
+                "Name": ctx.cache.get("trust_names", {}).get(r.trust_code, ""),
                 "Wave": ", ".join(sorted(tw["cohort"].dropna().unique())),
                 "Participating wards": int(tw["start_month"].notna().sum()),
                 "Design": r.design,
@@ -785,6 +798,8 @@ def aims(ctx: Context, measure: str | None = None) -> None:
         "against the 12 months before)",
     )
     for by, label in (("ward_type", "Ward type"), ("cohort", "Wave"), ("region", "Region")):
+        if ctx.data.wards[by].isna().all():
+            continue  # not recorded in these data
         b = breakdown(changes, ctx.data.wards, by)
         table(
             pd.DataFrame(
@@ -963,6 +978,9 @@ def every_measure(ctx: Context) -> None:
 def breakdowns(ctx: Context, by: str = "ward_type") -> None:
     """Before-after rate ratios of every measure by ward type, wave or region."""
     labels = {"ward_type": "Ward type", "cohort": "Wave", "region": "Region"}
+    if ctx.data.wards[by].isna().all():
+        paragraph(f"{labels[by]} is not recorded in these data: no breakdown by it.")
+        return
     cols: dict[str, pd.Series] = {}
     for m in ctx.params.analysed_measures(ctx.data.measures):
         changes = ward_changes(ctx.data.ward_month, ctx.data.wards, m)

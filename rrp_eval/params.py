@@ -231,9 +231,30 @@ def _format_errors(
             text = err["msg"].replace("Input should", "should").removeprefix("Value error, ")
             msg = f"key {key!r}: {text}"
             if err["type"] != "missing" and not isinstance(got, dict):
-                msg += f" (got {got!r})"
+                msg += f" (got {_shown(got)})"
         lines.append(f"{where}: {msg}")
     return ParameterError("\n".join(dict.fromkeys(lines)))
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML without aliases: parameters never need ``&anchor``/``*alias``, and nested aliases
+    can expand a few lines into billions of values (a "billion laughs" file)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"aliases (*{event.anchor}) are not allowed in parameters; write the value out",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+
+def _shown(value: Any, most: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= most else f"{text[: most - 4]}... ({len(text):,} characters)"
 
 
 def _read_yaml(path: Path) -> tuple[dict[str, Any], str]:
@@ -244,7 +265,7 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], str]:
     except UnicodeDecodeError as exc:
         raise ParameterError(f"{path}: not UTF-8 text") from exc
     try:
-        content = yaml.safe_load(text)
+        content = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader, without aliases
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)

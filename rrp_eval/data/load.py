@@ -109,11 +109,33 @@ def sniff_delimiter(header_line: str) -> str:
     return best if counts[best] > 0 else ","
 
 
-def _rows_from_text(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
-    """(first line of the row, fields) for every non-blank row; handles quoted newlines."""
+def _rows_from_text(
+    text: str, delimiter: str, source: str, problems: list[Problem]
+) -> Iterator[tuple[int, list[str]]]:
+    """(first line of the row, fields) for every non-blank row; handles quoted newlines.
+
+    A file the csv module cannot read (a cell longer than its field limit, which is what an
+    unmatched double quote usually causes, or a NUL) ends the table with a located problem.
+    """
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     last = 0
-    for fields in reader:
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            first = last + 1
+            if "field larger than field limit" in str(exc):
+                message = (
+                    f"a cell starting on line {first} runs on for more than "
+                    f"{csv.field_size_limit():,} characters: most likely an unmatched double "
+                    'quote (") there; a quote must open and close a whole cell'
+                )
+            else:
+                message = f"cannot be read as {DELIMITER_NAMES[delimiter]}-separated text ({exc})"
+            problems.append(_structural(source, "unreadable", message, first))
+            return
         first = last + 1
         last = reader.line_num
         if fields and any(f.strip() for f in fields):
@@ -193,7 +215,7 @@ def read_text_table(path: Path, name: str, problems: list[Problem]) -> RawTable 
         return None
     first_line = text.lstrip("\r\n").split("\n", 1)[0]
     delimiter = sniff_delimiter(first_line)
-    read = _frame_from_rows(_rows_from_text(text, delimiter), source, problems)
+    read = _frame_from_rows(_rows_from_text(text, delimiter, source, problems), source, problems)
     if read is None:
         return None
     frame, lines = read
@@ -318,6 +340,16 @@ def load_raw(path: str | Path) -> RawProgramme:
             if len(found) != 1:
                 continue
             file = found[0]
+            if not file.resolve().is_relative_to(path.resolve()):
+                problems.append(
+                    _structural(
+                        file.name,
+                        "outside-folder",
+                        f"is a link to a file outside the data folder ({file.resolve().parent}); "
+                        "copy the file into the folder",
+                    )
+                )
+                continue
             reader = read_parquet_table if file.suffix == ".parquet" else read_text_table
             table = reader(file, contract.name, problems)
             if table is not None:

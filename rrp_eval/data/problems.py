@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -29,13 +30,23 @@ class Problem:
     column: int | None = None
     trust_code: str | None = None
 
-    def __str__(self) -> str:
+    @property
+    def where(self) -> str:
+        """``source:line:column`` (as far as known)."""
         where = self.source
         if self.line is not None:
             where += f":{self.line}"
             if self.column is not None:
                 where += f":{self.column}"
-        return f"{where}: {self.severity}: {self.message}"
+        return where
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.severity}: {self.message}"
+
+    def located(self) -> str:
+        """Where it is and which rule it breaks, with no cell value: what shared outputs may
+        say of a trust that failed validation (a message can quote a small count)."""
+        return f"{self.where}: {self.severity}: {self.rule}"
 
 
 def _table_rank(source: str) -> int:
@@ -45,6 +56,44 @@ def _table_rank(source: str) -> int:
         if name.startswith(table) or name == table.rstrip("."):
             return rank
     return 0
+
+
+#: the most problems listed of one kind (rule, column, file, severity and trust); the rest are
+#: counted in one further problem, so a file with a million bad cells gives a readable list
+MAX_REPEATS = 20
+
+
+def _capped(problems: list[Problem]) -> tuple[Problem, ...]:
+    def kind(p: Problem) -> tuple[Any, ...]:
+        return (p.severity, p.scope, p.rule, p.source, p.column, p.trust_code)
+
+    totals: dict[tuple[Any, ...], int] = {}
+    last_line: dict[tuple[Any, ...], int | None] = {}
+    for p in problems:
+        totals[kind(p)] = totals.get(kind(p), 0) + 1
+        last_line[kind(p)] = p.line
+    seen: dict[tuple[Any, ...], int] = {}
+    out = []
+    for p in problems:
+        k = kind(p)
+        seen[k] = seen.get(k, 0) + 1
+        if seen[k] <= MAX_REPEATS:
+            out.append(p)
+        elif seen[k] == MAX_REPEATS + 1:
+            rest = totals[k] - MAX_REPEATS
+            out.append(
+                Problem(
+                    p.severity,
+                    p.scope,
+                    p.rule,
+                    f"{rest:,} more like the above, up to line {last_line[k]}",
+                    p.source,
+                    p.line,
+                    p.column,
+                    p.trust_code,
+                )
+            )
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -67,7 +116,7 @@ class ValidationReport:
                 p.message,
             ),
         )
-        return cls(tuple(order))
+        return cls(_capped(order))
 
     @property
     def errors(self) -> tuple[Problem, ...]:

@@ -5,8 +5,22 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
-KEY_RULE = "letters, digits, '-' and '_' only (the code names files)"
+MAX_KEY_CHARS = 32
+KEY_PATTERN = re.compile(rf"^[A-Za-z0-9_-]{{1,{MAX_KEY_CHARS}}}$")
+KEY_RULE = (
+    f"letters, digits, '-' and '_' only, at most {MAX_KEY_CHARS} characters (the code names files)"
+)
+
+#: the longest text cell accepted (names, labels, notes); longer is an error
+MAX_TEXT_CHARS = 1_000
+#: characters never accepted in a text cell: C0 and C1 controls (tab and line breaks, which
+#: a quoted cell may hold, excepted), and the bidirectional embedding, override and isolate
+#: marks that can make a name display as something else
+UNSAFE_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+#: ceilings on one ward-month (a provider's month included): above them a value is a mistake
+#: (a unit or paste error), and values near float limits would overflow the models
+MAX_COUNT = 100_000
+MAX_BED_DAYS = 1_000_000
 
 WARD_TYPES = (
     "adult_acute",

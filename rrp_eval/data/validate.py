@@ -10,9 +10,10 @@ are written out here.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,10 +39,14 @@ from rrp_eval.data.schema import (
     EVENTS,
     KEY_PATTERN,
     KEY_RULE,
+    MAX_BED_DAYS,
+    MAX_COUNT,
+    MAX_TEXT_CHARS,
     STANDARD_MEASURES,
     STATUS_SUFFIX,
     STATUS_VALUES,
     TABLES,
+    UNSAFE_TEXT,
     WARD_TYPES,
 )
 from rrp_eval.params import PlausibilityParams, ProgrammeParams
@@ -94,6 +99,23 @@ class ProgrammeData:
         """Trust codes in the order of ``wards``."""
         return list(dict.fromkeys(self.wards["trust_code"]))
 
+    def without_trusts(self, codes: Iterable[str]) -> ProgrammeData:
+        """The same data without these trusts' rows (the report is kept whole): what every
+        programme-level analysis fits when some trusts failed validation."""
+        drop = set(codes)
+        if not drop:
+            return self
+
+        def keep(frame: pd.DataFrame) -> pd.DataFrame:
+            return frame[~frame["trust_code"].isin(drop)].reset_index(drop=True)
+
+        return dataclasses.replace(
+            self,
+            wards=keep(self.wards),
+            ward_month=keep(self.ward_month),
+            events=keep(self.events),
+        )
+
 
 class _TableCheck:
     """Collects problems for one table, locating them by row and column."""
@@ -145,9 +167,10 @@ def _decimal(text: pd.Series, decimal_comma: bool) -> pd.Series:
 
 
 def _parse_number(
-    check: _TableCheck, column: str, *, whole: bool, required: bool = False
+    check: _TableCheck, column: str, *, whole: bool, required: bool = False, ceiling: float
 ) -> pd.Series:
-    """Text to float (NaN for blank or bad); text, fractions and negatives reported."""
+    """Text to float (NaN for blank or bad); text, fractions, negatives and values above
+    ``ceiling`` reported."""
     text = check.cells(column)
     blank = text == ""
     values = pd.to_numeric(_decimal(text, check.table.decimal_comma), errors="coerce").astype(float)
@@ -160,6 +183,17 @@ def _parse_number(
         "not-a-number",
         lambda i: f"{column}: {text.iloc[i]!r} is not a number; allowed: {rule}",
     )
+    huge = values > ceiling
+    check.add(
+        np.flatnonzero(huge),
+        column,
+        "implausible-number",
+        lambda i: (
+            f"{column}: {text.iloc[i][:20]} is above {ceiling:,.0f}, the most one ward-month "
+            "can hold; check the units and the cell"
+        ),
+    )
+    values = values.mask(huge)
     if whole:
         fraction = values.notna() & (values % 1 != 0)
         check.add(
@@ -239,6 +273,7 @@ def _pandera_problems(
                 continue
             i = int(index)
             value = raw[column].iloc[i] if column in raw else case.failure_case
+            shown = _shown(value)
             if case.check == "not_nullable":
                 text = f"{column}: blank; a value is required"
                 rule = "blank"
@@ -251,7 +286,7 @@ def _pandera_problems(
                     ),
                     case.check,
                 )
-                text = f"{column}: {value!r} {err}"
+                text = f"{column}: {shown} {err}"
                 rule = case.check
             keyish = column in ("trust_code", "ward_id")
             if keyish and rule != "blank":
@@ -263,6 +298,12 @@ def _pandera_problems(
                 text += f" ({n} rows; first here)" if n > 1 else ""
             structural = keyish and (column == "trust_code" or rule != "blank")
             check.add([i], column, rule, text, scope=STRUCTURAL if structural else TRUST)
+
+
+def _shown(value: object, most: int = 40) -> str:
+    """A cell quoted in a message, cut short (a message never carries a whole long cell)."""
+    text = repr(value)
+    return text if len(text) <= most else f"{text[: most - 5]}...' ({len(str(value))} characters)"
 
 
 def _missing_columns(table: RawTable, required: tuple[str, ...]) -> list[Problem]:
@@ -322,7 +363,7 @@ def _validate_wards(check: _TableCheck) -> pd.DataFrame:
     out = pd.DataFrame(index=raw.index)
     out["start_month"] = _parse_month(check, "start_month", blank_ok=True)
     if "beds" in raw:
-        out["beds"] = _parse_number(check, "beds", whole=True)
+        out["beds"] = _parse_number(check, "beds", whole=True, ceiling=MAX_COUNT)
     columns = {
         "trust_code": _key_column(),
         "ward_id": _key_column(),
@@ -347,6 +388,7 @@ def _validate_wards(check: _TableCheck) -> pd.DataFrame:
         "ward",
         lambda i: f"{raw['trust_code'].iloc[i]}/{raw['ward_id'].iloc[i]}",
     )
+    _case_collisions(check, raw)
     names = frame.groupby("trust_code")["trust_name"].nunique()
     for trust in names[names > 1].index:
         rows = np.flatnonzero(raw["trust_code"] == trust)
@@ -362,9 +404,65 @@ def _validate_wards(check: _TableCheck) -> pd.DataFrame:
     if "beds" in out:
         typed["beds"] = out["beds"]
     for col in ("ward_name", "cohort", "region"):
-        if col in typed:
-            typed[col] = typed[col].replace("", np.nan)
+        # optional columns are always there once validated (blank when the file has none)
+        typed[col] = typed[col].replace("", np.nan) if col in typed else np.nan
+    if "beds" not in typed:
+        typed["beds"] = np.nan
     return typed
+
+
+def _case_collisions(check: _TableCheck, raw: pd.DataFrame) -> None:
+    """Trust codes that differ only in case (``TB`` and ``tb``): their report files would be
+    one file on a case-insensitive share (Windows, macOS, SharePoint)."""
+    codes = pd.Series(raw["trust_code"].unique())
+    folded = codes.str.casefold()
+    for _, group in codes.groupby(folded, sort=False):
+        if len(group) < 2:
+            continue
+        first, *others = list(group)
+        for code in others:
+            row = int(np.flatnonzero(raw["trust_code"] == code)[0])
+            check.add(
+                [row],
+                "trust_code",
+                "case-collision",
+                f"trust_code: {code!r} differs from {first!r} only in upper and lower case; "
+                "their reports would overwrite each other on a case-insensitive drive, so "
+                "give each trust its own code",
+                scope=STRUCTURAL,
+            )
+
+
+def _text_cells(check: _TableCheck) -> None:
+    """Every text cell: no control or bidirectional-override characters, and not over-long
+    (``MAX_TEXT_CHARS``). Codes are checked by their own pattern."""
+    frame = check.table.frame
+    for column in frame.columns:
+        if column in ("trust_code", "ward_id"):
+            continue
+        text = frame[column].astype(str)
+        unsafe = text.str.contains(UNSAFE_TEXT)
+        check.add(
+            np.flatnonzero(unsafe),
+            column,
+            "control-character",
+            lambda i, text=text, column=column: (
+                f"{column}: holds the invisible character "
+                f"U+{ord(UNSAFE_TEXT.search(text.iloc[i]).group()):04X} at position "
+                f"{UNSAFE_TEXT.search(text.iloc[i]).start() + 1}; control and text-direction "
+                "characters are not allowed (they can make a name display as another)"
+            ),
+        )
+        long = text.str.len() > MAX_TEXT_CHARS
+        check.add(
+            np.flatnonzero(long & ~unsafe),
+            column,
+            "too-long",
+            lambda i, text=text, column=column: (
+                f"{column}: {len(text.iloc[i]):,} characters; at most {MAX_TEXT_CHARS:,} "
+                "are allowed in a cell"
+            ),
+        )
 
 
 def _validate_ward_month(
@@ -374,9 +472,11 @@ def _validate_ward_month(
     frame = raw.replace("", np.nan)
     typed = raw.copy()
     typed["month"] = _parse_month(check, "month", blank_ok=False)
-    typed["occupied_bed_days"] = _parse_number(check, "occupied_bed_days", whole=False)
+    typed["occupied_bed_days"] = _parse_number(
+        check, "occupied_bed_days", whole=False, ceiling=MAX_BED_DAYS
+    )
     for m in measures:
-        typed[m] = _parse_number(check, m, whole=True)
+        typed[m] = _parse_number(check, m, whole=True, ceiling=MAX_COUNT)
     columns = {"trust_code": _key_column(), "ward_id": _key_column()}
     columns["occupied_bed_days"] = pa.Column(
         float, pa.Check.ge(0, error=f"is negative; allowed: {NUMBER_RULE}"), nullable=True
@@ -749,6 +849,8 @@ def validate_programme(
     wards = ward_month = None
     events = _empty_events()
     checks = {name: _TableCheck(table) for name, table in usable.items()}
+    for check in checks.values():
+        _text_cells(check)
     if "wards" in checks:
         wards = _validate_wards(checks["wards"])
     if "ward_month" in checks:

@@ -384,8 +384,9 @@ def _write_glance(
     from rrp_eval.notebook import Context, glance_figure
 
     ctx = Context(params, programme, rule, cache={"tables": tables})
-    fig, _ = glance_figure(ctx)
-    fig.savefig(path, dpi=150, bbox_inches="tight")
+    with matplotlib.rc_context({"text.parse_math": False}):  # names shown literally
+        fig, _ = glance_figure(ctx)
+        fig.savefig(path, dpi=150, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -567,8 +568,9 @@ def _run_locked(
     summary = RunSummary(out=out_dir)
     failed = report.failed_trusts
     summary.failed_trusts = {
-        t: f"data errors: {failed[t][0]}"
+        t: f"data errors: {failed[t][0] if internal else failed[t][0].located()}"
         + (f" (and {len(failed[t]) - 1} more)" if len(failed[t]) > 1 else "")
+        + ("" if internal else "; the data-quality report and rrp-eval validate list them")
         for t in selected
         if t in failed
     }
@@ -591,6 +593,8 @@ def _run_locked(
     else:
         tasks.append(Task(CONTEXT, "programme", "programme.html", "Provider-level context", common))
     ok_trusts = [t for t in selected if t not in summary.failed_trusts]
+    # the programme-level fits never see the rows of a trust that failed validation
+    analysed = programme.without_trusts(failed)
     digests = {t.html: _task_digest(t, programme, params, notebooks) for t in tasks}
     tables_digest = digest(
         "tables",
@@ -653,10 +657,10 @@ def _run_locked(
                 its, spc = _read_tables(build)
                 finished(trust_futures)
             else:
-                panel = panel_effect_table(programme, params)  # while the trusts run
+                panel = panel_effect_table(analysed, params)  # while the trusts run
                 finished(trust_futures)
                 its, spc, sensitivity, pooled = _assemble_tables(
-                    programme, params, ok_trusts, summary.failed_trusts, rows_dir, panel
+                    analysed, params, ok_trusts, summary.failed_trusts, rows_dir, panel
                 )
                 tables = {
                     "its_effects": its,
@@ -669,7 +673,7 @@ def _run_locked(
             if not tables_reused:  # while the programme notebook runs
                 _write_tables(build, params, tables)
                 _write_glance(
-                    build / "programme_at_a_glance.png", params, programme, rule, (its, spc, pooled)
+                    build / "programme_at_a_glance.png", params, analysed, rule, (its, spc, pooled)
                 )
             tables_seconds = time.perf_counter() - t_tables
             finished(futures)

@@ -226,10 +226,10 @@ def test_an_unsafe_code_is_one_problem_per_file(tmp_path):
     wm = WARD_MONTH.replace("RXB,", "RX/B,")
     _, report = _report(tmp_path, wards=wards, ward_month=wm)
     assert [str(p) for p in report.problems] == [
-        "wards.csv:4:1: error: trust_code: 'RX/B' must use letters, digits, '-' and '_' only (the "
-        "code names files)",
+        "wards.csv:4:1: error: trust_code: 'RX/B' must use letters, digits, '-' and '_' only, "
+        "at most 32 characters (the code names files)",
         "ward_month.csv:26:1: error: trust_code: 'RX/B' must use letters, digits, '-' and '_' "
-        "only (the code names files) (12 rows; first here)",
+        "only, at most 32 characters (the code names files) (12 rows; first here)",
     ]
     assert {p.scope for p in report.problems} == {"structural"}
 

@@ -151,7 +151,7 @@ def _default_params(given: Path | None) -> Path | None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from rrp_eval.report.run import UnusableInput, run_suite
+    from rrp_eval.report.run import EXIT_UNWRITABLE, OutputUnwritable, UnusableInput, run_suite
 
     if args.jobs is not None and args.jobs < 1:
         raise ValueError(f"--jobs {args.jobs}: must be at least 1")
@@ -176,6 +176,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 print(problem, file=sys.stderr)
         print(f"rrp-eval run: {exc}; nothing was written", file=sys.stderr)
         return 2
+    except OutputUnwritable as exc:
+        print(f"rrp-eval run: error: {exc.strerror}", file=sys.stderr)
+        return EXIT_UNWRITABLE
     for trust, message in summary.failed_trusts.items():
         print(f"  failed trusts/{trust}.html (not run): {message}")
     n_bad = sum(r.status != "ok" for r in summary.results) + len(summary.failed_trusts)

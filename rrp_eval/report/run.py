@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import logging
 import math
 import os
@@ -70,7 +71,25 @@ CONTEXT = "40_provider_context"  # the programme page when no ward has a start m
 ROWS = "notebooks/rows"  # each trust notebook's rows of the tables
 # parameters that only say where this run's build folder is: not inputs, not in a digest
 RUN_PATHS = ("tables_dir", "rows_dir")
-EXIT_OK, EXIT_TRUSTS_FAILED, EXIT_UNUSABLE = 0, 1, 2
+EXIT_OK, EXIT_TRUSTS_FAILED, EXIT_UNUSABLE, EXIT_UNWRITABLE = 0, 1, 2, 3
+#: errors that mean the output cannot be written (not that the data are bad)
+UNWRITABLE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+
+
+class OutputUnwritable(OSError):
+    """The outputs could not be written (a full disk, a quota, no permission): the build was
+    removed and the previous reports are untouched (exit 3)."""
+
+
+def _unwritable(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in UNWRITABLE_ERRNOS
+
+
+def _unwritable_message(out_dir: Path, reason: str) -> str:
+    return (
+        f"{out_dir}: the reports could not be written ({reason}); nothing was replaced, and "
+        "the previous reports there (if any) are untouched"
+    )
 
 
 class UnusableInput(ValueError):
@@ -110,6 +129,7 @@ class TaskResult:
     reused: bool = False
     peak_mib: dict[str, float] = field(default_factory=dict)
     kernel: str = ""  # "warm", "cold" or "cold: why the template could not be used"
+    unwritable: bool = False  # its files could not be written (a full disk): the run stops
 
 
 @dataclass
@@ -156,7 +176,7 @@ def _execute(
         extra["kernel_manager_class"] = warm.WarmKernelManager
     launches = len(warm.LAUNCHES)
     executed = inside(out_dir, f"notebooks/{task.stage}_{task.name}.ipynb")
-    status, message = "ok", ""
+    status, message, unwritable = "ok", "", False
     # the kernel inherits this process's stderr: its start-up chatter goes to a log, not the user
     log = inside(out_dir, f"logs/{task.stage}_{task.name}.log")
     log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -187,11 +207,59 @@ def _execute(
         status, message = "failed", f"{exc.ename}: {exc.evalue}".strip()
     except Exception as exc:  # a kernel that dies or will not start: keep the others going
         status, message = "failed", f"{type(exc).__name__}: {exc}"
+        unwritable = _unwritable(exc)
     finally:  # the worker's own stderr back (a Dask worker logs there)
         os.dup2(saved_stderr, 2)
         os.close(saved_stderr)
     if status == "failed" and timeout is not None and time.perf_counter() - start >= timeout:
         status, message = "failed", f"timed out after {timeout:g} s ({message.splitlines()[0]})"
+    try:
+        status, message = _render(task, executed, out_dir, page, rule, status, message)
+    except (OSError, ValueError) as exc:  # a notebook cut short by a full disk, say
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        unwritable = unwritable or _unwritable(exc) or _disk_full(out_dir)
+        if unwritable and not isinstance(exc, OSError):
+            reason = os.strerror(errno.ENOSPC)
+        status, message = "failed", f"the page could not be written: {reason}"
+    import resource
+
+    kernel, kernel_mib, template_mib = warm.launched_since(launches)
+    peak = {  # ru_maxrss is in KiB on Linux: the worker so far, and the largest kernel reaped
+        "worker": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "kernel": kernel_mib or resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }
+    if template_mib:
+        peak["template"] = template_mib
+    return TaskResult(
+        task,
+        status,
+        message.splitlines()[0] if message else "",
+        time.perf_counter() - start,
+        peak_mib={k: round(v, 1) for k, v in peak.items()},
+        kernel=kernel,
+        unwritable=unwritable,
+    )
+
+
+def _disk_full(folder: Path, margin: int = 1 << 20) -> bool:
+    """Less than ``margin`` bytes free where ``folder`` is."""
+    try:
+        return shutil.disk_usage(folder).free < margin
+    except OSError:
+        return False
+
+
+def _render(
+    task: Task,
+    executed: Path,
+    out_dir: Path,
+    page: dict[str, Any],
+    rule: DisclosureRule,
+    status: str,
+    message: str,
+) -> tuple[str, str]:
+    """Render the executed notebook (if any) to its page; a page that fails the disclosure
+    check is replaced by a notice. Returns the task's status and message."""
     if executed.exists():
         html = render_notebook(
             executed,
@@ -210,23 +278,7 @@ def _execute(
                 index_href="../index.html" if "/" in task.html else "index.html",
             )
         write_atomic(inside(out_dir, task.html), html)
-    import resource
-
-    kernel, kernel_mib, template_mib = warm.launched_since(launches)
-    peak = {  # ru_maxrss is in KiB on Linux: the worker so far, and the largest kernel reaped
-        "worker": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "kernel": kernel_mib or resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-    }
-    if template_mib:
-        peak["template"] = template_mib
-    return TaskResult(
-        task,
-        status,
-        message.splitlines()[0] if message else "",
-        time.perf_counter() - start,
-        peak_mib={k: round(v, 1) for k, v in peak.items()},
-        kernel=kernel,
-    )
+    return status, message
 
 
 START_RETRIES = 1  # a kernel that dies before it answers (e.g. a port taken meanwhile)
@@ -522,6 +574,11 @@ def run_suite(
             )
     except OutputLocked as exc:
         raise UnusableInput(str(exc)) from exc
+    except OSError as exc:
+        if not _unwritable(exc) or isinstance(exc, OutputUnwritable):
+            raise
+        where = f"{exc.strerror} at {exc.filename}" if exc.filename else exc.strerror
+        raise OutputUnwritable(exc.errno, _unwritable_message(out_dir, where)) from exc
 
 
 INTERNAL_SUFFIX = "-internal"
@@ -678,6 +735,12 @@ def _run_locked(
             tables_seconds = time.perf_counter() - t_tables
             finished(futures)
         bar.close()
+        full = [r for r in summary.results if r.unwritable]
+        if full:  # never swap in a half-written run
+            raise OutputUnwritable(
+                errno.ENOSPC,
+                _unwritable_message(out_dir, f"{full[0].task.html}: {full[0].message}"),
+            )
         _report_kernels(summary.results, kernels)
         summary.results += reused
         summary.results.sort(key=lambda r: (r.task.stage, r.task.name))

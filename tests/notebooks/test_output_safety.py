@@ -15,7 +15,7 @@ import pytest
 from datafiles import write_programme
 
 from rrp_eval.report.incremental import MARKER, check_output_folder, recover, write_marker
-from rrp_eval.report.run import UnusableInput, run_suite
+from rrp_eval.report.run import OutputUnwritable, UnusableInput, run_suite
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "suite"
@@ -140,3 +140,52 @@ def test_recovery_only_touches_folders_a_run_wrote(tmp_path):
     assert "removed 1" in recover(out)
     assert (foreign / "keep.txt").is_file() and not build.exists()
     assert not out.exists()  # the foreign folder was not taken for a previous run
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MiB file system (tmpfs; needs root, as in CI)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small file system here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_stops_the_run_cleanly_and_keeps_the_last_reports(data, small_disk):
+    out = small_disk / "out"
+    first = run_suite(data=data, out=out, jobs=1, notebooks=FIXTURES, trusts=["RXA"])
+    assert first.exit_code == 0
+    before = _tree(out)
+    free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
+    (small_disk / "filler").write_bytes(b"\0" * (free - 64 * 1024))  # 64 KiB left
+    with pytest.raises(OutputUnwritable, match="No space left on device") as exc:
+        run_suite(data=data, out=out, jobs=1, notebooks=FIXTURES, trusts=["RXA"], force=True)
+    assert "nothing was replaced" in str(exc.value)
+    assert _tree(out) == before  # the previous reports, untouched
+    assert not list(small_disk.glob(".out.build-*"))  # the half-built run removed
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rrp_eval.cli",
+            "run",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--force",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+    )
+    assert run.returncode == 3, run.stderr
+    assert "Traceback" not in run.stderr and "No space left on device" in run.stderr
+    assert "JSON" not in run.stderr

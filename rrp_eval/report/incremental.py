@@ -71,11 +71,16 @@ def digest(*parts: Any) -> str:
 
 
 def previous_outputs(out_dir: Path) -> dict[str, Any]:
-    """The last run's ``run.json`` (empty if there is none or it cannot be read)."""
-    try:
-        return json.loads((out_dir / "run.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    """The last run's full manifest, kept beside the folder (``manifest.state_path``), or its
+    ``run.json`` (empty if there is none or it cannot be read)."""
+    from rrp_eval.report.manifest import state_path
+
+    for path in (state_path(out_dir), out_dir / "run.json"):
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+    return {}
 
 
 def reusable(previous: dict[str, Any], key: str, input_digest: str, files: list[Path]) -> bool:

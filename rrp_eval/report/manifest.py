@@ -75,8 +75,10 @@ def write_manifest(
     notebooks: dict[str, Path] | None = None,
     reproduce: str = "",
     seeds: dict[str, int] | None = None,
+    full: bool = True,
 ) -> Path:
-    """Write ``out_dir/run.json`` and return its path.
+    """Write ``out_dir/run.json`` and return its path (``full=False``: the ``shareable``
+    copy).
 
     Parameters
     ----------
@@ -120,5 +122,49 @@ def write_manifest(
         "outputs": outputs,
     }
     path = out_dir / "run.json"
-    write_atomic(path, json.dumps(manifest, indent=2, sort_keys=False, default=str) + "\n")
+    write_atomic(path, manifest_text(manifest if full else shareable(manifest)))
     return path
+
+
+def manifest_text(manifest: dict[str, Any]) -> str:
+    return json.dumps(manifest, indent=2, sort_keys=False, default=str) + "\n"
+
+
+def state_path(out_dir: Path) -> Path:
+    """Where the full manifest of a run is kept, beside (not in) its output folder: the
+    hashes that let the next run reuse unchanged notebooks, which a shared folder must not
+    carry (a hash of a trust's data lets anyone confirm a guess of its counts)."""
+    return out_dir.parent / f".{out_dir.name}.manifest.json"
+
+
+def _scrub(value: Any) -> Any:
+    """Absolute paths cut to their last part, recursively."""
+    if isinstance(value, dict):
+        return {k: _scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    if isinstance(value, str) and (value.startswith(("/", "\\")) or value[1:3] in (":\\", ":/")):
+        return Path(value).name or value
+    return value
+
+
+def shareable(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest as a shared output folder holds it: no absolute paths (they name people's
+    folders and machines), no hash of any input or of any trust's slice of the data (a hash
+    confirms a guessed count); input names, parameters, versions, status and timings stay."""
+    out = _scrub(manifest)
+    out["inputs"] = sorted(manifest.get("inputs", {}))
+    out["outputs"] = {
+        name: {k: v for k, v in entry.items() if k != "input_sha256"}
+        if isinstance(entry, dict)
+        else entry
+        for name, entry in out.get("outputs", {}).items()
+    }
+    out["reproduce"] = " ".join(
+        Path(a).name if a.startswith("/") else a for a in manifest.get("reproduce", "").split(" ")
+    )
+    out["note"] = (
+        "Shared copy: input hashes and absolute paths are kept only in the full manifest beside "
+        "the output folder (" + state_path(Path("OUT")).name.replace("OUT", "<out>") + ")."
+    )
+    return out

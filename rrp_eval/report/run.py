@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import json
 import logging
 import math
 import os
@@ -61,7 +62,14 @@ from rrp_eval.report.incremental import (
     reusable,
     write_marker,
 )
-from rrp_eval.report.manifest import sha256_file, write_atomic, write_manifest
+from rrp_eval.report.manifest import (
+    manifest_text,
+    sha256_file,
+    shareable,
+    state_path,
+    write_atomic,
+    write_manifest,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -215,6 +223,8 @@ def _execute(
         status, message = "failed", f"timed out after {timeout:g} s ({message.splitlines()[0]})"
     try:
         status, message = _render(task, executed, out_dir, page, rule, status, message)
+        if rule.internal and executed.exists():
+            _stamp_internal(executed)
     except (OSError, ValueError) as exc:  # a notebook cut short by a full disk, say
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         unwritable = unwritable or _unwritable(exc) or _disk_full(out_dir)
@@ -239,6 +249,22 @@ def _execute(
         kernel=kernel,
         unwritable=unwritable,
     )
+
+
+def _stamp_internal(executed: Path) -> None:
+    """A first cell in an internal run's executed notebook that says it is not for sharing
+    (the notebook is read without the report's banner)."""
+    import nbformat
+
+    nb = nbformat.read(executed, as_version=4)
+    cell = nbformat.v4.new_markdown_cell(
+        f"**{INTERNAL_STAMP}.** Written by `rrp-eval run --internal`: the outputs below show "
+        "counts and rates without disclosure control. Keep it inside the trust."
+    )
+    cell.metadata["tags"] = ["rrp-eval-internal"]
+    nb.cells.insert(0, cell)
+    text = nbformat.writes(nb)
+    write_atomic(executed, text if text.endswith("\n") else text + "\n")
 
 
 def _disk_full(folder: Path, margin: int = 1 << 20) -> bool:
@@ -438,6 +464,17 @@ def _write_glance(
     ctx = Context(params, programme, rule, cache={"tables": tables})
     with matplotlib.rc_context({"text.parse_math": False}):  # names shown literally
         fig, _ = glance_figure(ctx)
+        if rule.internal:  # the picture travels alone: it says what it is on its face
+            fig.text(
+                0.5,
+                1.0,
+                INTERNAL_STAMP,
+                ha="center",
+                va="bottom",
+                fontsize=13,
+                fontweight="bold",
+                color="#DA291C",
+            )
         fig.savefig(path, dpi=150, bbox_inches="tight")
     plt.close(fig)
 
@@ -582,6 +619,7 @@ def run_suite(
 
 
 INTERNAL_SUFFIX = "-internal"
+INTERNAL_STAMP = "INTERNAL: NOT FOR SHARING (small numbers are not suppressed)"
 
 
 def output_folder(out: str | Path | None, default_name: str, internal: bool) -> Path:
@@ -660,6 +698,8 @@ def _run_locked(
         frame_digest(*_frames(programme)),
         _params_json(params),
         ok_trusts,
+        rule.statement,  # the rule shapes the glance figure and the workbook's titles
+        internal,
     )
     try:
         # reuse what has not changed since the last run
@@ -728,7 +768,7 @@ def _run_locked(
                 _write_parquet(parquet, tables)  # what the programme notebook reads
             futures += [submit(_execute, _with(t, tables_dir=str(parquet)), *run) for t in last]
             if not tables_reused:  # while the programme notebook runs
-                _write_tables(build, params, tables)
+                _write_tables(build, params, tables, internal)
                 _write_glance(
                     build / "programme_at_a_glance.png", params, analysed, rule, (its, spc, pooled)
                 )
@@ -759,7 +799,7 @@ def _run_locked(
         )
         write_atomic(build / "index.html", index)
         summary.seconds = time.perf_counter() - t0
-        write_manifest(
+        manifest_path = write_manifest(
             build,
             command="run",
             inputs=_input_files(params, programme.files),
@@ -808,7 +848,11 @@ def _run_locked(
                 **{f"{r.task.stage}_{r.task.name}": r.seconds for r in summary.results},
             },
         )
+        full = manifest_path.read_text(encoding="utf-8")
+        if not internal:  # the shared folder gets no hashes and no absolute paths
+            write_atomic(manifest_path, manifest_text(shareable(json.loads(full))))
         _swap_into_place(build, out_dir)
+        write_atomic(state_path(out_dir), full)  # after the swap: it describes out_dir
     finally:
         shutil.rmtree(build, ignore_errors=True)
     return summary
@@ -913,8 +957,11 @@ def _write_parquet(folder: Path, tables: dict[str, pd.DataFrame]) -> None:
         _numeric(tables[name]).to_parquet(folder / f"{name}.parquet", index=False)
 
 
-def _write_tables(build: Path, params: ProgrammeParams, tables: dict[str, pd.DataFrame]) -> None:
-    """The CSV files and the workbook."""
+def _write_tables(
+    build: Path, params: ProgrammeParams, tables: dict[str, pd.DataFrame], internal: bool = False
+) -> None:
+    """The CSV files and the workbook (an internal workbook's every title row says so)."""
+    stamp = f"{INTERNAL_STAMP}. " if internal else ""
     for name, frame in tables.items():
         write_atomic(build / "tables" / f"{name}.csv", csv_text(frame))
     sheets = {
@@ -926,7 +973,7 @@ def _write_tables(build: Path, params: ProgrammeParams, tables: dict[str, pd.Dat
     write_workbook(
         build / "tables" / "results.xlsx",
         {
-            sheet: (tables[name], f"{params.programme}: {caption}")
+            sheet: (tables[name], f"{stamp}{params.programme}: {caption}")
             for sheet, (name, caption) in sheets.items()
         },
     )

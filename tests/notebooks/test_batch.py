@@ -17,6 +17,7 @@ import pytest
 
 from rrp_eval.data.synthetic import write_demo_programme
 from rrp_eval.report.incremental import OutputLocked, output_lock, recover, write_marker
+from rrp_eval.report.manifest import state_path
 from rrp_eval.report.run import UnusableInput, run_suite
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,7 +59,9 @@ def test_only_notebooks_whose_inputs_changed_run_again(demo_data, tmp_path):
     assert (out / "index.html").read_bytes() == index  # rebuilt from the reused tables
     manifest = json.loads((out / "run.json").read_text())
     assert manifest["outputs"]["tables"]["reused"] is True
-    assert len(manifest["outputs"]["trusts/X01.html"]["input_sha256"]) == 64
+    assert "input_sha256" not in manifest["outputs"]["trusts/X01.html"]  # a shared folder
+    full = json.loads(state_path(out.resolve()).read_text())  # kept beside it
+    assert len(full["outputs"]["trusts/X01.html"]["input_sha256"]) == 64
     # one of X01's counts changes: X01 and the programme-wide pages run, X03 is reused
     wm = pd.read_csv(data / "ward_month.csv", dtype=str, keep_default_na=False)
     row = wm.index[(wm.trust_code == "X01") & (wm.month == "2021-03")][0]

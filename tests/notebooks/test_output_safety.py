@@ -189,3 +189,27 @@ def test_a_full_disk_stops_the_run_cleanly_and_keeps_the_last_reports(data, smal
     assert run.returncode == 3, run.stderr
     assert "Traceback" not in run.stderr and "No space left on device" in run.stderr
     assert "JSON" not in run.stderr
+
+
+def test_every_internal_artefact_says_it_is_internal(data, tmp_path):
+    import nbformat
+    from openpyxl import load_workbook
+    from PIL import Image
+
+    shared = run_suite(data=data, out=tmp_path / "r", jobs=1, notebooks=FIXTURES, trusts=["RXA"])
+    internal = run_suite(
+        data=data, out=tmp_path / "r", jobs=1, notebooks=FIXTURES, trusts=["RXA"], internal=True
+    )
+    assert internal.out.name == "r-internal" and shared.out.name == "r"
+    book = load_workbook(internal.out / "tables" / "results.xlsx")
+    assert all(ws["A1"].value.startswith("INTERNAL: NOT FOR SHARING") for ws in book.worksheets)
+    book = load_workbook(shared.out / "tables" / "results.xlsx")
+    assert not any("INTERNAL" in ws["A1"].value for ws in book.worksheets)
+    for path in (internal.out / "notebooks").glob("*.ipynb"):
+        first = nbformat.read(path, as_version=4).cells[0]
+        assert first.cell_type == "markdown" and "INTERNAL: NOT FOR SHARING" in first.source
+    for path in (shared.out / "notebooks").glob("*.ipynb"):
+        assert "INTERNAL" not in nbformat.read(path, as_version=4).cells[0].source
+    stamped = Image.open(internal.out / "programme_at_a_glance.png").size
+    plain = Image.open(shared.out / "programme_at_a_glance.png").size
+    assert stamped[1] > plain[1]  # the stamp is drawn above the figure

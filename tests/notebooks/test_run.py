@@ -30,6 +30,7 @@ from rrp_eval.prepare import with_derived_measures
 from rrp_eval.programme import PROGRAMME_COLUMNS
 from rrp_eval.report.export import csv_text
 from rrp_eval.report.html import external_requests, html_tables
+from rrp_eval.report.manifest import state_path
 from rrp_eval.report.run import UnusableInput, run_suite
 from rrp_eval.tables import ITS_EFFECTS_COLUMNS
 
@@ -99,11 +100,40 @@ def test_tables_are_the_notebooks_own_fits_and_match_a_direct_computation(shared
 
 def test_manifest(shared_run):
     out, _ = shared_run
-    m = json.loads((out / "run.json").read_text())
+    m = json.loads(state_path(out.resolve()).read_text())  # the full manifest, beside it
     assert {"data/wards.csv", "data/ward_month.csv", "params/programme.yaml"} <= set(m["inputs"])
     assert all(len(v["sha256"]) == 64 for v in m["inputs"].values())
     assert m["outputs"]["trusts/X01.html"]["status"] == "ok"
     assert m["parameters"]["trusts"] == TRUSTS and m["timings_seconds"]["total"] > 0
+
+
+def test_the_shared_manifest_has_no_paths_and_no_hashes_of_the_data(shared_run):
+    out, _ = shared_run
+    full = json.loads(state_path(out.resolve()).read_text())
+    text = (out / "run.json").read_text()
+    shared = json.loads(text)
+    assert {"data/wards.csv", "data/ward_month.csv", "params/programme.yaml"} <= set(
+        shared["inputs"]
+    )
+    for entry in full["inputs"].values():
+        assert entry["sha256"] not in text and entry["path"] not in text
+    assert "input_sha256" not in text
+    digests = [e["input_sha256"] for e in full["outputs"].values() if "input_sha256" in e]
+    assert digests and not any(d in text for d in digests)
+
+    def strings(value):
+        if isinstance(value, dict):
+            for v in value.values():
+                yield from strings(v)
+        elif isinstance(value, list):
+            for v in value:
+                yield from strings(v)
+        elif isinstance(value, str):
+            yield value
+
+    assert not [s for s in strings(shared) if s.startswith("/")]
+    assert str(out.resolve().parent) not in text and " /" not in shared["reproduce"]
+    assert shared["outputs"]["trusts/X01.html"]["status"] == "ok"
 
 
 def _html_table(page: str, caption: str) -> pd.DataFrame:
@@ -351,11 +381,12 @@ def test_trust_scoped_errors_fail_that_trust_only(tmp_path):
     data = write_programme(tmp_path / "d", ward_month=wm)
     summary = run_suite(data=data, out=tmp_path / "o", jobs=1, notebooks=FIXTURES)
     assert list(summary.failed_trusts) == ["RXB"]
-    assert "physical_restraint: 'abc' is not a number" in summary.failed_trusts["RXB"]
+    # shared outputs name the place and the rule, never the cell (it may be a small count)
+    assert "ward_month.csv:26:5: error: not-a-number" in summary.failed_trusts["RXB"]
     assert [r.task.name for r in summary.results if r.task.stage.startswith("20")] == ["RXA"]
     assert summary.exit_code == 1
     index = (tmp_path / "o" / "index.html").read_text()
-    assert "RXB" in index and "is not a number" in index
+    assert "RXB" in index and "ward_month.csv:26:5" in index and "abc" not in index
     its = pd.read_csv(tmp_path / "o" / "tables" / "its_effects.csv")
     assert set(its.loc[its.trust_code == "RXB", "status"]) == {"failed"}
 

@@ -391,7 +391,11 @@ def programme_effect_table(
 
 def panel_effect_table(data: ProgrammeData, params: ProgrammeParams) -> pd.DataFrame:
     """The rows of ``programme_effects`` fitted on the ward panel (GEE and the controlled
-    analyses), which need no trust's ITS."""
+    analyses), which need no trust's ITS (no rows when every trust failed validation)."""
+    from rrp_eval.programme import PROGRAMME_COLUMNS
+
+    if data.wards.empty or data.ward_month.empty:
+        return pd.DataFrame(columns=PROGRAMME_COLUMNS)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         gee = gee_rows(

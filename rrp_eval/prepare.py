@@ -29,7 +29,9 @@ def rate_per_1000(count: pd.Series | np.ndarray, bed_days: pd.Series | np.ndarra
 
 def months_since(month: pd.Series, start: pd.Series | pd.Timestamp) -> pd.Series:
     """Whole months from ``start`` to ``month`` (0 in the start month; NaN where no start)."""
-    if isinstance(start, pd.Timestamp):
+    if not isinstance(start, pd.Series):  # one month (NaT: the minimum of no months)
+        if pd.isna(start):
+            return pd.Series(np.nan, index=month.index)
         return (month.dt.year - start.year) * 12 + (month.dt.month - start.month)
     return (month.dt.year - start.dt.year) * 12 + (month.dt.month - start.dt.month)
 

@@ -5,13 +5,15 @@ set of measures, events with or without notes, names of any characters, a few ce
 by hostile values) and runs the real notebooks on it. Whatever it draws, the run either refuses
 the data before writing anything (exit 2, with located messages) or completes: every notebook
 that runs succeeds, exactly the trusts with trust-scoped errors are marked failed, and the
-index and programme page are written. Examples are derandomised, so CI runs the same ones.
+index and programme page are written. Examples are derandomised, so CI runs the same ones;
+``RRP_FUZZ_EXAMPLES=50`` explores fresh ones.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import os
 import random
 
 from hypothesis import HealthCheck, given, settings
@@ -44,6 +46,8 @@ HOSTILE_CELLS = (
     "$\\frac$",
     "\u202e1",
 )
+#: 5 fixed examples in the suite; RRP_FUZZ_EXAMPLES=N explores N fresh random ones
+EXAMPLES = int(os.environ.get("RRP_FUZZ_EXAMPLES", "5"))
 MONTHS = [f"{2020 + (m // 12)}-{m % 12 + 1:02d}" for m in range(24)]
 
 
@@ -124,9 +128,9 @@ def programmes(draw):
 
 
 @settings(
-    max_examples=5,
+    max_examples=EXAMPLES,
     deadline=None,
-    derandomize=True,
+    derandomize="RRP_FUZZ_EXAMPLES" not in os.environ,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(files=programmes())

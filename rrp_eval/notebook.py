@@ -733,6 +733,12 @@ def funnel(ctx: Context, measure: str | None = None, months: int = 12) -> None:
         & (wm["occupied_bed_days"] > 0)
     ]
     g = recent.groupby("trust_code")[[measure, "occupied_bed_days"]].sum()
+    if g.empty or g[measure].sum() == 0:
+        paragraph(
+            f"{ctx.label(measure)}: no trust with usable data recorded it in the last {months} "
+            "months, so there is no funnel plot."
+        )
+        return
     table_, rate, phi = funnel_table(g[measure], g["occupied_bed_days"], pd.Series(g.index))
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     plot_funnel(

@@ -96,3 +96,29 @@ def test_without_the_region_column_the_breakdown_says_so(hostile):
     out, _ = hostile
     page = (out / "programme.html").read_text(encoding="utf-8")
     assert "Region is not recorded in these data" in page
+
+
+def test_only_the_required_columns_and_one_rare_measure_give_a_complete_run(tmp_path):
+    """The least a trust can send: required columns, one measure (seclusion, rare on some
+    wards), no events file; three trusts of the demonstration programme."""
+    demo = write_demo_programme(tmp_path / "demo")
+    data = tmp_path / "minimal"
+    data.mkdir()
+    wards = pd.read_csv(demo / "wards.csv", dtype=str, keep_default_na=False)
+    wm = pd.read_csv(demo / "ward_month.csv", dtype=str, keep_default_na=False)
+    keep = ["X01", "X05", "X09"]
+    wards = wards[wards.trust_code.isin(keep)]
+    wm = wm[wm.trust_code.isin(keep)]
+    wards[["trust_code", "trust_name", "ward_id", "ward_type", "start_month"]].to_csv(
+        data / "wards.csv", index=False
+    )
+    wm[["trust_code", "ward_id", "month", "occupied_bed_days", "seclusion"]].to_csv(
+        data / "ward_month.csv", index=False
+    )
+    summary = run_suite(data=data, out=tmp_path / "out", jobs=2)
+    status = {r.task.html: (r.status, r.message) for r in summary.results}
+    assert all(s == "ok" for s, _ in status.values()), status
+    assert summary.exit_code == 0 and not summary.failed_trusts
+    its = pd.read_csv(tmp_path / "out" / "tables" / "its_effects.csv")
+    assert set(its.trust_code) == set(keep)
+    assert set(its.measure) == {"seclusion"}

@@ -7,7 +7,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format clean distclean
+.PHONY: help install run test test-fast lint format clean distclean
 
 help: ## list the targets
 	@echo "rrp-eval make targets (PYTHON=$(PYTHON), VENV=$(VENV)):"
@@ -27,6 +27,9 @@ run: $(STAMP) ## the main job on the demonstration programme (outputs/demo/); AR
 
 test: $(STAMP) ## run the whole test suite; PYTEST_ARGS="..." adds pytest options
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP) ## the inner loop: unit tests without the slow and notebook ones (under a minute)
+	$(BIN)/python -m pytest -m "not slow and not notebook" -q $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check .

@@ -8,6 +8,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_TESTS = ROOT / "tests" / "notebooks"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test under tests/notebooks starts kernels or whole runs: marked ``notebook``."""
+    for item in items:
+        if Path(item.fspath).is_relative_to(NOTEBOOK_TESTS):
+            item.add_marker(pytest.mark.notebook)
 
 
 def reference_dir() -> Path:

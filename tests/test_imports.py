@@ -23,6 +23,7 @@ def test_module_imports(name):
     importlib.import_module(name)
 
 
+@pytest.mark.slow
 def test_import_has_no_side_effects(tmp_path):
     """Importing the package writes nothing, prints nothing and draws nothing."""
     code = "import rrp_eval, sys; print('matplotlib.pyplot' in sys.modules)"

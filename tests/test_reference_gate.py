@@ -9,6 +9,8 @@ import sys
 import conftest
 import pytest
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize(
     ("env", "required"),

@@ -79,9 +79,7 @@ def test_only_notebooks_whose_inputs_changed_run_again(demo_data, tmp_path):
     assert set(forced.values()) == {"ok"}
 
 
-def test_a_notebook_past_its_timeout_is_stopped_and_shown_failed(
-    demo_data, tmp_path, monkeypatch
-):
+def test_a_notebook_past_its_timeout_is_stopped_and_shown_failed(demo_data, tmp_path, monkeypatch):
     out = tmp_path / "out"
     # X06 sleeps an hour unless its timeout stops it (no wall-time bound: a busy machine
     # must not fail this test, and a timeout that does not work cannot pass it)

@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
+
+@pytest.mark.slow
 def test_unwritable_output_exits_2_without_traceback(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
@@ -21,6 +24,7 @@ def test_unwritable_output_exits_2_without_traceback(tmp_path):
     assert run.stderr.startswith("rrp-eval demo-data: error:")
 
 
+@pytest.mark.slow
 def test_run_rejects_unknown_trusts_and_bad_jobs(tmp_path):
     from datafiles import write_programme
 
@@ -34,6 +38,7 @@ def test_run_rejects_unknown_trusts_and_bad_jobs(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_console_script_is_installed():
     script = Path(sys.executable).parent / "rrp-eval"
     run = subprocess.run([str(script), "--version"], capture_output=True, text=True)
@@ -45,6 +50,7 @@ def _cli(*args, cwd=None):
     return subprocess.run([str(script), *args], capture_output=True, text=True, cwd=cwd)
 
 
+@pytest.mark.slow
 def test_demo_data_then_validate_exits_0(tmp_path):
     run = _cli("demo-data", str(tmp_path / "demo"), "--seed", "5")
     assert run.returncode == 0, run.stderr
@@ -54,6 +60,7 @@ def test_demo_data_then_validate_exits_0(tmp_path):
     assert "0 errors" in run.stdout and "14 trusts" in run.stdout
 
 
+@pytest.mark.slow
 def test_validate_lists_every_error_and_exits_2(tmp_path):
     from datafiles import WARD_MONTH, replace_line, write_programme
 
@@ -68,6 +75,7 @@ def test_validate_lists_every_error_and_exits_2(tmp_path):
     assert lines[-1].endswith("2 errors, 0 warnings (errors confined to trusts RXA)")
 
 
+@pytest.mark.slow
 def test_validate_with_bad_parameters_exits_2(tmp_path):
     params = tmp_path / "params"
     params.mkdir()

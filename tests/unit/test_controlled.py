@@ -90,6 +90,7 @@ def test_event_time_panel_aligns_each_ward_on_its_start():
     assert (rates["wards"] == 6).all()
 
 
+@pytest.mark.slow
 def test_etwfe_recovers_cohort_level_and_slope_changes_exactly():
     wm, wards = _panel()
     res = etwfe_poisson(event_time_panel(wm, wards, "y"), "y", horizon=12)
@@ -180,6 +181,7 @@ def test_callaway_santanna_recovers_an_additive_effect_on_rates():
     assert (cs["att_low"] <= cs["att"] + 1e-9).all() and (cs["att"] <= cs["att_high"] + 1e-9).all()
 
 
+@pytest.mark.slow
 def test_zero_event_cells_give_a_ratio_of_zero_not_a_crash():
     wm, wards = _panel(noise=True)
     late = wm["ward_id"].eq("W6") & (wm["month"] >= pd.Timestamp("2022-01-01"))
@@ -199,6 +201,7 @@ def test_controlled_analysis_needs_comparison_wards():
         etwfe_poisson(event_time_panel(wm, wards, "y"))
 
 
+@pytest.mark.slow
 def test_clustered_intervals_cover_the_truth_with_noise():
     wm, wards = _panel(noise=True, seed=3)
     res = etwfe_poisson(event_time_panel(wm, wards, "y"), "y", event_study=False)

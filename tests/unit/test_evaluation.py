@@ -49,6 +49,7 @@ def test_not_estimable_cases_have_reasons(demo):
     assert np.isnan(x05.row()["level_rr"])
 
 
+@pytest.mark.slow
 def test_tables_have_the_spec_columns(demo):
     data, params = demo
     its, spc = programme_tables(data, params, ["X01", "X06"])
@@ -92,6 +93,7 @@ def test_a_trust_with_no_participating_ward_gets_no_its(tmp_path):
     assert label == "all wards" and res is not None and res.freeze is None
 
 
+@pytest.mark.slow
 def test_sensitivity_variants_and_rows(demo):
     from rrp_eval.evaluation import SENSITIVITY_COLUMNS, sensitivity_rows, sensitivity_table
 
@@ -118,6 +120,7 @@ def test_sensitivity_variants_and_rows(demo):
     assert len(table) == len(params.analysed_measures(data.measures)) * len(variants)
 
 
+@pytest.mark.slow
 def test_pooled_gee_recovers_the_programme_effect(demo):
     import json
 

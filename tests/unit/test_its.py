@@ -350,6 +350,7 @@ def test_recovers_known_effects_on_large_counts():
     assert res.bse["level_change"] < 0.02  # the 4-SE check has teeth
 
 
+@pytest.mark.slow
 @pytest.mark.simulation
 def test_interval_coverage_on_poisson_series():
     """Wald intervals of a correctly specified model cover the truth about 95% of the time.

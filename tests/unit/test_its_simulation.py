@@ -17,6 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "validation"))
 
 from its_coverage import MODELS, run_cell
 
+pytestmark = pytest.mark.slow
+
 pytestmark = pytest.mark.simulation
 
 DEFAULT = "default (auto, AR(1))"

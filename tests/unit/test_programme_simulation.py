@@ -18,6 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "validation"))
 
 from programme_coverage import RECOMMENDED, TRUTH, replicate, summarise
 
+pytestmark = pytest.mark.slow
+
 pytestmark = pytest.mark.simulation
 
 

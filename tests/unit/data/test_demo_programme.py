@@ -14,6 +14,8 @@ from rrp_eval.data.synthetic import demo_data_path, demo_programme, write_demo_p
 from rrp_eval.data.validate import validate_programme
 from rrp_eval.its import fit_its
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):

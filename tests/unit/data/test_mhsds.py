@@ -129,6 +129,7 @@ def test_cli_writes_nothing_on_error(tmp_path, capsys):
     assert "expected an MHSDS header or 4 columns" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_real_extracts_convert_and_validate(reference, tmp_path):
     folder = reference / "mhsds"  # folders are searched for .csv files at any depth
     out = tmp_path / "mhsds"

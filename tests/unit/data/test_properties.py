@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from datafiles import EVENTS, WARD_MONTH, WARDS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -35,6 +36,7 @@ def _validate(**tables):
         return validate_programme(load_raw(folder))
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(st.binary(max_size=600))
 def test_any_bytes_give_a_report_not_a_traceback(blob):
@@ -44,6 +46,7 @@ def test_any_bytes_give_a_report_not_a_traceback(blob):
         assert str(problem).startswith("ward_month.csv") or LOCATION.match(str(problem))
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(
     line=st.integers(min_value=2, max_value=37),
@@ -65,6 +68,7 @@ def test_any_cell_gives_a_located_message_or_a_valid_table(line, column, text):
 counts = st.lists(st.integers(min_value=0, max_value=500), min_size=12, max_size=12)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(physical=counts, beds=st.lists(st.integers(1, 20_000), min_size=12, max_size=12))
 def test_valid_programmes_round_trip_exactly(physical, beds):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -97,3 +99,68 @@ def test_layout():
         "docs/methods.md",
     ):
         assert (ROOT / name).is_file(), name
+
+
+@pytest.mark.slow
+def test_a_wheel_installed_elsewhere_runs_the_suite(tmp_path):
+    """`pip install` of the built wheel into a fresh environment, then `rrp-eval run` outside
+    the checkout: the notebooks travel in the wheel (DESIGN: shipped as package data)."""
+    import site
+    import sys
+
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q", "-w", str(wheels)],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+    )
+    (wheel,) = wheels.glob("rrp_eval-*.whl")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    ours = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    # the dependencies come from this environment (a path line, so its editable install of
+    # rrp-eval, which a .pth in that folder would load, is not picked up)
+    (Path(ours) / "deps.pth").write_text(
+        "\n".join(p for p in site.getsitepackages() if "site-packages" in p) + "\n"
+    )
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--no-deps", "-q", str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    where = subprocess.run(
+        [str(python), "-c", "import rrp_eval; print(rrp_eval.__file__)"],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    ).stdout
+    assert where.startswith(ours), where  # the wheel's copy, not the checkout
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    run = subprocess.run(
+        [str(venv / "bin" / "rrp-eval"), "run", "--out", "out", "--trusts", "X01", "--jobs", "1"],
+        capture_output=True,
+        text=True,
+        cwd=work,
+        env={
+            **os.environ,
+            "MPLBACKEND": "Agg",
+            "RRP_EVAL_CACHE": str(tmp_path / "cache"),
+            # nbconvert's templates are data files of the environment the dependencies are in
+            "JUPYTER_PATH": str(Path(sys.prefix) / "share" / "jupyter"),
+        },
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert (work / "out" / "trusts" / "X01.html").is_file()
+    assert (work / "out" / "programme.html").is_file()
+    manifest = json.loads((work / ".out.manifest.json").read_text())
+    executed = {v["path"] for v in manifest["notebooks"].values()}
+    assert executed and all(p.startswith(ours) for p in executed), executed

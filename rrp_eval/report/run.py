@@ -73,9 +73,21 @@ from rrp_eval.report.manifest import (
 
 logger = logging.getLogger(__name__)
 
-NOTEBOOKS = Path(rrp_eval.__file__).resolve().parents[1] / "notebooks"
 DATA_QUALITY, TRUST, PROGRAMME = "10_data_quality", "20_trust_evaluation", "30_programme_evaluation"
 CONTEXT = "40_provider_context"  # the programme page when no ward has a start month
+
+
+def _notebooks_folder() -> Path:
+    """The notebooks: shipped in the package (a wheel install), else at the top of the source
+    checkout (where evaluators open them; an editable install)."""
+    package = Path(rrp_eval.__file__).resolve().parent
+    shipped = package / "notebooks"
+    if (shipped / f"{TRUST}.ipynb").is_file():
+        return shipped
+    return package.parent / "notebooks"
+
+
+NOTEBOOKS = _notebooks_folder()
 ROWS = "notebooks/rows"  # each trust notebook's rows of the tables
 # parameters that only say where this run's build folder is: not inputs, not in a digest
 RUN_PATHS = ("tables_dir", "rows_dir")

@@ -168,9 +168,14 @@ def _become_kernel(request: dict[str, Any], fds: list[int], sock: socket.socket)
             if f > 2:
                 os.close(f)
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        for name in ("SIGTERM", "SIGCHLD", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"):
-            signal.signal(getattr(signal, name), signal.SIG_DFL)
+        # what exec leaves: handlers back to default, but a signal the launching worker
+        # ignores stays ignored (SIGHUP under nohup; SIGINT in a background job)
+        ignored = set(request.get("ignored", ()))
+        interrupt = signal.SIG_IGN if "SIGINT" in ignored else signal.default_int_handler
+        signal.signal(signal.SIGINT, interrupt)
+        for name in INHERITED_SIGNALS:
+            action = signal.SIG_IGN if name in ignored else signal.SIG_DFL
+            signal.signal(getattr(signal, name), action)
         for name in ("SIGPIPE", "SIGXFSZ"):  # as the interpreter sets them at start-up
             signal.signal(getattr(signal, name), signal.SIG_IGN)
         os.chdir(request["cwd"])
@@ -199,6 +204,19 @@ def _become_kernel(request: dict[str, Any], fds: list[int], sock: socket.socket)
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
+
+
+INHERITED_SIGNALS = ("SIGTERM", "SIGCHLD", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
+
+
+def _ignored_signals() -> list[str]:
+    """The signals this (launching) process ignores: a kernel it started with exec would
+    inherit them ignored."""
+    return [
+        name
+        for name in ("SIGINT", *INHERITED_SIGNALS)
+        if signal.getsignal(getattr(signal, name)) == signal.SIG_IGN
+    ]
 
 
 def _send(sock: socket.socket, obj: Any) -> None:
@@ -269,7 +287,13 @@ class Template:
         self._ready()
         with self.lock, open(os.devnull, "rb") as devnull:
             self.sock.settimeout(REPLY_SECONDS)
-            request = {"op": "fork", "argv": cmd, "env": env, "cwd": cwd}
+            request = {
+                "op": "fork",
+                "argv": cmd,
+                "env": env,
+                "cwd": cwd,
+                "ignored": _ignored_signals(),
+            }
             socket.send_fds(self.sock, [json.dumps(request).encode()], [devnull.fileno(), 1, 2])
             return int(self._recv()["pid"])
 

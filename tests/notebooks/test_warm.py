@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -109,6 +110,22 @@ def fresh_template(monkeypatch):
     warm.stop_template()
     yield warm.start_template  # called in the test: pytest's environment differs in set-up
     warm.stop_template()
+
+
+@pytest.fixture
+def nohup():
+    """SIGHUP ignored in this process, as under ``nohup rrp-eval run``."""
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    yield
+    signal.signal(signal.SIGHUP, before)
+
+
+def test_a_forked_kernel_inherits_what_its_launcher_ignores(tmp_path, fresh_template, nohup):
+    fresh_template()
+    probe = _notebook(tmp_path, "probe", PROBE)
+    cold, forked = _probe(probe, "cold"), _probe(probe, "warm")
+    assert cold["signals"]["SIGHUP"] == str(signal.SIG_IGN)  # what exec leaves
+    assert forked["signals"] == cold["signals"]
 
 
 @pytest.mark.parametrize("backend", [None, "Agg"])

@@ -208,7 +208,10 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
             keys.pop(0)
             model = MeasureParams
             continue
-        annotation = model.model_fields[key].annotation
+        field = model.model_fields.get(key)
+        if field is None:  # inside a mapping the model does not describe
+            break
+        annotation = field.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             model = annotation
     return [k for k, f in model.model_fields.items() if not f.exclude]
@@ -266,6 +269,8 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], str]:
         raise ParameterError(f"{path}: not UTF-8 text") from exc
     try:
         content = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader, without aliases
+    except RecursionError as exc:
+        raise ParameterError(f"{path}: not valid YAML: nested too deeply") from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
@@ -280,8 +285,23 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], str]:
     return content, text
 
 
+#: keys a programme.yaml may not set: load_params fills them (from the folder)
+_FILLED_BY_LOADER = ("source", "trusts")
+#: column names of the data that a measure may not take
+_RESERVED_COLUMNS = ("trust_code", "ward_id", "month", "occupied_bed_days")
+
+
 def _validate(model: type[BaseModel], path: Path) -> Any:
     content, text = _read_yaml(path)
+    if model is ProgrammeParams:
+        for key in _FILLED_BY_LOADER:
+            if key in content:
+                line = _key_line(text, (key,))
+                allowed = _allowed_keys(model, ())
+                hint = " (per-trust overrides go in trusts/<trust_code>.yaml)" * (key == "trusts")
+                raise ParameterError(
+                    f"{path}:{line}: unknown key {key!r}{hint}; allowed here: {', '.join(allowed)}"
+                )
     try:
         return model.model_validate(content)
     except ValidationError as exc:
@@ -321,6 +341,12 @@ def load_params(params_dir: str | Path | None = None) -> ProgrammeParams:
     for name in params.measures:
         if not KEY_PATTERN.match(name):
             raise ParameterError(f"{programme_file}: measure name {name!r} must use {KEY_RULE}")
+        if name in _RESERVED_COLUMNS or name.endswith("_status"):
+            line = _key_line(programme_file.read_text("utf-8-sig"), ("measures", name))
+            raise ParameterError(
+                f"{programme_file}:{line}: measure name {name!r} is a column of the data, not a "
+                "measure; measures are count columns of ward_month"
+            )
     trusts = {}
     trust_folder = folder / TRUSTS_FOLDER
     if trust_folder.is_dir():

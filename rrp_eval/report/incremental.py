@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import hashlib
 import json
 import os
 import shutil
 import signal
+import stat
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,16 +73,23 @@ def digest(*parts: Any) -> str:
 
 
 def previous_outputs(out_dir: Path) -> dict[str, Any]:
-    """The last run's full manifest, kept beside the folder (``manifest.state_path``), or its
+    """The last run's full manifest, kept beside the folder (``manifest.state_path``) when it
+    belongs to the run whose reports are there (the run ids match), else the folder's
     ``run.json`` (empty if there is none or it cannot be read)."""
     from rrp_eval.report.manifest import state_path
 
-    for path in (state_path(out_dir), out_dir / "run.json"):
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-    return {}
+    run_id = _marker_run_id(out_dir)
+    try:
+        state = json.loads(state_path(out_dir).read_text(encoding="utf-8"))
+        if run_id and isinstance(state, dict) and state.get("run_id") == run_id:
+            return state  # the manifest of the run whose reports are in the folder
+    except (OSError, ValueError):
+        pass
+    try:  # an internal folder's run.json is full; a shared one has no hashes (nothing reused)
+        manifest = json.loads((out_dir / "run.json").read_text(encoding="utf-8"))
+        return manifest if isinstance(manifest, dict) else {}
+    except (OSError, ValueError):
+        return {}
 
 
 def reusable(previous: dict[str, Any], key: str, input_digest: str, files: list[Path]) -> bool:
@@ -125,10 +134,19 @@ class OutputRefused(ValueError):
     """An output folder that a run must not replace (it would delete what it did not make)."""
 
 
-def write_marker(folder: Path, mode: str) -> None:
-    """Mark ``folder`` as an rrp-eval output folder of ``mode`` ("shared" or "internal")."""
-    text = json.dumps({"written_by": "rrp-eval run", "mode": mode}) + "\n"
+def write_marker(folder: Path, mode: str, run_id: str = "") -> None:
+    """Mark ``folder`` as an rrp-eval output folder of ``mode`` ("shared" or "internal"),
+    written by the run ``run_id`` (which its full manifest, kept beside it, also names)."""
+    text = json.dumps({"written_by": "rrp-eval run", "mode": mode, "run_id": run_id}) + "\n"
     (folder / MARKER).write_text(text, encoding="utf-8")
+
+
+def _marker_run_id(folder: Path) -> str:
+    try:
+        marker = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+        return str(marker.get("run_id") or "")
+    except (OSError, ValueError, AttributeError):
+        return ""
 
 
 def output_mode(folder: Path) -> str | None:
@@ -145,7 +163,12 @@ def output_mode(folder: Path) -> str | None:
             return str(marker["mode"])
     except (OSError, ValueError, AttributeError):
         pass
-    manifest = previous_outputs(folder)
+    try:  # the folder's own run.json, never a manifest kept beside it (which may be stale)
+        manifest = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict):
+        return None
     if manifest.get("command") == "run" and isinstance(manifest.get("outputs"), dict):
         internal = manifest.get("parameters", {}).get("internal")
         return "internal" if internal is True else "shared"
@@ -210,7 +233,7 @@ def recover(out_dir: Path) -> str:
 
     Only folders that an rrp-eval run wrote (they carry ``MARKER``) are restored or removed.
     """
-    parent, name = out_dir.parent, out_dir.name
+    parent, name = out_dir.parent, glob.escape(out_dir.name)  # `r*` matches only itself
     olds = sorted(
         (p for p in parent.glob(f".{name}.old-*") if output_mode(p) is not None),
         key=lambda p: p.stat().st_mtime,
@@ -272,7 +295,16 @@ def output_lock(out_dir: Path) -> Iterator[None]:
     path = out_dir.parent / f".{out_dir.name}.lock"
     cleared = False
     while True:
-        fh = open(path, "a+")  # held for the whole run
+        try:  # never through a symbolic link: a planted link must not be truncated
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise OutputLocked(
+                f"{path}: cannot be used as the run's lock ({exc.strerror}); remove it"
+            ) from exc
+        fh = os.fdopen(fd, "r+")  # held for the whole run
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            fh.close()
+            raise OutputLocked(f"{path}: is not a plain file; remove it")
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:

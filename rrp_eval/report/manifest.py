@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import platform
+import shlex
 import tempfile
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -137,12 +138,12 @@ def state_path(out_dir: Path) -> Path:
     return out_dir.parent / f".{out_dir.name}.manifest.json"
 
 
-def _scrub(value: Any) -> Any:
+def scrub_paths(value: Any) -> Any:
     """Absolute paths cut to their last part, recursively."""
     if isinstance(value, dict):
-        return {k: _scrub(v) for k, v in value.items()}
+        return {k: scrub_paths(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_scrub(v) for v in value]
+        return [scrub_paths(v) for v in value]
     if isinstance(value, str) and (value.startswith(("/", "\\")) or value[1:3] in (":\\", ":/")):
         return Path(value).name or value
     return value
@@ -152,7 +153,7 @@ def shareable(manifest: dict[str, Any]) -> dict[str, Any]:
     """The manifest as a shared output folder holds it: no absolute paths (they name people's
     folders and machines), no hash of any input or of any trust's slice of the data (a hash
     confirms a guessed count); input names, parameters, versions, status and timings stay."""
-    out = _scrub(manifest)
+    out = scrub_paths(manifest)
     out["inputs"] = sorted(manifest.get("inputs", {}))
     out["outputs"] = {
         name: {k: v for k, v in entry.items() if k != "input_sha256"}
@@ -160,9 +161,11 @@ def shareable(manifest: dict[str, Any]) -> dict[str, Any]:
         else entry
         for name, entry in out.get("outputs", {}).items()
     }
-    out["reproduce"] = " ".join(
-        Path(a).name if a.startswith("/") else a for a in manifest.get("reproduce", "").split(" ")
-    )
+    try:
+        words = shlex.split(manifest.get("reproduce", ""))
+    except ValueError:
+        words = []
+    out["reproduce"] = shlex.join(scrub_paths(w) for w in words)
     out["note"] = (
         "Shared copy: input hashes and absolute paths are kept only in the full manifest beside "
         "the output folder (" + state_path(Path("OUT")).name.replace("OUT", "<out>") + ")."

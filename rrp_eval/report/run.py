@@ -17,6 +17,7 @@ import shutil
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -64,6 +65,7 @@ from rrp_eval.report.incremental import (
 )
 from rrp_eval.report.manifest import (
     manifest_text,
+    scrub_paths,
     sha256_file,
     shareable,
     state_path,
@@ -235,8 +237,11 @@ def _execute(
         status, message = "failed", f"timed out after {timeout:g} s ({message.splitlines()[0]})"
     try:
         status, message = _render(task, executed, out_dir, page, rule, status, message)
-        if rule.internal and executed.exists():
-            _stamp_internal(executed)
+        if executed.exists():
+            if rule.internal:
+                _stamp_internal(executed)
+            else:
+                _without_paths(executed)
     except (OSError, ValueError) as exc:  # a notebook cut short by a full disk, say
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         unwritable = unwritable or _unwritable(exc) or _disk_full(out_dir)
@@ -275,6 +280,26 @@ def _stamp_internal(executed: Path) -> None:
     )
     cell.metadata["tags"] = ["rrp-eval-internal"]
     nb.cells.insert(0, cell)
+    text = nbformat.writes(nb)
+    write_atomic(executed, text if text.endswith("\n") else text + "\n")
+
+
+def _without_paths(executed: Path) -> None:
+    """A shared executed notebook records its parameters and papermill's input and output
+    paths with folder names only (absolute paths name people's folders and machines)."""
+    import nbformat
+    from papermill.translators import translate_parameters
+
+    nb = nbformat.read(executed, as_version=4)
+    meta = nb.metadata.get("papermill", {})
+    parameters = scrub_paths(dict(meta.get("parameters", {})))
+    for cell in nb.cells:
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell.source = translate_parameters("python3", "python", parameters, "Parameters")
+    meta["parameters"] = parameters
+    for key in ("input_path", "output_path"):
+        if meta.get(key):
+            meta[key] = Path(meta[key]).name
     text = nbformat.writes(nb)
     write_atomic(executed, text if text.endswith("\n") else text + "\n")
 
@@ -589,7 +614,7 @@ def run_suite(
             )
     if kernels not in ("warm", "cold"):
         raise UnusableInput(f"--kernels {kernels}: use warm or cold")
-    if timeout is not None and timeout <= 0:
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
         raise UnusableInput(f"--timeout {timeout}: must be a positive number of seconds")
     selected = trusts or all_trusts
     out_dir = output_folder(out, "demo" if demo else data_path.stem, internal)
@@ -668,17 +693,20 @@ def _run_locked(
         logger.warning("%s: %s", out_dir, recovered)
     previous = {} if force else previous_outputs(out_dir)
     build = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.build-", dir=out_dir.parent))
-    write_marker(build, "internal" if internal else "shared")
+    run_id = uuid.uuid4().hex
+    write_marker(build, "internal" if internal else "shared", run_id)
     for sub in ("notebooks", ROWS, "trusts", "tables", "logs"):
         (build / sub).mkdir()
     build.chmod(0o755)
     summary = RunSummary(out=out_dir)
     failed = report.failed_trusts
+    # a whole run also fails the trusts that have rows but are not in wards.csv
+    reported = selected if trusts else [*selected, *(t for t in failed if t not in selected)]
     summary.failed_trusts = {
         t: f"data errors: {failed[t][0] if internal else failed[t][0].located()}"
         + (f" (and {len(failed[t]) - 1} more)" if len(failed[t]) > 1 else "")
         + ("" if internal else "; the data-quality report and rrp-eval validate list them")
-        for t in selected
+        for t in reported
         if t in failed
     }
     rule = DisclosureRule.from_params(params.disclosure, internal=internal)
@@ -798,6 +826,15 @@ def _run_locked(
         summary.results.sort(key=lambda r: (r.task.stage, r.task.name))
         trusts_frame = programme.wards[["trust_code", "trust_name"]].drop_duplicates("trust_code")
         trusts_frame = trusts_frame[trusts_frame.trust_code.isin(selected)]
+        unknown = [t for t in summary.failed_trusts if t not in set(trusts_frame.trust_code)]
+        if unknown:  # rows for trusts that wards.csv does not list
+            trusts_frame = pd.concat(
+                [
+                    trusts_frame,
+                    pd.DataFrame({"trust_code": unknown, "trust_name": "(not in wards.csv)"}),
+                ],
+                ignore_index=True,
+            )
         index = render_index(
             _index_context(
                 params,
@@ -860,11 +897,26 @@ def _run_locked(
                 **{f"{r.task.stage}_{r.task.name}": r.seconds for r in summary.results},
             },
         )
-        full = manifest_path.read_text(encoding="utf-8")
-        if not internal:  # the shared folder gets no hashes and no absolute paths
-            write_atomic(manifest_path, manifest_text(shareable(json.loads(full))))
-        _swap_into_place(build, out_dir)
-        write_atomic(state_path(out_dir), full)  # after the swap: it describes out_dir
+        full = json.loads(manifest_path.read_text(encoding="utf-8")) | {"run_id": run_id}
+        if internal:
+            write_atomic(manifest_path, manifest_text(full))
+        else:  # the shared folder gets no hashes and no absolute paths
+            write_atomic(manifest_path, manifest_text(shareable(full)))
+        # the full manifest is written before the swap (a full disk stops the run here) and
+        # renamed into place after it; it names the run, so a stale one is never trusted
+        state = state_path(out_dir)
+        pending = state.with_name(f"{state.name}.{run_id}")
+        write_atomic(pending, manifest_text(full))
+        try:
+            _swap_into_place(build, out_dir)
+        except BaseException:
+            pending.unlink(missing_ok=True)
+            raise
+        try:
+            os.replace(pending, state)
+        except OSError as exc:  # the reports are in place; the next run reuses nothing
+            logger.warning("%s: the run's manifest could not be kept (%s)", state, exc.strerror)
+            pending.unlink(missing_ok=True)
     finally:
         shutil.rmtree(build, ignore_errors=True)
     return summary

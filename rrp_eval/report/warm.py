@@ -92,7 +92,6 @@ def serve(fd: int, parent: int | None = None) -> None:
     if parent is not None:
         from rrp_eval.report.incremental import die_with_parent
 
-        signal.signal(signal.SIGTERM, _leave)  # the kernels are stopped on the way out
         die_with_parent(parent)
     env = dict(os.environ)  # as the worker launched us: what a kernel must also be given
     if sys.path and sys.path[0] in ("", os.getcwd()):
@@ -105,6 +104,8 @@ def serve(fd: int, parent: int | None = None) -> None:
     os.environ.clear()
     os.environ.update(env)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the worker's to handle
+    if parent is not None:  # from now on there may be kernels to stop on the way out
+        signal.signal(signal.SIGTERM, _leave)
     sock = socket.socket(fileno=fd)
     _send(sock, {"ready": True, "pid": os.getpid(), "env": env, "executable": sys.executable})
     children: dict[int, dict[str, Any]] = {}

@@ -6,15 +6,19 @@ involved is byte-for-byte as before.
 
 from __future__ import annotations
 
+import errno
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from datafiles import write_programme
+from datafiles import WARD_MONTH, write_programme
 
 from rrp_eval.report.incremental import MARKER, check_output_folder, recover, write_marker
+from rrp_eval.report.manifest import state_path
 from rrp_eval.report.run import OutputUnwritable, UnusableInput, run_suite
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -213,3 +217,94 @@ def test_every_internal_artefact_says_it_is_internal(data, tmp_path):
     stamped = Image.open(internal.out / "programme_at_a_glance.png").size
     plain = Image.open(shared.out / "programme_at_a_glance.png").size
     assert stamped[1] > plain[1]  # the stamp is drawn above the figure
+
+
+# --- found by an independent attack on the above (issue 14 review) ---------------------------
+
+
+def test_a_manifest_beside_a_folder_does_not_make_it_ours(data, tmp_path):
+    first = run_suite(data=data, out=tmp_path / "out1", jobs=1, notebooks=FIXTURES, trusts=["RXA"])
+    assert first.exit_code == 0
+    stranger = tmp_path / "reports2"
+    (stranger / "notebooks").mkdir(parents=True)
+    (stranger / "notebooks" / "my_analysis.ipynb").write_text("mine")
+    shutil.copy(state_path(tmp_path / "out1"), state_path(stranger))
+    _refused(data, stranger, stranger, "not empty and was not written by rrp-eval run")
+
+
+def test_a_stale_manifest_is_never_used_for_reuse(data, tmp_path):
+    out = tmp_path / "out"
+    run_suite(data=data, out=out, jobs=1, notebooks=FIXTURES, trusts=["RXA"])
+    stale = state_path(out).read_text()
+    again = run_suite(data=data, out=out, jobs=1, notebooks=FIXTURES, trusts=["RXA"], force=True)
+    assert again.exit_code == 0
+    state_path(out).write_text(stale)  # the manifest of the run before, beside the new reports
+    third = run_suite(data=data, out=out, jobs=1, notebooks=FIXTURES, trusts=["RXA"])
+    assert not any(r.reused for r in third.results)  # its run id is not the folder's
+
+
+def test_shared_outputs_carry_no_absolute_path(tmp_path):
+    data = write_programme(tmp_path / "my data")  # a space: shell-quoted in the command
+    params = tmp_path / "my params"
+    shutil.copytree(ROOT / "params", params)
+    out = tmp_path / "out"
+    summary = run_suite(data=data, params_dir=params, out=out, jobs=1, notebooks=FIXTURES)
+    assert summary.exit_code == 0
+    text = (out / "run.json").read_text()
+    assert str(tmp_path) not in text and "'my data'" in json.loads(text)["reproduce"]
+    for path in (out / "notebooks").glob("*.ipynb"):
+        assert str(tmp_path) not in path.read_text(), path.name
+    nb = json.loads((out / "notebooks" / "20_trust_evaluation_RXA.ipynb").read_text())
+    assert nb["metadata"]["papermill"]["parameters"]["data"] == "my data"
+
+
+def test_glob_characters_in_out_touch_no_other_run(tmp_path):
+    build = tmp_path / ".reports.build-x"
+    build.mkdir()
+    write_marker(build, "shared")
+    assert recover(tmp_path / "r*") == ""
+    assert build.is_dir()
+
+
+def test_a_planted_link_as_the_lock_is_refused_and_its_target_kept(data, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("important notes")
+    (tmp_path / ".o.lock").symlink_to(victim)
+    with pytest.raises(UnusableInput, match=r"\.o\.lock: cannot be used as the run's lock"):
+        run_suite(data=data, out=tmp_path / "o", jobs=1, notebooks=FIXTURES)
+    assert victim.read_text() == "important notes"
+
+
+def test_a_manifest_that_cannot_be_written_stops_the_run_before_the_swap(
+    data, tmp_path, monkeypatch
+):
+    from rrp_eval.report import run as run_module
+
+    out = tmp_path / "out"
+    run_suite(data=data, out=out, jobs=1, notebooks=FIXTURES, trusts=["RXA"])
+    before = _tree(out)
+    real = run_module.write_atomic
+
+    def full_disk(path, text):
+        if ".manifest.json" in path.name:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real(path, text)
+
+    monkeypatch.setattr(run_module, "write_atomic", full_disk)
+    with pytest.raises(OutputUnwritable, match="nothing was replaced"):
+        run_suite(data=data, out=out, jobs=1, notebooks=FIXTURES, trusts=["RXA"], force=True)
+    assert _tree(out) == before  # true to its word
+
+
+@pytest.mark.parametrize("timeout", [float("nan"), float("inf"), 0.0, -1.0])
+def test_a_timeout_that_is_not_a_positive_number_is_refused(data, tmp_path, timeout):
+    with pytest.raises(UnusableInput, match="must be a positive number of seconds"):
+        run_suite(data=data, out=tmp_path / "o", jobs=1, notebooks=FIXTURES, timeout=timeout)
+
+
+def test_rows_of_a_trust_missing_from_wards_fail_the_whole_run(tmp_path):
+    wm = WARD_MONTH + "ZZZ,W1,2021-01,500,1,0,0,0\n"
+    data = write_programme(tmp_path / "d", ward_month=wm)
+    summary = run_suite(data=data, out=tmp_path / "o", jobs=1, notebooks=FIXTURES)
+    assert list(summary.failed_trusts) == ["ZZZ"] and summary.exit_code == 1
+    assert "ZZZ" in (tmp_path / "o" / "index.html").read_text()

@@ -148,3 +148,19 @@ def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path):
         "programme.yaml:3: not valid YAML: aliases (*a0) are not allowed in parameters; "
         "write the value out"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("programme: " + "[" * 20000 + "]" * 20000 + "\n", "nested too deeply"),
+        ("measures:\n  month: {direction: decrease}\n", "'month' is a column of the data"),
+        ("measures:\n  occupied_bed_days: {}\n", "is a column of the data"),
+        ("trusts:\n  X01:\n    bogus: 1\n", "programme.yaml:1: unknown key 'trusts' (per-trust"),
+        ("source: /etc/passwd\n", "programme.yaml:1: unknown key 'source'"),
+    ],
+)
+def test_parameters_that_used_to_crash_or_slip_through_are_refused(tmp_path, text, message):
+    (tmp_path / "programme.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(ParameterError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        load_params(tmp_path)

@@ -238,6 +238,8 @@ def figure(fig: Any, alt: str) -> None:
 def _ci(est: float, low: float, high: float, digits: int = 2) -> str:
     if not np.isfinite(est):
         return ""
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return f"{est:.{digits}f} (no interval)"
     return f"{est:.{digits}f} ({low:.{digits}f} to {high:.{digits}f})"
 
 
@@ -807,16 +809,20 @@ def aims(ctx: Context, measure: str | None = None) -> None:
         if ctx.data.wards[by].isna().all():
             continue  # not recorded in these data
         b = breakdown(changes, ctx.data.wards, by)
+        small = b["wards"] < MIN_BREAKDOWN_WARDS  # withheld as in the breakdowns table
+        withheld = f"fewer than {MIN_BREAKDOWN_WARDS} wards"
         table(
             pd.DataFrame(
                 {
                     label: b[by].astype(str).str.replace("_", " "),
                     "Wards": b["wards"],
                     "Rate ratio, after / before (95% CI)": [
-                        _ci(r, lo, hi)
-                        for r, lo, hi in zip(b.ratio, b.ci_low, b.ci_high, strict=True)
+                        withheld if s else _ci(r, lo, hi)
+                        for r, lo, hi, s in zip(b.ratio, b.ci_low, b.ci_high, small, strict=True)
                     ],
-                    "Met the 25% aim": b["met_25"].map(lambda v: f"{v:.0%}"),
+                    "Met the 25% aim": [
+                        "-" if s else f"{v:.0%}" for v, s in zip(b["met_25"], small, strict=True)
+                    ],
                 }
             ),
             f"{ctx.label(measure)} by {label.lower()} (before-after, not controlled)",
@@ -1230,4 +1236,8 @@ def events_table(ctx: Context) -> None:
         paragraph("No events were recorded (events.csv).")
         return
     shown = ev.assign(month=ev["month"].map(_month), type=ev["type"].str.replace("_", " "))
+    if not ctx.rule.internal:  # free text can name people or quote counts: kept in the trust
+        shown = shown.drop(columns=["note"], errors="ignore")
     table(shown.rename(columns=str.capitalize), "Events that change a series")
+    if not ctx.rule.internal and ev["note"].fillna("").astype(str).str.strip().ne("").any():
+        paragraph("Event notes are free text and are shown in internal reports only.")

@@ -297,19 +297,29 @@ def ward_changes(
         f = g[g.h.between(*follow_up)]
         if len(b) < 6 or len(f) < 6 or b[measure].sum() == 0:
             continue
-        rb = b[measure].sum() / b["occupied_bed_days"].sum()
-        rf = f[measure].sum() / f["occupied_bed_days"].sum()
+        kb, bb = b[measure].sum(), b["occupied_bed_days"].sum()
+        kf, bf = f[measure].sum(), f["occupied_bed_days"].sum()
         rows.append(
             {
                 "trust_code": trust,
                 "ward_id": ward,
-                "baseline_rate": rb * 1000,
-                "follow_up_rate": rf * 1000,
-                "ratio": rf / rb,
+                "baseline_rate": kb / bb * 1000,
+                "follow_up_rate": kf / bf * 1000,
+                "ratio": (kf / bf) / (kb / bb),
+                # counts + 0.5 (Haldane-Anscombe): finite for a ward with no events after
+                "log_ratio": math.log((kf + 0.5) / bf) - math.log((kb + 0.5) / bb),
             }
         )
     return pd.DataFrame(
-        rows, columns=["trust_code", "ward_id", "baseline_rate", "follow_up_rate", "ratio"]
+        rows,
+        columns=[
+            "trust_code",
+            "ward_id",
+            "baseline_rate",
+            "follow_up_rate",
+            "ratio",
+            "log_ratio",
+        ],
     )
 
 
@@ -336,8 +346,9 @@ def aim_attainment(changes: pd.DataFrame) -> pd.DataFrame:
 def breakdown(changes: pd.DataFrame, wards: pd.DataFrame, by: str) -> pd.DataFrame:
     """Wards' before-after rate ratios summarised by ``by`` (ward type, cohort or region).
 
-    The geometric mean ratio with a t interval on the log ratios, and the share of wards that
-    met the 25% aim. An uncontrolled before-after comparison: it describes where change
+    The geometric mean ratio with a t interval on the log ratios (counts + 0.5, so that a ward
+    with no events after joining does not make the mean 0), and the share of wards that met
+    the 25% aim. An uncontrolled before-after comparison: it describes where change
     happened, it does not separate the programme from secular trends.
     """
     from scipy import stats
@@ -345,7 +356,7 @@ def breakdown(changes: pd.DataFrame, wards: pd.DataFrame, by: str) -> pd.DataFra
     data = changes.merge(wards[["trust_code", "ward_id", by]], on=["trust_code", "ward_id"])
     rows = []
     for key, g in data.groupby(by, dropna=False, sort=True):
-        logs = np.log(g["ratio"].to_numpy(float))
+        logs = g["log_ratio"].to_numpy(float)
         n = len(logs)
         mean = float(logs.mean())
         half = (

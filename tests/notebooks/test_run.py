@@ -145,6 +145,22 @@ def _pages(out: Path) -> dict[str, str]:
     return {str(p.relative_to(out)): p.read_text(encoding="utf-8") for p in out.rglob("*.html")}
 
 
+def test_no_page_shows_nan_or_a_small_group(shared_run):
+    """A ward with no events after joining once printed "0.00 (nan to nan)", and the aims
+    tables showed groups of 1-2 wards that the breakdowns withhold."""
+    out, _ = shared_run
+    for name, page in _pages(out).items():
+        cells = [c for rows in html_tables(page).values() for r in rows for c in r]
+        assert not [c for c in cells if re.search(r"\bnan\b", str(c), re.I)], name
+    page = (out / "programme.html").read_text(encoding="utf-8")
+    for caption, rows in html_tables(page).items():
+        if "Wards" in rows[0] and "before-after" in caption:
+            n = rows[0].index("Wards")
+            for row in rows[1:]:
+                if int(row[n]) < 3:
+                    assert "fewer than 3 wards" in row, (caption, row)
+
+
 def test_pages_make_no_request_to_another_address(shared_run):
     out, _ = shared_run
     for name, page in _pages(out).items():

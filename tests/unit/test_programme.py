@@ -221,3 +221,30 @@ def test_rate_intervals_are_exact_poisson():
     assert out.loc[0, "ci_low"] == 0 and out.loc[0, "ci_high"] == pytest.approx(3.689, abs=1e-3)
     assert out.loc[1, "rate"] == 5.0
     assert out.loc[1, "ci_low"] == pytest.approx(stats.chi2.ppf(0.025, 20) / 2 / 2)
+
+
+def test_a_ward_with_no_events_after_joining_does_not_zero_its_group():
+    """Counts + 0.5 on the log scale: one ward with no events in its follow-up gives a finite
+    log ratio, and its group's geometric mean is not 0.00 (with a nan interval)."""
+    from rrp_eval.programme import breakdown, ward_changes
+
+    months = pd.date_range("2020-01-01", periods=30, freq="MS")
+    wards = pd.DataFrame(
+        {
+            "trust_code": ["T"] * 3,
+            "ward_id": ["A", "B", "C"],
+            "start_month": [months[12]] * 3,
+            "ward_type": ["picu"] * 3,
+        }
+    )
+    rows = []
+    for ward, (before, after) in {"A": (4, 0), "B": (6, 3), "C": (5, 4)}.items():
+        for i, m in enumerate(months):
+            rows.append(("T", ward, m, 500.0, before if i < 12 else after))
+    wm = pd.DataFrame(rows, columns=["trust_code", "ward_id", "month", "occupied_bed_days", "x"])
+    ch = ward_changes(wm, wards, "x")
+    a = ch.set_index("ward_id").loc["A"]
+    assert a.ratio == 0  # observed: no events after
+    assert a.log_ratio == pytest.approx(np.log((0 + 0.5) / 6000) - np.log((48 + 0.5) / 6000))
+    b = breakdown(ch, wards, "ward_type").iloc[0]
+    assert 0 < b.ratio < 1 and np.isfinite(b.ci_low) and np.isfinite(b.ci_high)

@@ -101,6 +101,17 @@ def test_layout():
         assert (ROOT / name).is_file(), name
 
 
+def test_every_folder_of_the_package_is_listed_for_the_wheel(pyproject):
+    listed = set(pyproject["tool"]["setuptools"]["packages"])
+    package = ROOT / "rrp_eval"
+    folders = {
+        ".".join(("rrp_eval", *p.relative_to(package).parts))
+        for p in [package, *package.rglob("*")]
+        if p.is_dir() and p.name != "__pycache__" and any(f.is_file() for f in p.iterdir())
+    }
+    assert folders | {"rrp_eval.notebooks"} == listed
+
+
 @pytest.mark.slow
 def test_a_wheel_installed_elsewhere_runs_the_suite(tmp_path):
     """`pip install` of the built wheel into a fresh environment, then `rrp-eval run` outside

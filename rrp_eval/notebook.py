@@ -58,6 +58,7 @@ from rrp_eval.prepare import (
     trust_series,
     ward_series,
     with_derived_measures,
+    without_excluded_wards,
 )
 from rrp_eval.programme import (
     aim_attainment,
@@ -133,7 +134,8 @@ def setup(
     path = Path(data) if data else params.data_path
     if not path.exists():
         raise ValueError(f"data={str(path)!r}: no such file or folder")
-    programme = with_derived_measures(load_programme(path, params, allow_trust_errors=True))
+    programme = load_programme(path, params, allow_trust_errors=True)
+    programme = with_derived_measures(without_excluded_wards(programme, params.excluded_wards))
     if trust_code is not None:
         if trust_code not in programme.trusts:
             raise ValueError(

@@ -96,7 +96,8 @@ class TrustParams(_Strict):
 
     phase_in_months: int | None = Field(None, ge=0, le=24)
     model: ModelOverride = ModelOverride()
-    exclude_wards: tuple[str, ...] = ()
+    # a YAML list; these wards are left out of every analysis (trust and programme)
+    exclude_wards: tuple[str, ...] = Field((), strict=False)
     note: str | None = None
 
 
@@ -152,6 +153,11 @@ class ProgrammeParams(_Strict):
         balancing = [m for m in BALANCING_MEASURES if m in columns]
         extra = [m for m in self.extra_measures if m in columns]
         return tuple(present + derived + balancing + extra)
+
+    @property
+    def excluded_wards(self) -> dict[str, tuple[str, ...]]:
+        """``exclude_wards`` of every trust that sets it."""
+        return {t: p.exclude_wards for t, p in self.trusts.items() if p.exclude_wards}
 
     def for_trust(self, trust_code: str) -> EffectiveTrustParams:
         """The programme's parameters with ``trusts/<trust_code>.yaml`` applied."""
@@ -356,4 +362,7 @@ def load_params(params_dir: str | Path | None = None) -> ProgrammeParams:
             if not KEY_PATTERN.match(file.stem):
                 raise ParameterError(f"{file}: the file name must be a trust code using {KEY_RULE}")
             trusts[file.stem] = _validate(TrustParams, file)
+            for ward in trusts[file.stem].exclude_wards:
+                if not KEY_PATTERN.match(ward):
+                    raise ParameterError(f"{file}: exclude_wards: {ward!r} must use {KEY_RULE}")
     return params.model_copy(update={"source": str(programme_file), "trusts": trusts})

@@ -36,6 +36,28 @@ def months_since(month: pd.Series, start: pd.Series | pd.Timestamp) -> pd.Series
     return (month.dt.year - start.dt.year) * 12 + (month.dt.month - start.dt.month)
 
 
+def without_excluded_wards(
+    data: ProgrammeData, excluded: dict[str, tuple[str, ...]]
+) -> ProgrammeData:
+    """``data`` without the wards the trusts' ``exclude_wards`` name (every analysis, trust
+    and programme, then leaves them out).
+
+    Raises
+    ------
+    ValueError
+        Naming the trust's parameters file, for a ward that is not in the data.
+    """
+    known = set(zip(data.wards["trust_code"], data.wards["ward_id"], strict=True))
+    for trust, wards in excluded.items():
+        unknown = [w for w in wards if (trust, w) not in known]
+        if unknown and trust in set(data.wards["trust_code"]):
+            raise ValueError(
+                f"trusts/{trust}.yaml: exclude_wards: {', '.join(unknown)} not a ward of {trust} "
+                "in wards.csv"
+            )
+    return data.without_wards(excluded)
+
+
 def with_derived_measures(data: ProgrammeData) -> ProgrammeData:
     """Add ``restrictive_practice`` (the sum of its parts, blank if any part is blank)."""
     wm = data.ward_month.copy()

@@ -99,6 +99,24 @@ class ProgrammeData:
         """Trust codes in the order of ``wards``."""
         return list(dict.fromkeys(self.wards["trust_code"]))
 
+    def without_wards(self, wards: dict[str, tuple[str, ...]]) -> ProgrammeData:
+        """The same data without these wards (``{trust: (ward_id, ...)}``), e.g. the trusts'
+        ``exclude_wards``; events recorded for a whole trust (``ALL``) stay."""
+        pairs = {(t, w) for t, ws in wards.items() for w in ws}
+        if not pairs:
+            return self
+
+        def keep(frame: pd.DataFrame) -> pd.DataFrame:
+            key = pd.Series(list(zip(frame["trust_code"], frame["ward_id"], strict=True)))
+            return frame[~key.isin(pairs).to_numpy()].reset_index(drop=True)
+
+        return dataclasses.replace(
+            self,
+            wards=keep(self.wards),
+            ward_month=keep(self.ward_month),
+            events=keep(self.events),
+        )
+
     def without_trusts(self, codes: Iterable[str]) -> ProgrammeData:
         """The same data without these trusts' rows (the report is kept whole): what every
         programme-level analysis fits when some trusts failed validation."""

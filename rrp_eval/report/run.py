@@ -44,7 +44,7 @@ from rrp_eval.evaluation import (
 from rrp_eval.notebook import PARQUET_TABLES
 from rrp_eval.params import PROGRAMME_FILE, TRUSTS_FOLDER, ProgrammeParams, load_params
 from rrp_eval.plots import ICON_TEXT
-from rrp_eval.prepare import with_derived_measures
+from rrp_eval.prepare import with_derived_measures, without_excluded_wards
 from rrp_eval.report.export import csv_text, write_workbook
 from rrp_eval.report.html import html_tables, render_index, render_notebook
 from rrp_eval.report.incremental import (
@@ -603,6 +603,10 @@ def run_suite(
     programme, report = validate_programme(raw, params)
     if programme is None:
         raise UnusableInput(f"{data_path}: the data cannot be used ({report.summary()})", report)
+    try:
+        programme = without_excluded_wards(programme, params.excluded_wards)
+    except ValueError as exc:
+        raise UnusableInput(str(exc)) from exc
     programme = with_derived_measures(programme)
     all_trusts = programme.trusts
     if trusts:

@@ -148,3 +148,62 @@ def test_measures_analysed(tmp_path):
     assert p.measure("physical_restraint").direction == "decrease"
     assert p.measure("injuries").label == "Injuries"
     assert p.measure("self_harm").balancing
+
+
+def test_exclude_wards_is_set_from_yaml_and_leaves_the_wards_out_everywhere(tmp_path):
+    """A YAML list (the strict tuple once refused every file); the wards are gone from the
+    data every analysis and page sees, trust and programme alike."""
+    from datafiles import write_programme
+
+    from rrp_eval.data.validate import load_programme
+    from rrp_eval.notebook import setup
+    from rrp_eval.prepare import without_excluded_wards
+
+    params_dir = tmp_path / "params"
+    (params_dir / "trusts").mkdir(parents=True)
+    (params_dir / "programme.yaml").write_text("programme: Test\n", encoding="utf-8")
+    (params_dir / "trusts" / "RXA.yaml").write_text("exclude_wards: [W2]\n", encoding="utf-8")
+    params = load_params(params_dir)
+    assert params.for_trust("RXA").exclude_wards == ("W2",)
+    assert params.excluded_wards == {"RXA": ("W2",)}
+    data = write_programme(tmp_path / "d")
+    full = load_programme(data, params)
+    kept = without_excluded_wards(full, params.excluded_wards)
+    assert ("RXA", "W2") in set(zip(full.wards.trust_code, full.wards.ward_id, strict=True))
+    for frame in (kept.wards, kept.ward_month):
+        assert not ((frame.trust_code == "RXA") & (frame.ward_id == "W2")).any()
+    assert len(kept.ward_month) == len(full.ward_month) - 12
+    for trust in (None, "RXA"):  # what the notebooks see
+        ctx = setup(trust_code=trust, params_dir=params_dir, data=data)
+        assert not (ctx.data.ward_month.ward_id == "W2").any()
+
+
+def test_an_excluded_ward_that_is_not_in_the_data_is_refused(tmp_path):
+    from datafiles import write_programme
+
+    from rrp_eval.report.run import UnusableInput, run_suite
+
+    params_dir = tmp_path / "params"
+    (params_dir / "trusts").mkdir(parents=True)
+    (params_dir / "programme.yaml").write_text("programme: Test\n", encoding="utf-8")
+    (params_dir / "trusts" / "RXA.yaml").write_text("exclude_wards: [W9]\n", encoding="utf-8")
+    data = write_programme(tmp_path / "d")
+    with pytest.raises(UnusableInput, match=r"trusts/RXA.yaml: exclude_wards: W9 not a ward"):
+        run_suite(data=data, params_dir=params_dir, out=tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+    (params_dir / "trusts" / "RXA.yaml").write_text("exclude_wards: ['../x']\n", encoding="utf-8")
+    with pytest.raises(ParameterError, match=r"exclude_wards: '\.\./x' must use"):
+        load_params(params_dir)
+
+
+def test_the_override_example_in_params_readme_is_valid(tmp_path):
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "params" / "README.md").read_text()
+    example = re.search(r"```yaml\n(.*?)```", text, re.S).group(1)
+    (tmp_path / "trusts").mkdir()
+    (tmp_path / "programme.yaml").write_text("programme: Test\n", encoding="utf-8")
+    (tmp_path / "trusts" / "RXT.yaml").write_text(example, encoding="utf-8")
+    trust = load_params(tmp_path).for_trust("RXT")
+    assert trust.phase_in_months == 3 and trust.exclude_wards == ("W7", "W12")

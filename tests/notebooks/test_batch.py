@@ -100,23 +100,8 @@ def test_a_killed_run_leaves_the_previous_output_intact(demo_data, tmp_path):
     out = tmp_path / "out"
     _run(demo_data, out, ["X01"])
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    script = (
-        "import sys; from pathlib import Path; from rrp_eval.report.run import run_suite; "
-        f"run_suite(data=Path({str(demo_data)!r}), params_dir=Path({str(ROOT / 'params')!r}), "
-        f"out=Path({str(out)!r}), trusts=['X01', 'X06'], jobs=2, "
-        f"notebooks=Path({str(FIXTURES)!r}), force=True)"
-    )
-    env = dict(os.environ, RRP_FIXTURE_SLEEP="120")
-    proc = subprocess.Popen([sys.executable, "-c", script], env=env, start_new_session=True)
+    proc = _start_slow_run(demo_data, out, {"RRP_FIXTURE_SLEEP": "120"}, force=True)
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            builds = list(tmp_path.glob(".out.build-*"))
-            if builds and (builds[0] / "trusts" / "X01.html").exists():
-                break
-            time.sleep(0.5)
-        else:
-            pytest.fail("the run never got going")
         assert len(_processes_with("RRP_FIXTURE_SLEEP=120")) >= 4  # run, workers, kernels
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
@@ -141,23 +126,9 @@ def test_killing_only_the_main_process_leaves_no_worker_and_no_lock(demo_data, t
     kernels end with it, and the next run is not locked out."""
     out = tmp_path / "out"
     marker = f"RRP_KILL_MAIN={tmp_path.name}"
-    script = (
-        "from pathlib import Path; from rrp_eval.report.run import run_suite; "
-        f"run_suite(data=Path({str(demo_data)!r}), params_dir=Path({str(ROOT / 'params')!r}), "
-        f"out=Path({str(out)!r}), trusts=['X01', 'X06'], jobs=2, "
-        f"notebooks=Path({str(FIXTURES)!r}))"
-    )
-    env = dict(os.environ, RRP_FIXTURE_SLEEP="300", RRP_KILL_MAIN=tmp_path.name)
-    proc = subprocess.Popen([sys.executable, "-c", script], env=env, start_new_session=True)
+    env = {"RRP_FIXTURE_SLEEP": "300", "RRP_KILL_MAIN": tmp_path.name}
+    proc = _start_slow_run(demo_data, out, env)
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            builds = list(tmp_path.glob(".out.build-*"))
-            if builds and (builds[0] / "trusts" / "X01.html").exists():
-                break
-            time.sleep(0.5)
-        else:
-            pytest.fail("the run never got going")
         assert len(_processes_with(marker)) >= 4  # run, workers, templates, the kernel
         os.kill(proc.pid, signal.SIGKILL)  # the main process only
         proc.wait(timeout=30)
@@ -171,6 +142,28 @@ def test_killing_only_the_main_process_leaves_no_worker_and_no_lock(demo_data, t
                 os.kill(pid, signal.SIGKILL)
     summary = _run(demo_data, out, ["X01"])  # not refused: the lock died with the run
     assert summary.exit_code == 0
+
+
+def _start_slow_run(demo_data, out, env, force=False):
+    """A run of X01 and the slow X06 in a subprocess (its own session), returned once X01's
+    page is in the build folder."""
+    script = (
+        "from pathlib import Path; from rrp_eval.report.run import run_suite; "
+        f"run_suite(data=Path({str(demo_data)!r}), params_dir=Path({str(ROOT / 'params')!r}), "
+        f"out=Path({str(out)!r}), trusts=['X01', 'X06'], jobs=2, "
+        f"notebooks=Path({str(FIXTURES)!r}), force={force})"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], env={**os.environ, **env}, start_new_session=True
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        builds = list(out.parent.glob(f".{out.name}.build-*"))
+        if builds and (builds[0] / "trusts" / "X01.html").exists():
+            return proc
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    pytest.fail("the run never got going")
 
 
 def test_a_lock_held_by_leftovers_of_a_dead_run_is_cleared(tmp_path):

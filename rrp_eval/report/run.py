@@ -238,10 +238,7 @@ def _execute(
     try:
         status, message = _render(task, executed, out_dir, page, rule, status, message)
         if executed.exists():
-            if rule.internal:
-                _stamp_internal(executed)
-            else:
-                _without_paths(executed)
+            _mark_executed(executed, rule.internal)
     except (OSError, ValueError) as exc:  # a notebook cut short by a full disk, say
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         unwritable = unwritable or _unwritable(exc) or _disk_full(out_dir)
@@ -268,38 +265,33 @@ def _execute(
     )
 
 
-def _stamp_internal(executed: Path) -> None:
-    """A first cell in an internal run's executed notebook that says it is not for sharing
-    (the notebook is read without the report's banner)."""
+def _mark_executed(executed: Path, internal: bool) -> None:
+    """Rewrite an executed notebook for where it goes: an internal one gets a first cell that
+    says it is not for sharing (it is read without the report's banner); a shared one records
+    its parameters and papermill's paths with folder names only (absolute paths name people's
+    folders and machines)."""
     import nbformat
 
     nb = nbformat.read(executed, as_version=4)
-    cell = nbformat.v4.new_markdown_cell(
-        f"**{INTERNAL_STAMP}.** Written by `rrp-eval run --internal`: the outputs below show "
-        "counts and rates without disclosure control. Keep it inside the trust."
-    )
-    cell.metadata["tags"] = ["rrp-eval-internal"]
-    nb.cells.insert(0, cell)
-    text = nbformat.writes(nb)
-    write_atomic(executed, text if text.endswith("\n") else text + "\n")
+    if internal:
+        cell = nbformat.v4.new_markdown_cell(
+            f"**{INTERNAL_STAMP}.** Written by `rrp-eval run --internal`: the outputs below "
+            "show counts and rates without disclosure control. Keep it inside the trust."
+        )
+        cell.metadata["tags"] = ["rrp-eval-internal"]
+        nb.cells.insert(0, cell)
+    else:
+        from papermill.translators import translate_parameters
 
-
-def _without_paths(executed: Path) -> None:
-    """A shared executed notebook records its parameters and papermill's input and output
-    paths with folder names only (absolute paths name people's folders and machines)."""
-    import nbformat
-    from papermill.translators import translate_parameters
-
-    nb = nbformat.read(executed, as_version=4)
-    meta = nb.metadata.get("papermill", {})
-    parameters = scrub_paths(dict(meta.get("parameters", {})))
-    for cell in nb.cells:
-        if "injected-parameters" in cell.metadata.get("tags", []):
-            cell.source = translate_parameters("python3", "python", parameters, "Parameters")
-    meta["parameters"] = parameters
-    for key in ("input_path", "output_path"):
-        if meta.get(key):
-            meta[key] = Path(meta[key]).name
+        meta = nb.metadata.get("papermill", {})
+        parameters = scrub_paths(dict(meta.get("parameters", {})))
+        for cell in nb.cells:
+            if "injected-parameters" in cell.metadata.get("tags", []):
+                cell.source = translate_parameters("python3", "python", parameters, "Parameters")
+        meta["parameters"] = parameters
+        for key in ("input_path", "output_path"):
+            if meta.get(key):
+                meta[key] = Path(meta[key]).name
     text = nbformat.writes(nb)
     write_atomic(executed, text if text.endswith("\n") else text + "\n")
 

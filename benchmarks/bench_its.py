@@ -12,7 +12,7 @@ import time
 import pandas as pd
 
 from rrp_eval.data.synthetic import simulate_series
-from rrp_eval.its import fit_its
+from rrp_eval.models.its import fit_its
 
 CASES = {
     "poisson": {"family": "poisson", "harmonics": 0},

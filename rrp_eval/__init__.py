@@ -3,7 +3,7 @@
 The public API is small on purpose; the modules hold the rest (see docs and DESIGN).
 """
 
-from rrp_eval.its import ITSResult, NotEstimableError, fit_its
+from rrp_eval.models.its import ITSResult, NotEstimableError, fit_its
 
 __version__ = "0.1.0"
 

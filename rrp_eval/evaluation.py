@@ -17,14 +17,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rrp_eval.controlled import controlled_rows
+from rrp_eval.models.controlled import controlled_rows
 from rrp_eval.data.validate import ProgrammeData
-from rrp_eval.its import ITSResult, NotEstimableError, fit_its
+from rrp_eval.models.its import ITSResult, NotEstimableError, fit_its
 from rrp_eval.params import EffectiveTrustParams, ProgrammeParams
 from rrp_eval.prepare import TrustDesign, trust_design, trust_series, ward_series
-from rrp_eval.programme import gee_rows, programme_effects
-from rrp_eval.spc import ControlChartResult, overdispersion_test, u_chart
-from rrp_eval.tables import its_effects_row, its_effects_table
+from rrp_eval.models.meta import gee_rows, programme_effects
+from rrp_eval.models.spc import ControlChartResult, overdispersion_test, u_chart
+from rrp_eval.evaluate.tables import its_effects_row, its_effects_table
 
 logger = logging.getLogger(__name__)
 
@@ -392,7 +392,7 @@ def programme_effect_table(
 def panel_effect_table(data: ProgrammeData, params: ProgrammeParams) -> pd.DataFrame:
     """The rows of ``programme_effects`` fitted on the ward panel (GEE and the controlled
     analyses), which need no trust's ITS (no rows when every trust failed validation)."""
-    from rrp_eval.programme import PROGRAMME_COLUMNS
+    from rrp_eval.models.meta import PROGRAMME_COLUMNS
 
     if data.wards.empty or data.ward_month.empty:
         return pd.DataFrame(columns=PROGRAMME_COLUMNS)

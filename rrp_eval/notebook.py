@@ -17,12 +17,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rrp_eval.controlled import (
+from rrp_eval.models.controlled import (
     callaway_santanna,
     etwfe_poisson,
     event_time_panel,
     event_time_rates,
 )
+from rrp_eval.data.synthetic import data_location
 from rrp_eval.data.validate import ProgrammeData, load_programme
 from rrp_eval.disclosure import DisclosureRule
 from rrp_eval.evaluation import (
@@ -60,7 +61,7 @@ from rrp_eval.prepare import (
     with_derived_measures,
     without_excluded_wards,
 )
-from rrp_eval.programme import (
+from rrp_eval.models.meta import (
     aim_attainment,
     breakdown,
     funnel_limits,
@@ -68,7 +69,7 @@ from rrp_eval.programme import (
     rate_intervals,
     ward_changes,
 )
-from rrp_eval.spc import run_chart
+from rrp_eval.models.spc import run_chart
 
 FIGURE_DPI = 100
 MIN_BREAKDOWN_WARDS = 3  # a group of fewer wards could reveal one ward's figures
@@ -131,7 +132,7 @@ def setup(
     if not isinstance(internal, bool):
         raise ValueError(f"internal={internal!r} must be True or False")
     params = load_params(params_dir or None)
-    path = Path(data) if data else params.data_path
+    path = data_location(data, params)
     if not path.exists():
         raise ValueError(f"data={str(path)!r}: no such file or folder")
     programme = load_programme(path, params, allow_trust_errors=True)

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from rrp_eval.data.schema import (
+from rrp_eval.schema import (
     BALANCING_MEASURES,
     DERIVED_MEASURES,
     KEY_PATTERN,
@@ -53,7 +53,7 @@ class MeasureParams(_Strict):
 
 
 class ModelParams(_Strict):
-    """Interrupted time-series model options (see ``rrp_eval.its.fit_its``)."""
+    """Interrupted time-series model options (see ``rrp_eval.models.its.fit_its``)."""
 
     family: Literal["auto", "poisson", "quasipoisson", "negbin"] = "auto"
     harmonics: Harmonics = "auto"
@@ -118,12 +118,12 @@ class ProgrammeParams(_Strict):
     trusts: dict[str, TrustParams] = Field(default_factory=dict, exclude=True)
 
     @property
-    def data_path(self) -> Path:
-        """The data folder or workbook: ``data`` relative to the file, else the demo."""
+    def data_path(self) -> Path | None:
+        """The data folder or workbook ``data`` names, relative to the parameters file; None
+        when it names none (:func:`rrp_eval.data.synthetic.data_location` then gives the
+        demonstration programme). Reading it does no I/O."""
         if self.data is None:
-            from rrp_eval.data.synthetic import demo_data_path
-
-            return demo_data_path()
+            return None
         path = Path(self.data).expanduser()
         if not path.is_absolute() and self.source is not None:
             path = Path(self.source).parent / path

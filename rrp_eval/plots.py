@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from rrp_eval.its import ITSResult
-    from rrp_eval.spc import ControlChartResult, SPCResult
+    from rrp_eval.models.its import ITSResult
+    from rrp_eval.models.spc import ControlChartResult, SPCResult
 
-from rrp_eval.spc import RunChartResult
+from rrp_eval.models.spc import RunChartResult
 
 COMMON, IMPROVEMENT, CONCERN, NEUTRAL, TARGET = (
     "#a6a6a6",

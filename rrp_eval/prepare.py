@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from rrp_eval.data.schema import DERIVED_MEASURES
+from rrp_eval.schema import DERIVED_MEASURES
 from rrp_eval.data.validate import ProgrammeData
 
 PER = 1000.0

@@ -15,7 +15,7 @@ MODULES = sorted(m.name for m in pkgutil.walk_packages(rrp_eval.__path__, prefix
 
 
 def test_the_package_has_its_core_modules():
-    assert {"rrp_eval.its", "rrp_eval.cli", "rrp_eval.tables"} <= set(MODULES)
+    assert {"rrp_eval.models.its", "rrp_eval.cli", "rrp_eval.evaluate.tables"} <= set(MODULES)
 
 
 @pytest.mark.parametrize("name", MODULES)

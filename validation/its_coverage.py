@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from rrp_eval.data.synthetic import simulate_series
-from rrp_eval.its import NotEstimableError, fit_its
+from rrp_eval.models.its import NotEstimableError, fit_its
 
 HERE = Path(__file__).resolve().parent
 LEVEL, SLOPE, HORIZON = 0.8, 0.99, 12

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from rrp_eval.data.problems import ERROR, STRUCTURAL, Problem
-from rrp_eval.data.schema import REQUIRED_TABLES, TABLES
+from rrp_eval.schema import REQUIRED_TABLES, TABLES
 
 DELIMITERS = (",", ";", "\t")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from rrp_eval.data.load import write_csv_tables
-from rrp_eval.data.schema import STANDARD_MEASURES
+from rrp_eval.schema import STANDARD_MEASURES
 
 # measure id (upper case) -> SPEC measure, for the Provider breakdown
 PROVIDER_MEASURES = {

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from rrp_eval.data.load import write_csv_tables
+from rrp_eval.params import ProgrammeParams
 
 
 def simulate_series(
@@ -544,3 +545,11 @@ def demo_data_path(seed: int = DEMO_SEED) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def data_location(data: str | Path | None, params: ProgrammeParams) -> Path:
+    """The data a run or notebook reads: ``data`` when given, else the parameters' ``data``,
+    else the demonstration programme (generated on first use by :func:`demo_data_path`)."""
+    if data:
+        return Path(data)
+    return params.data_path or demo_data_path()

@@ -32,7 +32,7 @@ from rrp_eval.data.problems import (
     Problem,
     ValidationReport,
 )
-from rrp_eval.data.schema import (
+from rrp_eval.schema import (
     ALL_WARDS,
     BALANCING_MEASURES,
     EVENT_TYPES,

@@ -27,8 +27,9 @@ from typing import Any
 import pandas as pd
 
 import rrp_eval
-from rrp_eval.controlled import CS_SEED
+from rrp_eval.models.controlled import CS_SEED
 from rrp_eval.data.load import load_raw
+from rrp_eval.data.synthetic import data_location
 from rrp_eval.data.problems import ValidationReport
 from rrp_eval.data.validate import validate_programme
 from rrp_eval.disclosure import DisclosureRule, audit_tables
@@ -589,7 +590,7 @@ def run_suite(
     """
     t0 = time.perf_counter()
     params = load_params(params_dir)
-    data_path = Path(data) if data else params.data_path
+    data_path = data_location(data, params)
     demo = not data and params.data is None
     raw = load_raw(data_path)
     programme, report = validate_programme(raw, params)

@@ -27,12 +27,12 @@ from rrp_eval.evaluation import (
 from rrp_eval.notebook import setup
 from rrp_eval.params import load_params
 from rrp_eval.prepare import with_derived_measures
-from rrp_eval.programme import PROGRAMME_COLUMNS
+from rrp_eval.models.meta import PROGRAMME_COLUMNS
 from rrp_eval.report.export import csv_text
 from rrp_eval.report.html import external_requests, html_tables
 from rrp_eval.report.manifest import state_path
 from rrp_eval.report.run import UnusableInput, run_suite
-from rrp_eval.tables import ITS_EFFECTS_COLUMNS
+from rrp_eval.evaluate.tables import ITS_EFFECTS_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "suite"

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from rrp_eval.its import fit_its
+from rrp_eval.models.its import fit_its
 
 pytestmark = pytest.mark.reference
 

@@ -10,8 +10,8 @@ import pytest
 from conftest import half_unit, load_cases
 from numpy.testing import assert_allclose
 
-from rrp_eval import spc
-from rrp_eval.spc import xmr
+from rrp_eval.models import spc
+from rrp_eval.models.spc import xmr
 
 pytestmark = pytest.mark.reference
 

@@ -8,7 +8,7 @@ import pytest
 from conftest import half_unit, load_cases
 from numpy.testing import assert_allclose
 
-from rrp_eval.spc import anhoej_limits, i_chart, run_chart, u_chart
+from rrp_eval.models.spc import anhoej_limits, i_chart, run_chart, u_chart
 
 pytestmark = pytest.mark.reference
 

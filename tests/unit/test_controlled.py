@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from rrp_eval.controlled import (
+from rrp_eval.models.controlled import (
     callaway_santanna,
     etwfe_poisson,
     event_time_panel,

@@ -16,7 +16,7 @@ from rrp_eval.evaluation import (
 )
 from rrp_eval.params import ProgrammeParams
 from rrp_eval.prepare import with_derived_measures
-from rrp_eval.tables import ITS_EFFECTS_COLUMNS
+from rrp_eval.evaluate.tables import ITS_EFFECTS_COLUMNS
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +128,7 @@ def test_pooled_gee_recovers_the_programme_effect(demo):
 
     from rrp_eval.data.synthetic import demo_programme
     from rrp_eval.evaluation import programme_effect_table, programme_tables
-    from rrp_eval.programme import pooled_gee
+    from rrp_eval.models.meta import pooled_gee
 
     data, params = demo
     truth = demo_programme().truth["trusts"]

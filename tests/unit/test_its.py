@@ -1,4 +1,4 @@
-"""Unit tests for rrp_eval.its: conventions (SPEC §2), options, errors, recovery."""
+"""Unit tests for rrp_eval.models.its: conventions (SPEC §2), options, errors, recovery."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from rrp_eval.data.synthetic import simulate_series
-from rrp_eval.its import ITSResult, NotEstimableError, fit_its
+from rrp_eval.models.its import ITSResult, NotEstimableError, fit_its
 
 
 def _series(seed=0, **kw):
@@ -386,7 +386,7 @@ def test_negative_binomial_estimates_alpha():
 
 
 def test_ar1_with_no_autocorrelation_is_the_model_based_covariance():
-    from rrp_eval.its import _sandwich
+    from rrp_eval.models.its import _sandwich
 
     res = _fit(_series(seed=32, nb_alpha=0.05), family="quasipoisson", harmonics=0)
     X = res.design.to_numpy(float)

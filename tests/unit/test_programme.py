@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from rrp_eval.programme import PROGRAMME_COLUMNS, pool_random_effects, programme_effects
+from rrp_eval.models.meta import PROGRAMME_COLUMNS, pool_random_effects, programme_effects
 
 Y = np.log([0.8, 0.7, 0.9, 1.1, 0.75])
 SE = np.sqrt([0.01, 0.02, 0.015, 0.03, 0.01])
@@ -145,7 +145,7 @@ def test_hartung_knapp_interval(bcg):
 
 
 def test_wilson_interval_matches_newcombe():
-    from rrp_eval.programme import wilson_interval
+    from rrp_eval.models.meta import wilson_interval
 
     # Newcombe (1998), example (81/263): 0.2553 to 0.3662
     low, high = wilson_interval(81, 263)
@@ -156,7 +156,7 @@ def test_wilson_interval_matches_newcombe():
 def test_funnel_limits_are_exact_poisson_quantiles():
     from scipy import stats
 
-    from rrp_eval.programme import funnel_limits
+    from rrp_eval.models.meta import funnel_limits
 
     e = np.array([200.0, 2000.0, 50000.0])
     lim = funnel_limits(20.0, e)  # 20 per 1,000
@@ -173,7 +173,7 @@ def test_funnel_limits_are_exact_poisson_quantiles():
 
 
 def test_funnel_table_flags_outliers_and_overdispersion():
-    from rrp_eval.programme import funnel_table
+    from rrp_eval.models.meta import funnel_table
 
     counts = pd.Series([100, 104, 96, 102, 180, 98, 101, 99])
     exposure = pd.Series([5000.0] * 8)
@@ -191,7 +191,7 @@ def test_funnel_table_flags_outliers_and_overdispersion():
 def test_ward_changes_and_aims(tmp_path):
     from rrp_eval.data.synthetic import write_demo_programme
     from rrp_eval.data.validate import load_programme
-    from rrp_eval.programme import aim_attainment, breakdown, ward_changes
+    from rrp_eval.models.meta import aim_attainment, breakdown, ward_changes
 
     data = load_programme(write_demo_programme(tmp_path))
     ch = ward_changes(data.ward_month, data.wards, "physical_restraint")
@@ -215,7 +215,7 @@ def test_ward_changes_and_aims(tmp_path):
 def test_rate_intervals_are_exact_poisson():
     from scipy import stats
 
-    from rrp_eval.programme import rate_intervals
+    from rrp_eval.models.meta import rate_intervals
 
     out = rate_intervals(pd.Series([0, 10]), pd.Series([1000.0, 2000.0]))
     assert out.loc[0, "ci_low"] == 0 and out.loc[0, "ci_high"] == pytest.approx(3.689, abs=1e-3)
@@ -226,7 +226,7 @@ def test_rate_intervals_are_exact_poisson():
 def test_a_ward_with_no_events_after_joining_does_not_zero_its_group():
     """Counts + 0.5 on the log scale: one ward with no events in its follow-up gives a finite
     log ratio, and its group's geometric mean is not 0.00 (with a nan interval)."""
-    from rrp_eval.programme import breakdown, ward_changes
+    from rrp_eval.models.meta import breakdown, ward_changes
 
     months = pd.date_range("2020-01-01", periods=30, freq="MS")
     wards = pd.DataFrame(

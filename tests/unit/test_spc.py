@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
-from rrp_eval.spc import (
+from rrp_eval.models.spc import (
     i_chart,
     overdispersion_test,
     p_chart,

@@ -1,4 +1,4 @@
-"""Unit tests for rrp_eval.tables."""
+"""Unit tests for rrp_eval.evaluate.tables."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from rrp_eval.data.synthetic import simulate_series
-from rrp_eval.its import fit_its
-from rrp_eval.tables import (
+from rrp_eval.models.its import fit_its
+from rrp_eval.evaluate.tables import (
     ITS_EFFECTS_COLUMNS,
     ITS_EXTRA_COLUMNS,
     its_effects_row,

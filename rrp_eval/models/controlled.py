@@ -570,7 +570,7 @@ def controlled_rows(
     at the horizon (``rr_h``); it has no slope. Measures without comparison wards or with too
     little data are left out.
     """
-    from rrp_eval.programme import PROGRAMME_COLUMNS
+    from rrp_eval.models.meta import PROGRAMME_COLUMNS
 
     rows = []
     blank = {"pi_low": math.nan, "pi_high": math.nan, "i2": math.nan, "tau2": math.nan}

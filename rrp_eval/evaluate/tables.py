@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 
-from rrp_eval.its import ITSResult
+from rrp_eval.models.its import ITSResult
 
 ITS_EFFECTS_COLUMNS = [
     "trust_code",

@@ -1,0 +1,1144 @@
+"""Interrupted time-series (segmented regression) models and their results objects.
+
+The conventions are those of SPEC §2 and ``docs/methods.md``: time is counted from the first
+observed period (t = 0); h = time - start is the time since the start, so h = 0 is the first
+post-intervention period; a phase-in of k periods drops 0 <= h < k from the fit; the level-change
+term is 1 from h = k on and the slope-change term is (h - k) in the post period, so that the level
+change is the effect at h = k.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import math
+import re
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy import stats
+
+logger = logging.getLogger(__name__)
+
+FAMILIES = ("auto", "poisson", "quasipoisson", "negbin", "gaussian")
+LOG_LINK_FAMILIES = ("poisson", "quasipoisson", "negbin")
+COV_TYPES = ("nonrobust", "ar1", "hac", "cluster")
+OVERDISPERSION_P = 0.05
+MIN_POINTS_PER_SEGMENT = 3
+
+_EFFECT_COLUMNS = ["estimate", "ci_low", "ci_high", "p_value"]
+
+
+class NotEstimableError(ValueError):
+    """The data cannot support the requested model (too few points, nothing to fit)."""
+
+
+@dataclass(frozen=True)
+class ITSSpec:
+    """What was fitted, recorded for reports and manifests."""
+
+    outcome: str
+    time: str
+    time_kind: str
+    start: Any
+    exposure: str | None
+    family: str
+    family_reason: str
+    link: str
+    effect_scale: str
+    harmonics: int
+    season: str | None
+    period: int
+    phase_in: int
+    slope_change: bool
+    group: str | None
+    unit: str | None
+    unit_effects: bool
+    cov_type: str
+    maxlags: int | None
+    hac_correction: str | None
+    inference: str
+    horizon: int
+    formula: str
+    terms: tuple[str, ...]
+    n_dropped_missing: int = 0
+    n_dropped_phase_in: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The specification as plain values (for JSON manifests)."""
+        out = asdict(self)
+        out["start"] = str(self.start)
+        out["terms"] = list(self.terms)
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class ITSResult:
+    """Results of :func:`fit_its`.
+
+    Attributes
+    ----------
+    params : pandas.Series
+        Coefficients on the linear-predictor scale, named ``intercept``, ``pre_trend``,
+        ``level_change``, ``slope_change``, ``sin1``, ``cos1``, ... and, with ``group=``,
+        ``group``, ``group:pre_trend``, ``group:level_change``, ``group:slope_change``.
+    cov_params : pandas.DataFrame
+        Covariance of ``params`` (model-based or Newey-West, see ``spec.cov_type``).
+    effects : pandas.DataFrame
+        Effects with ``estimate, ci_low, ci_high, p_value``; rate ratios for log-link families,
+        differences for ``gaussian``. See :func:`fit_its`.
+    dispersion : float
+        Dispersion of the fitted model: Pearson chi-square / residual df for ``quasipoisson`` and
+        ``gaussian``; 1 for ``poisson`` and ``negbin``, whose variance the family fixes (the
+        negative binomial's over-dispersion is ``alpha``).
+    pearson_dispersion : float
+        Pearson chi-square / residual df of the fitted model, whatever the family (a diagnostic:
+        well above 1 under a Poisson model means over-dispersion).
+    frame : pandas.DataFrame
+        The rows fitted, in fitting order, with ``t``, ``h``, the design columns, the outcome,
+        the exposure (if any) and ``fitted`` (expected outcome).
+    spec : ITSSpec
+        What was fitted.
+    alpha : float or None
+        The negative binomial's α (Var = μ + αμ²).
+    rho : float or None
+        The AR(1) correlation used by ``cov_type="ar1"``.
+    design : pandas.DataFrame
+        The design matrix, rows as in ``frame``.
+    """
+
+    params: pd.Series
+    cov_params: pd.DataFrame
+    effects: pd.DataFrame
+    dispersion: float
+    pearson_dispersion: float
+    df_resid: float
+    df_inference: float
+    nobs: int
+    n_pre: int
+    n_post: int
+    h_end: float
+    frame: pd.DataFrame
+    spec: ITSSpec
+    alpha: float | None = None
+    rho: float | None = None
+    design: pd.DataFrame | None = field(default=None, repr=False)
+    offset: np.ndarray | None = field(default=None, repr=False)
+    model_result: Any = field(default=None, repr=False)
+
+    @property
+    def bse(self) -> pd.Series:
+        """Standard errors of ``params``."""
+        return pd.Series(np.sqrt(np.diag(self.cov_params)), index=self.params.index)
+
+    @property
+    def _use_t(self) -> bool:
+        return self.spec.inference == "t"
+
+    def _quantile(self, alpha: float) -> float:
+        if self._use_t:
+            return float(stats.t.ppf(1 - alpha / 2, self.df_inference))
+        return float(stats.norm.ppf(1 - alpha / 2))
+
+    def _p_value(self, z: float) -> float:
+        if self._use_t:
+            return float(2 * stats.t.sf(abs(z), self.df_inference))
+        return float(2 * stats.norm.sf(abs(z)))
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Wald confidence intervals for ``params`` (linear-predictor scale).
+
+        Parameters
+        ----------
+        alpha : float, default 0.05
+            1 - confidence level.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``lower`` and ``upper``, indexed like ``params``.
+        """
+        q = self._quantile(alpha)
+        se = self.bse
+        return pd.DataFrame({"lower": self.params - q * se, "upper": self.params + q * se})
+
+    def summary_frame(self, alpha: float = 0.05) -> pd.DataFrame:
+        """One row per coefficient: estimate, std_err, statistic, p_value, ci_low, ci_high."""
+        se = self.bse
+        stat = self.params / se
+        ci = self.conf_int(alpha)
+        return pd.DataFrame(
+            {
+                "estimate": self.params,
+                "std_err": se,
+                "statistic": stat,
+                "p_value": [self._p_value(z) for z in stat],
+                "ci_low": ci["lower"],
+                "ci_high": ci["upper"],
+            }
+        )
+
+    def _combination(self, weights: dict[str, float], alpha: float = 0.05) -> pd.Series:
+        """Estimate, interval and p-value of a linear combination of ``params``."""
+        names = list(self.params.index)
+        w = np.zeros(len(names))
+        for name, value in weights.items():
+            w[names.index(name)] = value
+        est = float(w @ self.params.to_numpy())
+        se = float(math.sqrt(max(float(w @ self.cov_params.to_numpy() @ w), 0.0)))
+        q = self._quantile(alpha)
+        p = self._p_value(est / se) if se > 0 else float("nan")
+        low, high = est - q * se, est + q * se
+        if self.spec.link == "log":
+            with np.errstate(over="ignore"):
+                est, low, high = (float(v) for v in np.exp([est, low, high]))
+        return pd.Series([est, low, high, p, se], index=[*_EFFECT_COLUMNS, "std_err"], dtype=float)
+
+    def effect(self, name: str, alpha: float = 0.05) -> pd.Series:
+        """One row of ``effects`` with its ``std_err`` on the linear-predictor scale."""
+        combos = _effect_combinations(self.spec)
+        if name not in combos:
+            raise KeyError(f"{name!r} is not an effect of this model; effects: {list(combos)}")
+        return self._combination(combos[name], alpha)
+
+    def _effect_weights(self, h: float, vs_control: bool) -> dict[str, float]:
+        """Weights on ``params`` giving the effect h periods after the start."""
+        weights = {"level_change": 1.0}
+        if self.spec.slope_change:
+            weights["slope_change"] = h - self.spec.phase_in
+        if self.spec.group is None:
+            return weights
+        interactions = {f"group:{name}": w for name, w in weights.items()}
+        return interactions if vs_control else weights | interactions
+
+    def effect_at(self, h: float, alpha: float = 0.05, vs_control: bool = False) -> pd.Series:
+        """Effect of the intervention h periods after the start, with interval and p-value.
+
+        Parameters
+        ----------
+        h : float
+            Periods since the start (h = 0 is the first post-intervention period); the effect
+            is ``level_change + slope_change * (h - phase_in)``.
+        alpha : float, default 0.05
+            1 - confidence level.
+        vs_control : bool, default False
+            With ``group=``, the treated series' effect relative to the comparison series (the
+            difference in differences) rather than the treated series' own change.
+
+        Returns
+        -------
+        pandas.Series
+            ``estimate, ci_low, ci_high, p_value``: a rate ratio for log-link families, a
+            difference for ``gaussian``; and ``std_err`` on the linear-predictor scale (log).
+        """
+        if vs_control and self.spec.group is None:
+            raise ValueError("vs_control=True needs a model fitted with group=")
+        return self._combination(self._effect_weights(h, vs_control), alpha)
+
+    def rr_at(self, h: float, alpha: float = 0.05, vs_control: bool = False) -> pd.Series:
+        """Rate ratio h periods after the start: exp(level_change + slope_change * (h - k))."""
+        if self.spec.link != "log":
+            raise ValueError(
+                f"rr_at needs a log-link family; this model is {self.spec.family!r} "
+                "(use effect_at for a difference)"
+            )
+        return self.effect_at(h, alpha, vs_control)
+
+    @property
+    def rr_end(self) -> pd.Series:
+        """Rate ratio at the last post-intervention period with data (h = h_end)."""
+        return self.rr_at(self.h_end)
+
+    @property
+    def rr_h(self) -> pd.Series:
+        """Rate ratio at the common horizon ``spec.horizon`` (the quantity pooled across trusts)."""
+        return self.rr_at(self.spec.horizon)
+
+    def counterfactual(self) -> pd.Series:
+        """Expected outcome of every fitted row had the intervention not happened.
+
+        The level- and slope-change terms are set to 0; with ``group=``, only the treated
+        series' differences (``group:level_change``, ``group:slope_change``), so that the
+        treated series' counterfactual follows the comparison series' changes (Linden 2015).
+        """
+        return self.predictions()["counterfactual"]
+
+    def _linear_predictor(self, X: np.ndarray, alpha: float) -> tuple[np.ndarray, ...]:
+        eta = X @ self.params.to_numpy()
+        se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", X, self.cov_params.to_numpy(), X), 0))
+        if self.offset is not None:
+            eta = eta + self.offset
+        q = self._quantile(alpha)
+        inv = np.exp if self.spec.link == "log" else (lambda v: v)
+        with np.errstate(over="ignore"):
+            return inv(eta), inv(eta - q * se), inv(eta + q * se)
+
+    def _counterfactual_design(self) -> np.ndarray:
+        names = ("level_change", "slope_change")
+        drop = [f"group:{n}" for n in names] if self.spec.group is not None else list(names)
+        X = self.design.copy()
+        X[[d for d in drop if d in X.columns]] = 0.0
+        return X.to_numpy(dtype=float)
+
+    def predictions(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Fitted and counterfactual expected outcomes of every fitted row, with intervals.
+
+        The counterfactual sets the level- and slope-change terms to 0 (with ``group=``, only
+        the treated series' differences, so that it follows the comparison series' changes,
+        as in Linden 2015). Intervals are Wald intervals on the linear predictor, transformed.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``time_value, h, unit, observed, exposure (if any), fitted, fitted_low,
+            fitted_high, counterfactual, counterfactual_low, counterfactual_high``.
+        """
+        out = self.frame[["time_value", "h", "unit", "y"]].rename(columns={"y": "observed"})
+        if "exposure" in self.frame:
+            out["exposure"] = self.frame["exposure"]
+        fit = self._linear_predictor(self.design.to_numpy(dtype=float), alpha)
+        cf = self._linear_predictor(self._counterfactual_design(), alpha)
+        for name, values in (("fitted", fit), ("counterfactual", cf)):
+            out[name], out[f"{name}_low"], out[f"{name}_high"] = values
+        return out
+
+    def events_averted(
+        self, h_from: float | None = None, h_to: float | None = None, alpha: float = 0.05
+    ) -> pd.Series:
+        """Expected events averted: Σ (counterfactual - fitted) over the post period.
+
+        Parameters
+        ----------
+        h_from, h_to : float, optional
+            The months since the start summed over (default the whole fitted post period of
+            the treated series).
+
+        Returns
+        -------
+        pandas.Series
+            ``estimate, ci_low, ci_high`` (events; positive means fewer events than
+            expected) and ``std_err``, by the delta method.
+        """
+        frame = self.frame
+        treated = frame["z"] == 1 if self.spec.group is not None else pd.Series(True, frame.index)
+        rows = treated & (frame["level_change"] > 0)
+        if h_from is not None:
+            rows &= frame["h"] >= h_from
+        if h_to is not None:
+            rows &= frame["h"] <= h_to
+        idx = np.flatnonzero(rows.to_numpy())
+        X, Xc = self.design.to_numpy(dtype=float)[idx], self._counterfactual_design()[idx]
+        beta = self.params.to_numpy()
+        offset = self.offset[idx] if self.offset is not None else 0.0
+        if self.spec.link == "log":
+            mu, mu_c = np.exp(X @ beta + offset), np.exp(Xc @ beta + offset)
+            grad = (Xc * mu_c[:, None]).sum(axis=0) - (X * mu[:, None]).sum(axis=0)
+        else:
+            mu, mu_c = X @ beta, Xc @ beta
+            grad = (Xc - X).sum(axis=0)
+        est = float(np.sum(mu_c - mu))
+        se = float(np.sqrt(max(grad @ self.cov_params.to_numpy() @ grad, 0.0)))
+        q = self._quantile(alpha)
+        return pd.Series(
+            {"estimate": est, "ci_low": est - q * se, "ci_high": est + q * se, "std_err": se}
+        )
+
+    def diagnostics(self, lags: int | None = None) -> dict[str, Any]:
+        """Autocorrelation diagnostics of the treated series' Pearson residuals.
+
+        Ljung-Box and Breusch-Godfrey p-values (``lags`` default min(10, n // 5), see
+        :meth:`ljung_box`), the Durbin-Watson statistic, the autocorrelation function to lag
+        6, and the dispersion; NaN where the treated rows are several stacked series.
+        """
+        from statsmodels.stats.stattools import durbin_watson
+        from statsmodels.tsa.stattools import acf
+
+        rows = self.frame if self.spec.group is None else self.frame[self.frame["z"] == 1]
+        out: dict[str, Any] = {"dispersion": self.dispersion, "rho_used": self.rho}
+        if rows["unit"].nunique() != 1:
+            return out | {
+                "ljung_box_p": math.nan,
+                "breusch_godfrey_p": math.nan,
+                "durbin_watson": math.nan,
+                "acf": [],
+            }
+        r = rows["pearson_resid"].to_numpy(dtype=float)
+        n_lags = lags if lags is not None else max(1, min(10, len(r) // 5))
+        lagged = np.column_stack(
+            [np.concatenate([np.zeros(k), r[:-k]]) for k in range(1, n_lags + 1)]
+        )
+        X = np.column_stack([self.design.loc[rows.index].to_numpy(dtype=float), lagged])
+        aux = sm.OLS(r, X).fit()
+        lm = len(r) * aux.rsquared
+        return out | {
+            "ljung_box_p": self.ljung_box(n_lags),
+            "breusch_godfrey_p": float(stats.chi2.sf(lm, n_lags)),
+            "lags": n_lags,
+            "durbin_watson": float(durbin_watson(r)),
+            "acf": [float(v) for v in acf(r, nlags=min(6, len(r) - 1), fft=False)[1:]],
+        }
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Observed, fitted and counterfactual series (see ``rrp_eval.plots.plot_its``)."""
+        from rrp_eval.plots import plot_its
+
+        return plot_its(self, ax=ax, **kwargs)
+
+    def ljung_box(self, lags: int | None = None) -> float:
+        """Ljung-Box p-value for autocorrelation of the treated series' Pearson residuals.
+
+        Parameters
+        ----------
+        lags : int, optional
+            Number of lags tested; default min(10, n // 5) (Hyndman & Athanasopoulos, for
+            residuals with seasonality already modelled), at least 1.
+
+        Returns
+        -------
+        float
+            The p-value; NaN when the treated rows are several stacked series (the test needs
+            one series).
+        """
+        from statsmodels.stats.diagnostic import acorr_ljungbox
+
+        rows = self.frame if self.spec.group is None else self.frame[self.frame["z"] == 1]
+        if rows["unit"].nunique() != 1:
+            return float("nan")
+        resid = rows["pearson_resid"]
+        n_lags = lags if lags is not None else max(1, min(10, len(resid) // 5))
+        return float(acorr_ljungbox(resid, lags=[n_lags])["lb_pvalue"].iloc[0])
+
+    def __repr__(self) -> str:
+        s = self.spec
+        lines = [
+            f"ITSResult: {s.outcome} ~ {s.formula}",
+            f"  family={s.family} ({s.family_reason}), cov_type={s.cov_type}"
+            + (f", maxlags={s.maxlags}" if s.cov_type == "hac" else "")
+            + f", n={self.nobs} (pre {self.n_pre}, post {self.n_post}), "
+            f"dispersion={self.dispersion:.4g}",
+            "  effects (" + s.effect_scale + " scale):",
+        ]
+        for name, row in self.effects.iterrows():
+            lines.append(
+                f"    {name:<26} {row.estimate:.4g} ({row.ci_low:.4g} to {row.ci_high:.4g}), "
+                f"p={row.p_value:.3g}"
+            )
+        return "\n".join(lines)
+
+
+def _month_index(col: pd.Series) -> pd.Series:
+    """Months since year 0 for a datetime or monthly-period column."""
+    if isinstance(col.dtype, pd.PeriodDtype):
+        col = col.dt.to_timestamp()
+    return col.dt.year * 12 + (col.dt.month - 1)
+
+
+def _is_monthly(col: pd.Series) -> bool:
+    return pd.api.types.is_datetime64_any_dtype(col) or isinstance(col.dtype, pd.PeriodDtype)
+
+
+_MONTH_TEXT = re.compile(r"^\d{4}-(0[1-9]|1[0-2])(-01)?$")
+
+
+def _start_value(start: Any, monthly: bool, time: str) -> float:
+    if monthly:
+        if isinstance(start, str):
+            text_ok = bool(_MONTH_TEXT.match(start.strip()))
+        else:
+            text_ok = isinstance(start, pd.Period | pd.Timestamp | datetime.date | np.datetime64)
+        try:
+            period = pd.Period(start, freq="M") if text_ok else None
+        except (ValueError, TypeError):
+            period = None
+        if period is None or pd.isna(period):
+            raise ValueError(
+                f"start={start!r} is not a month; {time!r} is a monthly column, so start must be "
+                "a month written YYYY-MM or YYYY-MM-01, a Timestamp or a Period"
+            )
+        return float(period.year * 12 + period.month - 1)
+    if isinstance(start, bool) or not isinstance(start, int | float | np.integer | np.floating):
+        raise ValueError(
+            f"start={start!r} must be a number on the scale of {time!r} (the value of {time!r} at "
+            "the first post-intervention period)"
+        )
+    return float(start)
+
+
+def _start_column(df: pd.DataFrame, start: str, monthly: bool, time: str) -> pd.Series:
+    """Each row's own start, on the scale of ``time``."""
+    col = df[start]
+    if col.isna().any():
+        raise ValueError(
+            f"start column {start!r} is blank in some rows; every stacked series needs a start "
+            "(comparison series belong in group=)"
+        )
+    if monthly:
+        if not _is_monthly(col):
+            raise ValueError(f"start column {start!r} must hold months, like {time!r}")
+        return _month_index(col).astype(float)
+    return _numeric(df, start, "start")
+
+
+def _require_columns(df: pd.DataFrame, **columns: str | None) -> None:
+    for role, name in columns.items():
+        if name is not None and name not in df.columns:
+            raise ValueError(
+                f"{role}={name!r} is not a column of the data; columns are {list(df.columns)}"
+            )
+
+
+def _numeric(df: pd.DataFrame, name: str, role: str) -> pd.Series:
+    col = df[name]
+    if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+        raise ValueError(f"{role} column {name!r} must be numeric, not {col.dtype}")
+    return col.astype(float)
+
+
+def _season_values(df: pd.DataFrame, season: str | None, time: str, monthly: bool) -> pd.Series:
+    if season is None:
+        if not monthly:
+            raise ValueError(
+                "harmonics need a season: pass season='month' (month of year 1-12 or a date "
+                f"column), or make {time!r} a monthly date column"
+            )
+        col = df[time]
+    else:
+        col = df[season]
+    if _is_monthly(col):
+        return (_month_index(col) % 12 + 1).astype(float)
+    return _numeric(df, season or time, "season")
+
+
+def _resolve_family(family: str) -> tuple[str, str]:
+    if family not in FAMILIES:
+        raise ValueError(f"family={family!r} is not supported; allowed: {', '.join(FAMILIES)}")
+    return family, "requested"
+
+
+def choose_family(y: np.ndarray, X: np.ndarray, offset: np.ndarray | None) -> tuple[str, str]:
+    """The automatic family: Poisson, quasi-Poisson or negative binomial.
+
+    1. Fit Poisson. If Pearson χ² on n - p df does not reject at 5% (no over-dispersion):
+       Poisson.
+    2. Otherwise Cameron & Trivedi's (1990) auxiliary regression of ((y - μ)² - y)/μ on a
+       constant and μ: a variance growing with μ² (a positive μ coefficient, one-sided 5%)
+       chooses the negative binomial (NB2, var = μ + αμ²); a variance proportional to μ
+       (only the constant) chooses quasi-Poisson (var = φμ), which makes no assumption beyond
+       the mean-variance proportionality.
+
+    Returns (family, reason).
+    """
+    pois = sm.GLM(y, X, family=sm.families.Poisson(), offset=offset).fit()
+    df = pois.df_resid
+    chi2 = float(pois.pearson_chi2)
+    p_disp = float(stats.chi2.sf(chi2, df)) if df > 0 else 1.0
+    phi = chi2 / df if df > 0 else float("nan")
+    if p_disp >= OVERDISPERSION_P:
+        return (
+            "poisson",
+            f"auto: Poisson (Pearson χ²/df = {phi:.2f}, p = {p_disp:.2g}: no over-dispersion)",
+        )
+    mu = np.asarray(pois.fittedvalues, dtype=float)
+    z = ((np.asarray(y, dtype=float) - mu) ** 2 - np.asarray(y, dtype=float)) / mu
+    aux = sm.OLS(z, sm.add_constant(mu, has_constant="add")).fit()
+    t_mu = float(aux.tvalues[1]) if len(aux.tvalues) > 1 else 0.0
+    p_mu = float(stats.t.sf(t_mu, aux.df_resid))
+    if p_mu < OVERDISPERSION_P:
+        return "negbin", (
+            f"auto: negative binomial (over-dispersed, φ = {phi:.2f}; variance grows "
+            f"with the square of the mean, Cameron-Trivedi p = {p_mu:.2g})"
+        )
+    return "quasipoisson", (
+        f"auto: quasi-Poisson (over-dispersed, φ = {phi:.2f}, p = {p_disp:.2g}; "
+        f"variance proportional to the mean, Cameron-Trivedi p = {p_mu:.2g})"
+    )
+
+
+def _default_maxlags(n_per_unit: float) -> int:
+    """Newey and West (1994) plug-in lag: floor(4 (n / 100) ^ (2/9))."""
+    return max(1, math.floor(4 * (n_per_unit / 100) ** (2 / 9)))
+
+
+@dataclass(frozen=True, eq=False)
+class _Fit:
+    """What the estimation produced, whatever the family and covariance."""
+
+    params: pd.Series
+    cov: pd.DataFrame
+    mu: np.ndarray
+    pearson: np.ndarray
+    df_resid: float
+    df_inference: float
+    inference: str
+    dispersion: float
+    pearson_dispersion: float
+    alpha: float | None
+    rho: float | None
+    lags: int | None
+    correction: str | None
+    result: Any
+
+
+def _variance(fam: str, mu: np.ndarray, alpha: float | None) -> np.ndarray:
+    """Variance function V(μ) (times the dispersion for quasi-Poisson and gaussian)."""
+    if fam == "gaussian":
+        return np.ones_like(mu)
+    if fam == "negbin":
+        return mu + (alpha or 0.0) * mu**2
+    return mu
+
+
+def _ar1_rho(pearson: np.ndarray, units: np.ndarray, t: np.ndarray) -> tuple[float, float]:
+    """Lag-1 autocorrelation of Pearson residuals within units, and its bias-corrected value.
+
+    The moment estimate is biased towards 0 in short series, by about -(1 + 3ρ)/n (Kendall
+    1954; Marriott & Pope 1954); the correction adds that back, and the result is kept in
+    [0, 0.95] (a negative autocorrelation would make model-based errors conservative).
+    """
+    num = den = 0.0
+    lengths = []
+    for u in np.unique(units):
+        idx = np.flatnonzero(units == u)
+        r, tt = pearson[idx], t[idx]
+        r = r - r.mean()
+        adjacent = np.diff(tt) == 1
+        num += float(np.sum(r[1:][adjacent] * r[:-1][adjacent]))
+        den += float(np.sum(r**2))
+        lengths.append(len(idx))
+    raw = num / den if den > 0 else 0.0
+    n = float(np.mean(lengths))
+    return raw, float(np.clip(raw + (1 + 3 * raw) / n, 0.0, 0.95))
+
+
+def _sandwich(
+    X: np.ndarray,
+    y: np.ndarray,
+    mu: np.ndarray,
+    fam: str,
+    link: str,
+    scale: float,
+    alpha: float | None,
+    units: np.ndarray,
+    t: np.ndarray,
+    *,
+    rho: float | None = None,
+    cluster: bool = False,
+) -> np.ndarray:
+    """Covariance of the estimating equations' solution with AR(1) or clustered errors.
+
+    U(β) = Σ x_i c_i (y_i - μ_i), c_i = μ'_i / V_i; bread H = Σ x_i c_i μ'_i x_i'. The meat is
+    Σ_ij x_i c_i Cov(y_i, y_j) c_j x_j' with Cov(y_i, y_j) = ρ^|t_i - t_j| sd_i sd_j within a
+    unit (sd_i = √(φ V_i)), or, with ``cluster``, the outer products of the units' summed
+    scores with the CR1 factor. With ρ = 0 the AR(1) form is the model-based covariance.
+    """
+    mu_prime = mu if link == "log" else np.ones_like(mu)
+    V = _variance(fam, mu, alpha)
+    c = mu_prime / V
+    bread = np.linalg.inv((X * (c * mu_prime)[:, None]).T @ X)
+    scores = X * (c * (y - mu))[:, None]
+    meat = np.zeros((X.shape[1], X.shape[1]))
+    groups = np.unique(units)
+    for u in groups:
+        idx = np.flatnonzero(units == u)
+        if cluster:
+            g = scores[idx].sum(axis=0)
+            meat += np.outer(g, g)
+        else:
+            sd = np.sqrt(scale * V[idx])
+            lag = np.abs(t[idx][:, None] - t[idx][None, :])
+            cov = (rho or 0.0) ** lag * np.outer(sd, sd)
+            xc = X[idx] * c[idx][:, None]
+            meat += xc.T @ cov @ xc
+    if cluster:
+        n, k, g = X.shape[0], X.shape[1], len(groups)
+        meat *= g / (g - 1) * (n - 1) / (n - k)
+    return bread @ meat @ bread
+
+
+@dataclass(frozen=True, eq=False)
+class _NegBinFit:
+    """A negative binomial fit: β, its covariance, α and the fitted means."""
+
+    params: pd.Series
+    cov: np.ndarray
+    alpha: float
+    mu: np.ndarray
+    method: str
+
+
+def _fit_negbin(y: np.ndarray, X: pd.DataFrame, offset: np.ndarray | None) -> _NegBinFit:
+    """NB2 by maximum likelihood, with a profile-likelihood fallback.
+
+    First statsmodels' ``NegativeBinomial`` (Newton, then BFGS). When that does not converge
+    to a usable Hessian, which happens when the data are barely over-dispersed and α̂ is near
+    its boundary at 0, α is found by maximising the profile log-likelihood over log α (a GLM
+    fit at each α, as R's ``glm.nb`` alternates) and β and its covariance come from the GLM
+    at α̂; α̂ at the lower bound means no over-dispersion, where NB2 is the Poisson model.
+    """
+    from scipy.optimize import minimize_scalar
+
+    model = sm.NegativeBinomial(y, X, offset=offset, loglike_method="nb2")
+    start = None
+    try:
+        pois = sm.GLM(y, X, family=sm.families.Poisson(), offset=offset).fit()
+        start = np.append(pois.params.to_numpy(), 0.1)
+    except (ValueError, np.linalg.LinAlgError):
+        pass
+    for method in ("newton", "bfgs"):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                res = model.fit(start_params=start, method=method, disp=0, maxiter=500)
+                cov = res.cov_params()
+        except (ValueError, np.linalg.LinAlgError):
+            continue
+        alpha = float(res.params["alpha"])
+        names = list(X.columns)
+        cov_b = cov.loc[names, names].to_numpy()
+        if (
+            res.mle_retvals.get("converged", True)
+            and alpha > 1e-6
+            and np.all(np.isfinite(cov_b))
+            and np.all(np.diag(cov_b) > 0)
+        ):
+            params = res.params.drop("alpha")
+            mu = np.exp(
+                X.to_numpy(float) @ params.to_numpy() + (offset if offset is not None else 0)
+            )
+            return _NegBinFit(params, cov_b, alpha, mu, f"maximum likelihood ({method})")
+
+    def glm(log_alpha: float) -> Any:
+        fam = sm.families.NegativeBinomial(alpha=math.exp(log_alpha))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return sm.GLM(y, X, family=fam, offset=offset).fit()
+
+    best = minimize_scalar(
+        lambda la: -glm(la).llf, bounds=(-12.0, 3.0), method="bounded", options={"xatol": 1e-4}
+    )
+    fit = glm(float(best.x))
+    if not np.all(np.isfinite(fit.params)):
+        raise NotEstimableError("the negative binomial model did not converge")
+    alpha = math.exp(float(best.x))
+    if best.x <= -11.9:
+        alpha = 0.0
+    return _NegBinFit(
+        fit.params,
+        fit.cov_params().to_numpy(),
+        alpha,
+        np.asarray(fit.fittedvalues, dtype=float),
+        "profile likelihood",
+    )
+
+
+def _estimate(
+    fam: str,
+    y: pd.Series,
+    X: pd.DataFrame,
+    offset: np.ndarray | None,
+    units: np.ndarray,
+    t: np.ndarray,
+    cov_type: str,
+    maxlags: int | None,
+    n_periods: float,
+) -> _Fit:
+    """Fit the model and its covariance (see :func:`fit_its` and docs/methods.md)."""
+    link = "identity" if fam == "gaussian" else "log"
+    yv, Xv = y.to_numpy(dtype=float), X.to_numpy(dtype=float)
+    alpha = rho = lags = correction = None
+    if fam == "negbin":
+        if cov_type == "hac":
+            raise ValueError("cov_type='hac' is not available for family='negbin'; use 'ar1'")
+        result = _fit_negbin(yv, X, offset)
+        params, alpha, mu, cov = result.params, result.alpha, result.mu, result.cov
+        scale = 1.0
+        df_resid = float(len(yv) - len(params) - 1)
+        inference, df_inf = "normal", df_resid
+    else:
+        sm_family = sm.families.Gaussian() if fam == "gaussian" else sm.families.Poisson()
+        model = sm.GLM(y, X, family=sm_family, offset=offset)
+        glm_scale = 1.0 if fam == "poisson" else "X2"
+        if cov_type == "hac":
+            lags = maxlags if maxlags is not None else _default_maxlags(n_periods)
+            result = model.fit(
+                scale=glm_scale,
+                cov_type="hac-panel",
+                cov_kwds={"groups": units, "maxlags": lags, "use_correction": "hac"},
+            )
+            inference, correction = "normal", "n/(n-k)"
+        elif cov_type == "cluster":
+            result = model.fit(
+                scale=glm_scale, cov_type="cluster", cov_kwds={"groups": units}, use_t=True
+            )
+            inference, correction = "t", "CR1 G/(G-1) (N-1)/(N-K)"
+        else:
+            use_t = fam == "gaussian" or cov_type == "ar1"
+            result = model.fit(scale=glm_scale, use_t=use_t)
+            inference = "t" if use_t else "normal"
+        params = result.params
+        mu = np.asarray(result.fittedvalues, dtype=float)
+        cov = result.cov_params().to_numpy()
+        scale = float(result.scale)
+        df_resid = float(result.df_resid)
+        df_inf = float(getattr(result, "df_resid_inference", None) or df_resid)
+    if not np.all(np.isfinite(params)):
+        raise NotEstimableError("the model did not converge to finite coefficients")
+    pearson = (yv - mu) / np.sqrt(_variance(fam, mu, alpha))
+    pearson_disp = float(np.sum(pearson**2) / df_resid) if df_resid > 0 else float("nan")
+    dispersion = 1.0 if fam in ("poisson", "negbin") else pearson_disp
+    if fam == "negbin" and cov_type in ("ar1", "cluster"):
+        scale = 1.0
+    if cov_type == "ar1":
+        raw, rho = _ar1_rho(pearson, units, t)
+        cov = _sandwich(Xv, yv, mu, fam, link, scale, alpha, units, t, rho=rho)
+        correction = f"AR(1) working correlation, rho = {rho:.3f} (raw {raw:.3f}, bias-corrected)"
+        inference, df_inf = "t", df_resid
+    elif cov_type == "cluster" and fam == "negbin":
+        cov = _sandwich(Xv, yv, mu, fam, link, scale, alpha, units, t, cluster=True)
+        correction = "CR1 G/(G-1) (N-1)/(N-K)"
+        inference, df_inf = "t", float(len(np.unique(units)) - 1)
+    names = list(X.columns)
+    return _Fit(
+        params=pd.Series(np.asarray(params, dtype=float), index=names),
+        cov=pd.DataFrame(cov, index=names, columns=names),
+        mu=mu,
+        pearson=pearson,
+        df_resid=df_resid,
+        df_inference=df_inf,
+        inference=inference,
+        dispersion=dispersion,
+        pearson_dispersion=pearson_disp,
+        alpha=alpha,
+        rho=rho,
+        lags=lags,
+        correction=correction,
+        result=result,
+    )
+
+
+def fit_its(
+    df: pd.DataFrame,
+    outcome: str,
+    time: str,
+    start: Any,
+    *,
+    exposure: str | None = None,
+    family: str = "auto",
+    harmonics: int | None = None,
+    season: str | None = None,
+    period: int = 12,
+    phase_in: int = 0,
+    slope_change: bool = True,
+    group: str | None = None,
+    unit: str | None = None,
+    unit_effects: bool = False,
+    cov_type: str = "nonrobust",
+    maxlags: int | None = None,
+    horizon: int = 12,
+) -> ITSResult:
+    """Fit a segmented regression for an interrupted time series.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        One row per period (and per unit for stacked series). Rows with a missing outcome or
+        exposure are dropped (blank means "not recorded") and counted in ``spec``.
+    outcome : str
+        Column with the outcome: a count for log-link families, any number for ``gaussian``.
+    time : str
+        Numeric column (t = 0 at the first observed period) or a monthly column (datetime or
+        ``Period[M]``), counted in months.
+    start : number, month or column name
+        Value of ``time`` at the first post-intervention period (h = 0); a month (``"2021-04"``,
+        Timestamp or Period) when ``time`` is monthly. The name of a column gives each row its
+        own start (stacked series whose units join at different times).
+    exposure : str, optional
+        Column whose log is the offset (occupied bed days, population); must be > 0 where the
+        outcome is recorded. Log-link families only.
+    family : {"auto", "poisson", "quasipoisson", "gaussian"}, default "auto"
+        ``quasipoisson`` uses the Pearson chi-square / df dispersion; ``auto`` currently means
+        ``quasipoisson`` (recorded in ``spec.family_reason``).
+    harmonics : int, optional
+        Number of sine/cosine pairs of ``season`` over ``period``. ``None`` chooses 2 pairs for
+        series of 24 or more periods when a season is available (``season`` given or ``time``
+        monthly), else 0.
+    season : str, optional
+        Column with the position in the seasonal cycle (month of year 1-12) or a date column.
+        Defaults to the month of ``time`` when ``time`` is monthly.
+    period : int, default 12
+        Length of the seasonal cycle.
+    phase_in : int, default 0
+        Periods after the start (0 <= h < phase_in) dropped from the fit.
+    slope_change : bool, default True
+        Include the slope-change term (h - phase_in) in the post period.
+    group : str, optional
+        Column equal to 1 for the treated series and 0 for comparison series (controlled ITS,
+        Linden 2015): adds ``group`` and its interactions with every segment term.
+    unit : str, optional
+        Column naming each stacked series; Newey-West errors are computed within units and
+        cluster-robust errors cluster by unit.
+    unit_effects : bool, default False
+        Add a fixed effect per unit (``unit[<name>]``, the first unit as reference): the
+        stacked ward model of SPEC §2.
+    cov_type : {"nonrobust", "hac", "cluster"}, default "nonrobust"
+        Model-based standard errors; Newey-West (Bartlett kernel, n/(n-k) small-sample
+        correction, computed within units); or cluster-robust by unit (CR1 correction, t
+        quantiles on G - 1 degrees of freedom).
+    maxlags : int, optional
+        Newey-West lag; default floor(4 (n/100)^(2/9)) with n the periods per unit.
+    horizon : int, default 12
+        Common horizon H for ``rr_h``.
+
+    Returns
+    -------
+    ITSResult
+
+    Raises
+    ------
+    ValueError
+        On a missing or mistyped column, an impossible value or option.
+    NotEstimableError
+        When a segment has fewer than 3 points, the outcome is all zero, or there are no more
+        rows than coefficients.
+
+    Notes
+    -----
+    Model, conventions and references: ``docs/methods.md`` (Lopez Bernal et al. 2017; Wagner et
+    al. 2002; Linden 2015). ``effects`` holds ``level_change`` (ratio or difference at h =
+    phase_in) and ``slope_change`` (per period); with ``group=``, ``level_change`` and
+    ``slope_change`` are the treated series' own changes, ``*_vs_control`` their differences from
+    the comparison series and ``*_control`` the comparison series' changes.
+
+    Examples
+    --------
+    >>> res = fit_its(sicily, outcome="aces", time="time", start=37, exposure="stdpop",
+    ...               family="quasipoisson", harmonics=2, season="month", slope_change=False)
+    >>> round(res.effects.loc["level_change", "estimate"], 4)
+    0.8851
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"df must be a pandas DataFrame, not {type(df).__name__}")
+    _require_columns(
+        df, outcome=outcome, time=time, exposure=exposure, season=season, group=group, unit=unit
+    )
+    fam, family_reason = _resolve_family(family)
+    if cov_type not in COV_TYPES:
+        raise ValueError(f"cov_type={cov_type!r} is not supported; allowed: {', '.join(COV_TYPES)}")
+    if maxlags is not None and (not isinstance(maxlags, int) or maxlags < 0):
+        raise ValueError(f"maxlags={maxlags!r} must be a whole number >= 0")
+    if not isinstance(phase_in, int) or phase_in < 0:
+        raise ValueError(f"phase_in={phase_in!r} must be a whole number of periods >= 0")
+    if not isinstance(period, int) or period < 2:
+        raise ValueError(f"period={period!r} must be a whole number >= 2")
+    if exposure is not None and fam == "gaussian":
+        raise ValueError(
+            "exposure is an offset for log-link families; with family='gaussian' model a rate "
+            "as the outcome instead"
+        )
+    link = "identity" if fam == "gaussian" else "log"
+
+    monthly = _is_monthly(df[time])
+    y = _numeric(df, outcome, "outcome")
+    keep = y.notna()
+    if exposure is not None:
+        e = _numeric(df, exposure, "exposure")
+        keep &= e.notna()
+    timeval = _month_index(df[time]).astype(float) if monthly else _numeric(df, time, "time")
+    if timeval.isna().any():
+        raise ValueError(f"time column {time!r} has missing values")
+    if isinstance(start, str) and start in df.columns:
+        start_v = _start_column(df, start, monthly, time)
+    else:
+        start_v = _start_value(start, monthly, time)
+    if (unit_effects or cov_type == "cluster") and unit is None:
+        raise ValueError(f"{'unit_effects' if unit_effects else 'cov_type=cluster'} needs unit=")
+
+    n_missing = int((~keep).sum())
+    data = pd.DataFrame(index=df.index)
+    data["time_value"] = timeval
+    data["t"] = timeval - timeval.min()
+    data["h"] = timeval - start_v
+    data["y"] = y
+    if exposure is not None:
+        data["exposure"] = e
+    if group is not None:
+        z = _numeric(df, group, "group")
+        if not set(z.dropna().unique()) <= {0.0, 1.0} or z.isna().any():
+            raise ValueError(
+                f"group column {group!r} must hold only 0 (comparison) and 1 (treated)"
+            )
+        if z.nunique() < 2:
+            raise ValueError(
+                f"group column {group!r} must have both treated (1) and comparison (0) rows"
+            )
+        data["z"] = z
+    data["unit"] = (
+        df[unit].astype(str) if unit is not None else (data["z"] if group is not None else 0)
+    )
+    data = data[keep]
+    in_phase_in = (data["h"] >= 0) & (data["h"] < phase_in)
+    n_phase = int(in_phase_in.sum())
+    data = data[~in_phase_in]
+
+    if exposure is not None and (data["exposure"] <= 0).any():
+        bad = data.index[data["exposure"] <= 0][:5].tolist()
+        raise ValueError(
+            f"exposure {exposure!r} must be > 0 where {outcome!r} is recorded (rows {bad}); "
+            "drop closed periods or leave their outcome blank"
+        )
+    if link == "log" and (data["y"] < 0).any():
+        raise ValueError(f"outcome {outcome!r} must be >= 0 for family {fam!r}")
+    dup = data.duplicated(["unit", "time_value"])
+    if dup.any():
+        raise ValueError(
+            f"{int(dup.sum())} rows repeat a value of {time!r} within a series; pass unit= to "
+            "name each stacked series"
+        )
+
+    treated = data["z"] == 1 if group is not None else pd.Series(True, index=data.index)
+    post = data["h"] >= phase_in
+    for label, mask in (("treated", treated), ("comparison", ~treated)):
+        if not mask.any():
+            continue
+        n_pre_g, n_post_g = int((mask & ~post).sum()), int((mask & post).sum())
+        if min(n_pre_g, n_post_g) < MIN_POINTS_PER_SEGMENT:
+            who = f" in the {label} series" if group is not None else ""
+            raise NotEstimableError(
+                f"{n_pre_g} pre-intervention and {n_post_g} post-intervention points{who}; "
+                f"at least {MIN_POINTS_PER_SEGMENT} are needed in each segment (Cochrane EPOC)"
+            )
+    if link == "log" and (data["y"] == 0).all():
+        raise NotEstimableError(f"{outcome!r} is zero in every period: there is nothing to model")
+    if link == "log":
+        for label, seg in (("before", treated & ~post), ("after", treated & post)):
+            if data.loc[seg, "y"].sum() == 0:
+                raise NotEstimableError(
+                    f"no {outcome!r} events {label} the start: a rate ratio cannot be estimated"
+                )
+
+    n_periods = data.groupby("unit")["t"].size().mean()
+    if harmonics is None:
+        season_known = season is not None or monthly
+        harmonics = 2 if season_known and n_periods >= 24 else 0
+    if not isinstance(harmonics, int) or harmonics < 0 or harmonics > period // 2:
+        raise ValueError(f"harmonics={harmonics!r} must be a whole number from 0 to {period // 2}")
+
+    X = pd.DataFrame(index=data.index)
+    X["intercept"] = 1.0
+    X["pre_trend"] = data["t"]
+    X["level_change"] = post.astype(float)
+    if slope_change:
+        X["slope_change"] = (data["h"] - phase_in) * post
+    if harmonics:
+        s = _season_values(df.loc[data.index], season, time, monthly)
+        for j in range(1, harmonics + 1):
+            X[f"sin{j}"] = np.sin(2 * np.pi * j * s / period)
+            X[f"cos{j}"] = np.cos(2 * np.pi * j * s / period)
+    segment_terms = [c for c in ("pre_trend", "level_change", "slope_change") if c in X]
+    if group is not None:
+        X["group"] = data["z"]
+        for c in segment_terms:
+            X[f"group:{c}"] = data["z"] * X[c]
+    if unit_effects:
+        for u in pd.unique(data["unit"])[1:]:
+            X[f"unit[{u}]"] = (data["unit"] == u).astype(float)
+    if len(X) <= X.shape[1]:
+        raise NotEstimableError(f"{len(X)} points for {X.shape[1]} coefficients: too few to fit")
+
+    order = np.lexsort((data["t"].to_numpy(), pd.factorize(data["unit"])[0]))
+    X, data = X.iloc[order], data.iloc[order]
+
+    offset = np.log(data["exposure"]).to_numpy() if exposure is not None else None
+    if fam == "auto":
+        fam, family_reason = choose_family(data["y"].to_numpy(float), X.to_numpy(float), offset)
+    units = pd.factorize(data["unit"])[0]
+    fit = _estimate(
+        fam,
+        data["y"],
+        X,
+        offset,
+        units,
+        data["time_value"].to_numpy(float),
+        cov_type,
+        maxlags,
+        n_periods,
+    )
+    frame = pd.concat([data, X.drop(columns=["intercept"])], axis=1)
+    frame = frame.loc[:, ~frame.columns.duplicated()]
+    frame["fitted"] = fit.mu
+    frame["pearson_resid"] = fit.pearson
+
+    formula = " + ".join(X.columns.drop("intercept"))
+    if exposure is not None:
+        formula += f" + offset(log({exposure}))"
+    spec = ITSSpec(
+        outcome=outcome,
+        time=time,
+        time_kind="monthly" if monthly else "numeric",
+        start=start,
+        exposure=exposure,
+        family=fam,
+        family_reason=family_reason,
+        link=link,
+        effect_scale="ratio" if link == "log" else "difference",
+        harmonics=harmonics,
+        season=season if harmonics else None,
+        period=period,
+        phase_in=phase_in,
+        slope_change=slope_change,
+        group=group,
+        unit=unit,
+        unit_effects=unit_effects,
+        cov_type=cov_type,
+        maxlags=fit.lags,
+        hac_correction=fit.correction,
+        inference=fit.inference,
+        horizon=horizon,
+        formula=formula,
+        terms=tuple(X.columns),
+        n_dropped_missing=n_missing,
+        n_dropped_phase_in=n_phase,
+    )
+    res = ITSResult(
+        params=fit.params,
+        cov_params=fit.cov,
+        effects=pd.DataFrame(columns=_EFFECT_COLUMNS, dtype=float),
+        dispersion=fit.dispersion,
+        pearson_dispersion=fit.pearson_dispersion,
+        df_resid=fit.df_resid,
+        df_inference=fit.df_inference,
+        nobs=len(fit.mu),
+        n_pre=int((treated & ~post).sum()),
+        n_post=int((treated & post).sum()),
+        h_end=float(data.loc[treated & post, "h"].max()),
+        frame=frame,
+        spec=spec,
+        alpha=fit.alpha,
+        rho=fit.rho,
+        design=X,
+        offset=offset,
+        model_result=fit.result,
+    )
+    object.__setattr__(res, "effects", _effects_table(res))
+    return res
+
+
+def _effect_combinations(spec: ITSSpec) -> dict[str, dict[str, float]]:
+    """Weights on ``params`` of each row of the effects table (see :func:`fit_its`)."""
+    terms = ["level_change"] + (["slope_change"] if spec.slope_change else [])
+    if spec.group is None:
+        return {t: {t: 1.0} for t in terms}
+    combos = {t: {t: 1.0, f"group:{t}": 1.0} for t in terms}
+    combos |= {f"{t}_vs_control": {f"group:{t}": 1.0} for t in terms}
+    combos |= {f"{t}_control": {t: 1.0} for t in terms}
+    return combos
+
+
+def _effects_table(res: ITSResult) -> pd.DataFrame:
+    """The effects on their natural scale."""
+    rows = {name: res.effect(name) for name in _effect_combinations(res.spec)}
+    return pd.DataFrame(rows).T[_EFFECT_COLUMNS]

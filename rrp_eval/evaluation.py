@@ -17,14 +17,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rrp_eval.models.controlled import controlled_rows
 from rrp_eval.data.validate import ProgrammeData
+from rrp_eval.evaluate.tables import its_effects_row, its_effects_table
+from rrp_eval.models.controlled import controlled_rows
 from rrp_eval.models.its import ITSResult, NotEstimableError, fit_its
-from rrp_eval.params import EffectiveTrustParams, ProgrammeParams
-from rrp_eval.prepare import TrustDesign, trust_design, trust_series, ward_series
 from rrp_eval.models.meta import gee_rows, programme_effects
 from rrp_eval.models.spc import ControlChartResult, overdispersion_test, u_chart
-from rrp_eval.evaluate.tables import its_effects_row, its_effects_table
+from rrp_eval.params import EffectiveTrustParams, ProgrammeParams
+from rrp_eval.prepare import TrustDesign, trust_design, trust_series, ward_series
 
 logger = logging.getLogger(__name__)
 

@@ -17,12 +17,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rrp_eval.models.controlled import (
-    callaway_santanna,
-    etwfe_poisson,
-    event_time_panel,
-    event_time_rates,
-)
 from rrp_eval.data.synthetic import data_location
 from rrp_eval.data.validate import ProgrammeData, load_programme
 from rrp_eval.disclosure import DisclosureRule
@@ -38,6 +32,21 @@ from rrp_eval.evaluation import (
     write_trust_rows,
 )
 from rrp_eval.evaluation import headline_measure as _headline_measure
+from rrp_eval.models.controlled import (
+    callaway_santanna,
+    etwfe_poisson,
+    event_time_panel,
+    event_time_rates,
+)
+from rrp_eval.models.meta import (
+    aim_attainment,
+    breakdown,
+    funnel_limits,
+    funnel_table,
+    rate_intervals,
+    ward_changes,
+)
+from rrp_eval.models.spc import run_chart
 from rrp_eval.params import ProgrammeParams, load_params
 from rrp_eval.plots import (
     icon_description,
@@ -61,15 +70,6 @@ from rrp_eval.prepare import (
     with_derived_measures,
     without_excluded_wards,
 )
-from rrp_eval.models.meta import (
-    aim_attainment,
-    breakdown,
-    funnel_limits,
-    funnel_table,
-    rate_intervals,
-    ward_changes,
-)
-from rrp_eval.models.spc import run_chart
 
 FIGURE_DPI = 100
 MIN_BREAKDOWN_WARDS = 3  # a group of fewer wards could reveal one ward's figures

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from rrp_eval.schema import DERIVED_MEASURES
 from rrp_eval.data.validate import ProgrammeData
+from rrp_eval.schema import DERIVED_MEASURES
 
 PER = 1000.0
 

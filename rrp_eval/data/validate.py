@@ -32,6 +32,7 @@ from rrp_eval.data.problems import (
     Problem,
     ValidationReport,
 )
+from rrp_eval.params import PlausibilityParams, ProgrammeParams
 from rrp_eval.schema import (
     ALL_WARDS,
     BALANCING_MEASURES,
@@ -49,7 +50,6 @@ from rrp_eval.schema import (
     UNSAFE_TEXT,
     WARD_TYPES,
 )
-from rrp_eval.params import PlausibilityParams, ProgrammeParams
 
 logger = logging.getLogger(__name__)
 

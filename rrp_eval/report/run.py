@@ -27,10 +27,9 @@ from typing import Any
 import pandas as pd
 
 import rrp_eval
-from rrp_eval.models.controlled import CS_SEED
 from rrp_eval.data.load import load_raw
-from rrp_eval.data.synthetic import data_location
 from rrp_eval.data.problems import ValidationReport
+from rrp_eval.data.synthetic import data_location
 from rrp_eval.data.validate import validate_programme
 from rrp_eval.disclosure import DisclosureRule, audit_tables
 from rrp_eval.evaluation import (
@@ -42,6 +41,7 @@ from rrp_eval.evaluation import (
     trust_rows,
     write_trust_rows,
 )
+from rrp_eval.models.controlled import CS_SEED
 from rrp_eval.notebook import PARQUET_TABLES
 from rrp_eval.params import PROGRAMME_FILE, TRUSTS_FOLDER, ProgrammeParams, load_params
 from rrp_eval.plots import ICON_TEXT

@@ -18,21 +18,21 @@ from datafiles import WARD_MONTH, replace_line, write_programme
 from rrp_eval.data.synthetic import write_demo_programme
 from rrp_eval.data.validate import load_programme
 from rrp_eval.disclosure import DisclosureRule, audit_tables
+from rrp_eval.evaluate.tables import ITS_EFFECTS_COLUMNS
 from rrp_eval.evaluation import (
     SPC_COLUMNS,
     programme_tables,
     read_trust_rows,
     sensitivity_table,
 )
+from rrp_eval.models.meta import PROGRAMME_COLUMNS
 from rrp_eval.notebook import setup
 from rrp_eval.params import load_params
 from rrp_eval.prepare import with_derived_measures
-from rrp_eval.models.meta import PROGRAMME_COLUMNS
 from rrp_eval.report.export import csv_text
 from rrp_eval.report.html import external_requests, html_tables
 from rrp_eval.report.manifest import state_path
 from rrp_eval.report.run import UnusableInput, run_suite
-from rrp_eval.evaluate.tables import ITS_EFFECTS_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "suite"

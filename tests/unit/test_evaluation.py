@@ -7,6 +7,7 @@ import pytest
 
 from rrp_eval.data.synthetic import write_demo_programme
 from rrp_eval.data.validate import load_programme
+from rrp_eval.evaluate.tables import ITS_EFFECTS_COLUMNS
 from rrp_eval.evaluation import (
     SPC_COLUMNS,
     fit_trust_its,
@@ -16,7 +17,6 @@ from rrp_eval.evaluation import (
 )
 from rrp_eval.params import ProgrammeParams
 from rrp_eval.prepare import with_derived_measures
-from rrp_eval.evaluate.tables import ITS_EFFECTS_COLUMNS
 
 
 @pytest.fixture(scope="module")

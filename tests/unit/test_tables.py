@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from rrp_eval.data.synthetic import simulate_series
-from rrp_eval.models.its import fit_its
 from rrp_eval.evaluate.tables import (
     ITS_EFFECTS_COLUMNS,
     ITS_EXTRA_COLUMNS,
     its_effects_row,
     its_effects_table,
 )
+from rrp_eval.models.its import fit_its
 
 SPEC_COLUMNS = """trust_code, measure, status, message, model, n_pre, n_post, h_end, level_rr,
 level_rr_low, level_rr_high, slope_rr, slope_rr_low, slope_rr_high, rr_end, rr_end_low,

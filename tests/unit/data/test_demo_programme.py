@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from rrp_eval.data.load import load_raw
-from rrp_eval.schema import BALANCING_MEASURES, STANDARD_MEASURES
 from rrp_eval.data.synthetic import demo_data_path, demo_programme, write_demo_programme
 from rrp_eval.data.validate import validate_programme
 from rrp_eval.models.its import fit_its
+from rrp_eval.schema import BALANCING_MEASURES, STANDARD_MEASURES
 
 pytestmark = pytest.mark.slow
 

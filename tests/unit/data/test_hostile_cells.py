@@ -13,9 +13,9 @@ from datafiles import WARD_MONTH, WARDS, write_programme
 
 from rrp_eval.data.load import load_raw
 from rrp_eval.data.problems import MAX_REPEATS
-from rrp_eval.schema import MAX_COUNT, MAX_TEXT_CHARS
 from rrp_eval.data.validate import validate_programme
 from rrp_eval.params import ParameterError, load_params
+from rrp_eval.schema import MAX_COUNT, MAX_TEXT_CHARS
 
 
 def _validate(tmp_path, **tables):

@@ -66,7 +66,7 @@ def _floor_one(path: str) -> None:
 
 def _imports_only(folder: Path) -> Path:
     nb = nbformat.v4.new_notebook()
-    nb.cells.append(nbformat.v4.new_code_cell("from rrp_eval import notebook as nb"))
+    nb.cells.append(nbformat.v4.new_code_cell("import rrp_eval as rrp\nfrom rrp_eval import show"))
     path = folder / "imports_only.ipynb"
     nbformat.write(nb, path)
     return path

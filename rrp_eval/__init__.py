@@ -1,10 +1,73 @@
 """rrp-eval: evaluation suite for NHS programmes that reduce restrictive practice.
 
-The public API is small on purpose; the modules hold the rest (see docs and DESIGN).
+The public API is small on purpose (DESIGN.md); the modules hold the rest::
+
+    import rrp_eval as rrp
+    programme = rrp.load_programme()                  # the demonstration programme
+    trust = rrp.evaluate_trust(programme, "X01")
+    trust.its["seclusion"].summary()
+    prog = rrp.evaluate_programme(programme)
+
+Importing the package draws nothing and starts nothing (matplotlib and papermill load when
+used).
 """
 
+from typing import Any
+
+from rrp_eval._version import __version__
+from rrp_eval.data.validate import validate_programme
+from rrp_eval.disclosure import DisclosureRule
+from rrp_eval.evaluate.programme import (
+    ControlledFit,
+    ProgrammeEvaluation,
+    evaluate_programme,
+    load_programme,
+)
+from rrp_eval.evaluate.trust import MeasureITS, MeasureSPC, TrustEvaluation, evaluate_trust
 from rrp_eval.models.its import ITSResult, NotEstimableError, fit_its
+from rrp_eval.models.spc import (
+    ControlChartResult,
+    RunChartResult,
+    SPCResult,
+    run_chart,
+    u_chart,
+    xmr,
+)
 
-__version__ = "0.1.0"
+__all__ = [
+    "ControlChartResult",
+    "ControlledFit",
+    "DisclosureRule",
+    "ITSResult",
+    "MeasureITS",
+    "MeasureSPC",
+    "NotEstimableError",
+    "ProgrammeEvaluation",
+    "RunChartResult",
+    "SPCResult",
+    "TrustEvaluation",
+    "__version__",
+    "evaluate_programme",
+    "evaluate_trust",
+    "fit_its",
+    "load_programme",
+    "run_chart",
+    "run_suite",
+    "show",
+    "u_chart",
+    "validate_programme",
+    "xmr",
+]
 
-__all__ = ["ITSResult", "NotEstimableError", "__version__", "fit_its"]
+
+def __getattr__(name: str) -> Any:
+    # the runner and the page sections load papermill and matplotlib: only when asked for
+    if name == "run_suite":
+        from rrp_eval.report.run import run_suite
+
+        return run_suite
+    if name == "show":
+        import rrp_eval.show
+
+        return rrp_eval.show
+    raise AttributeError(f"module 'rrp_eval' has no attribute {name!r}")

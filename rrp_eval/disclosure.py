@@ -34,6 +34,9 @@ class DisclosureRule:
 
     @classmethod
     def from_params(cls, params: DisclosureParams, internal: bool = False) -> DisclosureRule:
+        """The rule of the parameters' ``disclosure:`` (``internal`` shows everything)."""
+        if not isinstance(internal, bool):
+            raise ValueError(f"internal={internal!r} must be True or False")
         return cls(
             suppress_below=params.suppress_below,
             round_to=params.round_to,

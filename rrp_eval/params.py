@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from rrp_eval.digest import digest
 from rrp_eval.schema import (
     BALANCING_MEASURES,
     DERIVED_MEASURES,
@@ -158,6 +159,16 @@ class ProgrammeParams(_Strict):
     def excluded_wards(self) -> dict[str, tuple[str, ...]]:
         """``exclude_wards`` of every trust that sets it."""
         return {t: p.exclude_wards for t, p in self.trusts.items() if p.exclude_wards}
+
+    def digest(self, trust_code: str | None = None) -> str:
+        """SHA-256 of the parameters that shape an evaluation: the programme's, and the trust's
+        own when ``trust_code`` is given (every trust's when it is not)."""
+        own = (
+            self.for_trust(trust_code).model_dump(mode="json")
+            if trust_code is not None
+            else {t: self.for_trust(t).model_dump(mode="json") for t in sorted(self.trusts)}
+        )
+        return digest(self.model_dump(mode="json"), own)
 
     def for_trust(self, trust_code: str) -> EffectiveTrustParams:
         """The programme's parameters with ``trusts/<trust_code>.yaml`` applied."""

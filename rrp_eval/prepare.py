@@ -8,6 +8,7 @@ never part of the treated series.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,15 +69,7 @@ def with_derived_measures(data: ProgrammeData) -> ProgrammeData:
         wm[name] = wm[list(parts)].sum(axis=1, min_count=len(parts))
         wm.loc[wm[list(parts)].isna().any(axis=1), name] = np.nan
         measures.append(name)
-    return ProgrammeData(
-        wards=data.wards,
-        ward_month=wm,
-        events=data.events,
-        measures=tuple(measures),
-        report=data.report,
-        path=data.path,
-        files=data.files,
-    )
+    return dataclasses.replace(data, ward_month=wm, measures=tuple(measures))
 
 
 def trust_wards(

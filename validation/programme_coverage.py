@@ -36,7 +36,7 @@ import pandas as pd
 from rrp_eval.data.synthetic import PROGRAMME_LOG_LEVEL, PROGRAMME_LOG_SLOPE, demo_programme
 from rrp_eval.data.validate import load_programme
 from rrp_eval.evaluate.tables import its_effects_table
-from rrp_eval.evaluation import fit_trust_its
+from rrp_eval.evaluate.trust import fit_trust_its
 from rrp_eval.models.controlled import callaway_santanna, etwfe_poisson, event_time_panel
 from rrp_eval.models.meta import pooled_gee, programme_effects
 from rrp_eval.params import ProgrammeParams

@@ -24,7 +24,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pandas as pd
 
-import rrp_eval.evaluation as evaluation
+import rrp_eval.evaluate.trust as evaluation
 from rrp_eval.data.synthetic import demo_programme
 from rrp_eval.data.validate import load_programme
 from rrp_eval.params import ProgrammeParams

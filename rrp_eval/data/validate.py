@@ -32,6 +32,7 @@ from rrp_eval.data.problems import (
     Problem,
     ValidationReport,
 )
+from rrp_eval.digest import digest, frame_digest
 from rrp_eval.params import PlausibilityParams, ProgrammeParams
 from rrp_eval.schema import (
     ALL_WARDS,
@@ -84,6 +85,8 @@ class ProgrammeData:
         Everything validation found (warnings only, unless errors were allowed through).
     files : tuple of pathlib.Path
         The files read.
+    params : ProgrammeParams or None
+        The parameters the data were validated with (what an evaluation uses by default).
     """
 
     wards: pd.DataFrame
@@ -93,6 +96,7 @@ class ProgrammeData:
     report: ValidationReport
     path: Path
     files: tuple[Path, ...]
+    params: ProgrammeParams | None = None
 
     @property
     def trusts(self) -> list[str]:
@@ -116,6 +120,14 @@ class ProgrammeData:
             ward_month=keep(self.ward_month),
             events=keep(self.events),
         )
+
+    def only_trust(self, code: str) -> ProgrammeData:
+        """The same data with one trust's rows only: what a trust's evaluation sees."""
+        return self.without_trusts(t for t in self.trusts if t != code)
+
+    def digest(self) -> str:
+        """SHA-256 of the tables' contents and the measures (not of where they came from)."""
+        return digest(frame_digest(self.wards, self.ward_month, self.events), list(self.measures))
 
     def without_trusts(self, codes: Iterable[str]) -> ProgrammeData:
         """The same data without these trusts' rows (the report is kept whole): what every
@@ -894,6 +906,7 @@ def validate_programme(
         report=report,
         path=raw.path,
         files=raw.files,
+        params=params,
     )
     return data, report
 

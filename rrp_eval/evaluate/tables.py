@@ -38,6 +38,46 @@ ITS_EFFECTS_COLUMNS = [
 # beyond the SPEC columns: how the model was set up, and standard errors for pooling
 ITS_EXTRA_COLUMNS = ["design", "level_rr_log_se", "slope_rr_log_se", "rr_h_log_se"]
 
+SPC_COLUMNS = [
+    "trust_code",
+    "measure",
+    "series",
+    "chart",
+    "n_points",
+    "baseline_months",
+    "mean",
+    "lpl",
+    "upl",
+    "last_month",
+    "last_point_type",
+    "variation_icon",
+    "assurance_icon",
+    "runs_signal",
+    "n_improvement",
+    "n_concern",
+]
+SENSITIVITY_COLUMNS = [
+    "trust_code",
+    "measure",
+    "variant",
+    "family",
+    "phase_in",
+    "harmonics",
+    "cov_type",
+    "status",
+    "message",
+    "level_rr",
+    "level_rr_low",
+    "level_rr_high",
+    "slope_rr",
+    "slope_rr_low",
+    "slope_rr_high",
+    "rr_h",
+    "rr_h_low",
+    "rr_h_high",
+    "dispersion",
+]
+
 
 def its_effects_row(
     trust_code: str,

@@ -23,11 +23,13 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from rrp_eval.models.results import ResultMixin, as_figure, ratio_frame
 from rrp_eval.prepare import months_since
 
 CS_SEED = 20210  # the cluster bootstrap's seed: the same data give the same intervals
@@ -211,8 +213,8 @@ def _interval(est: float, se: float, df: int, alpha: float = 0.05) -> dict[str, 
 # --- Wooldridge's extended TWFE --------------------------------------------------------
 
 
-@dataclass
-class ControlledResult:
+@dataclass(frozen=True, eq=False)
+class ControlledResult(ResultMixin):
     """The controlled analysis of one measure.
 
     Attributes
@@ -243,6 +245,44 @@ class ControlledResult:
     horizon: int
     dropped_observations: int
     cohort_effects: pd.DataFrame = field(default_factory=pd.DataFrame)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """The model and its set-up."""
+        return {
+            "model": "extended two-way fixed-effects Poisson (Wooldridge 2023)",
+            "measure": self.measure,
+            "horizon": self.horizon,
+            "cov_type": "cluster (trust)",
+            "cohorts": self.n_cohorts,
+        }
+
+    def summary_frame(self, alpha: float = 0.05) -> pd.DataFrame:
+        """``level_rr``, ``slope_rr`` and ``rr_h``: estimate, ci_low, ci_high, p_value."""
+        return ratio_frame(self.effects, alpha)
+
+    def _summary_title(self) -> str:
+        return (
+            f"{self.measure}: controlled analysis, {self.n_wards} participating wards in "
+            f"{self.n_cohorts} cohorts against {self.n_comparison_wards} comparison wards"
+        )
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """The event study (a Figure); fitted with ``event_study=True`` only."""
+        from rrp_eval.plots import plot_event_study
+
+        if self.event_study is None:
+            raise ValueError("no event study: fit with event_study=True")
+        return as_figure(plot_event_study(self.event_study, ax, **kwargs))
+
+    def __repr__(self) -> str:
+        e = self.effects["level_rr"]
+        return (
+            f"ControlledResult({self.measure}, level_rr {e['estimate']:.3f} "
+            f"({e['ci_low']:.3f} to {e['ci_high']:.3f}), {self.n_trusts} trusts, "
+            f"{self.n_cohorts} cohorts)"
+        )
 
 
 def _cohort_columns(panel: pd.DataFrame) -> tuple[pd.DataFrame, list[pd.Timestamp]]:
@@ -328,7 +368,7 @@ def etwfe_poisson(
                 "slope_rr": math.exp(fit.params[j]),
             }
         )
-    study, placebo = _event_study(panel, window, alpha) if event_study else (None, {})
+    study, placebo = fit_event_study(panel, window, alpha) if event_study else (None, {})
     return ControlledResult(
         measure=measure,
         effects=effects,
@@ -344,10 +384,11 @@ def etwfe_poisson(
     )
 
 
-def _event_study(
-    panel: pd.DataFrame, window: tuple[int, int], alpha: float
+def fit_event_study(
+    panel: pd.DataFrame, window: tuple[int, int] = (-12, 24), alpha: float = 0.05
 ) -> tuple[pd.DataFrame, dict[str, float]]:
-    """Event-time ratios: lags from the post-joining cells, leads from a placebo fit."""
+    """Event-time ratios (lags from the post-joining cells, leads from a placebo fit) and the
+    placebo test, as :func:`etwfe_poisson` makes them with ``event_study=True``."""
     e = panel["event_time"]
     # lags: Wooldridge's model with one effect per cohort and month since joining, every
     # pre-joining month (and not-yet-joined ward) in the reference; months past the window out

@@ -22,6 +22,8 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
+from rrp_eval.models.results import ResultMixin, as_figure
+
 logger = logging.getLogger(__name__)
 
 FAMILIES = ("auto", "poisson", "quasipoisson", "negbin", "gaussian")
@@ -77,7 +79,7 @@ class ITSSpec:
 
 
 @dataclass(frozen=True, eq=False)
-class ITSResult:
+class ITSResult(ResultMixin):
     """Results of :func:`fit_its`.
 
     Attributes
@@ -382,11 +384,30 @@ class ITSResult:
             "acf": [float(v) for v in acf(r, nlags=min(6, len(r) - 1), fft=False)[1:]],
         }
 
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Cautions a reader needs: short segments, an effect read beyond the data."""
+        notes = []
+        if min(self.n_pre, self.n_post) < 8:
+            notes.append(
+                f"{min(self.n_pre, self.n_post)} points in a segment: fewer than 8 gives "
+                "unstable estimates"
+            )
+        if self.spec.slope_change and self.spec.horizon > self.h_end:
+            notes.append(
+                f"the effect at {self.spec.horizon} months is beyond the data (last month "
+                f"{self.h_end:.0f}): an extrapolation"
+            )
+        return tuple(notes)
+
+    def _summary_title(self) -> str:
+        return f"ITS of {self.spec.outcome}: {self.spec.family}, {self.spec.cov_type} errors"
+
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
         """Observed, fitted and counterfactual series (see ``rrp_eval.plots.plot_its``)."""
         from rrp_eval.plots import plot_its
 
-        return plot_its(self, ax=ax, **kwargs)
+        return as_figure(plot_its(self, ax=ax, **kwargs))
 
     def ljung_box(self, lags: int | None = None) -> float:
         """Ljung-Box p-value for autocorrelation of the treated series' Pearson residuals.

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rrp_eval.models.results import ResultMixin, as_figure
+
 logger = logging.getLogger(__name__)
 
 LIMIT = 2.66
@@ -27,8 +29,13 @@ IMPROVEMENTS = ("increase", "decrease", "neutral")
 _DIRECTION = {"increase": 1, "decrease": -1, "neutral": 0}
 
 
+def _unified(frame: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
+    cols = [c for c in ("date", "value", *names, "point_type") if c in frame]
+    return frame[cols].rename(columns=names).reset_index(drop=True)
+
+
 @dataclass(frozen=True, eq=False)
-class SPCResult:
+class SPCResult(ResultMixin):
     """An XmR chart.
 
     Attributes
@@ -62,11 +69,27 @@ class SPCResult:
         """Points with a special cause."""
         return self.frame[self.frame["point_type"] != "common_cause"]
 
+    @property
+    def spec(self) -> dict[str, Any]:
+        """The chart and its options."""
+        return {
+            "chart": "xmr",
+            "improvement": self.improvement,
+            "target": self.target,
+            "fix_after_n_points": self.fix_after_n_points,
+            "groups": int(self.frame["rebase_group"].nunique()),
+        }
+
+    def summary_frame(self, alpha: float = 0.05) -> pd.DataFrame:
+        """One row per point in the suite's vocabulary: ``value, centre, lower, upper,
+        point_type`` (the SPEC columns ``mean, lpl, upl`` stay in ``frame``)."""
+        return _unified(self.frame, {"mean": "centre", "lpl": "lower", "upl": "upper"})
+
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
         """Draw the chart in Making Data Count style (see ``rrp_eval.plots.plot_spc``)."""
         from rrp_eval.plots import plot_spc
 
-        return plot_spc(self, ax=ax, **kwargs)
+        return as_figure(plot_spc(self, ax=ax, **kwargs))
 
     def __repr__(self) -> str:
         last = self.frame.iloc[-1]
@@ -400,15 +423,37 @@ def runs_analysis(values: np.ndarray, centre: np.ndarray | float) -> RunsAnalysi
 
 
 @dataclass(frozen=True, eq=False)
-class RunChartResult:
+class RunChartResult(ResultMixin):
     """A run chart: ``frame`` (``value``, ``median``, ``useful``) and its Anhøj analysis."""
 
     frame: pd.DataFrame
     runs: RunsAnalysis
+    warnings: tuple[str, ...] = ()
 
     @property
     def signal(self) -> bool:
         return self.runs.signal
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """Anhøj's limits for this number of useful points."""
+        return {
+            "chart": "run",
+            "longest_run_max": self.runs.longest_run_max,
+            "n_crossings_min": self.runs.n_crossings_min,
+        }
+
+    def summary_frame(self, alpha: float = 0.05) -> pd.DataFrame:
+        """One row per point: ``value, centre`` (the median)."""
+        return _unified(self.frame, {"median": "centre"})
+
+    def __repr__(self) -> str:
+        r = self.runs
+        return (
+            f"RunChartResult(n={len(self.frame)}, longest_run={r.longest_run} "
+            f"(max {r.longest_run_max}), crossings={r.n_crossings} (min {r.n_crossings_min}), "
+            f"signal={self.signal})"
+        )
 
     def __getattr__(self, name: str) -> Any:
         if name in RunsAnalysis.__dataclass_fields__:
@@ -418,7 +463,7 @@ class RunChartResult:
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
         from rrp_eval.plots import plot_run_chart
 
-        return plot_run_chart(self, ax=ax, **kwargs)
+        return as_figure(plot_run_chart(self, ax=ax, **kwargs))
 
 
 def _finite(values: Any, what: str = "values") -> np.ndarray:
@@ -459,7 +504,7 @@ def run_chart(
 
 
 @dataclass(frozen=True, eq=False)
-class ControlChartResult:
+class ControlChartResult(ResultMixin):
     """A u, u′, p, p′ or I chart.
 
     Attributes
@@ -499,10 +544,32 @@ class ControlChartResult:
     def aUCL(self) -> float:
         return float(self.frame["ucl"].mean())
 
+    @property
+    def spec(self) -> dict[str, Any]:
+        """The chart and its options."""
+        return {
+            "chart": self.chart,
+            "improvement": self.improvement,
+            "baseline_points": self.freeze or len(self.frame),
+            "sigma_z": self.sigma_z,
+        }
+
+    def summary_frame(self, alpha: float = 0.05) -> pd.DataFrame:
+        """One row per point: ``value, centre, lower, upper, point_type``."""
+        return _unified(self.frame, {"centre": "centre", "lcl": "lower", "ucl": "upper"})
+
+    def __repr__(self) -> str:
+        last = self.frame.iloc[-1]
+        return (
+            f"ControlChartResult({self.chart}, n={len(self.frame)}, centre={last['centre']:.4g}, "
+            f"lower={last['lcl']:.4g}, upper={last['ucl']:.4g}, "
+            f"variation_icon={self.variation_icon!r}, signals={len(self.signals)})"
+        )
+
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
         from rrp_eval.plots import plot_spc
 
-        return plot_spc(self, ax=ax, **kwargs)
+        return as_figure(plot_spc(self, ax=ax, **kwargs))
 
 
 def _mdc_types(

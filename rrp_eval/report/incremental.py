@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import glob
-import hashlib
 import json
 import os
 import shutil
@@ -33,43 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-import rrp_eval
-
-_PACKAGE = Path(rrp_eval.__file__).resolve().parent
-_DIGEST: str | None = None
-
-
-def package_digest() -> str:
-    """SHA-256 over the package's source and templates (a code change re-runs everything)."""
-    global _DIGEST
-    if _DIGEST is None:
-        h = hashlib.sha256(rrp_eval.__version__.encode())
-        for path in sorted(_PACKAGE.rglob("*")):
-            if path.is_file() and path.suffix in (".py", ".j2", ".css", ".json"):
-                h.update(str(path.relative_to(_PACKAGE)).encode())
-                h.update(path.read_bytes())
-        _DIGEST = h.hexdigest()
-    return _DIGEST
-
-
-def frame_digest(*frames: pd.DataFrame) -> str:
-    """SHA-256 of data frames' values, column names and dtypes (not their row labels)."""
-    h = hashlib.sha256()
-    for frame in frames:
-        h.update(json.dumps([list(map(str, frame.columns)), list(map(str, frame.dtypes))]).encode())
-        if len(frame):
-            h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    return h.hexdigest()
-
-
-def digest(*parts: Any) -> str:
-    """SHA-256 of JSON-serialisable parts and strings, in order."""
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(json.dumps(part, sort_keys=True, default=str).encode())
-    return h.hexdigest()
+from rrp_eval.digest import digest, frame_digest, package_digest  # noqa: F401 (re-exported)
 
 
 def previous_outputs(out_dir: Path) -> dict[str, Any]:

@@ -7,7 +7,6 @@ Only this package knows that papermill and nbconvert exist.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import errno
 import json
 import logging
@@ -32,17 +31,15 @@ from rrp_eval.data.problems import ValidationReport
 from rrp_eval.data.synthetic import data_location
 from rrp_eval.data.validate import validate_programme
 from rrp_eval.disclosure import DisclosureRule, audit_tables
-from rrp_eval.evaluation import (
-    headline_measure,
-    panel_effect_table,
-    programme_effect_table,
-    read_trust_rows,
-    tables_from_rows,
-    trust_rows,
-    write_trust_rows,
+from rrp_eval.evaluate.cache import CACHE_ENV
+from rrp_eval.evaluate.programme import (
+    ProgrammeEvaluation,
+    evaluate_programme,
+    fit_panel,
 )
+from rrp_eval.evaluate.tables import SENSITIVITY_COLUMNS, SPC_COLUMNS, its_effects_table
+from rrp_eval.evaluate.trust import TrustEvaluation, evaluate_trust, headline_measure
 from rrp_eval.models.controlled import CS_SEED
-from rrp_eval.notebook import PARQUET_TABLES
 from rrp_eval.params import PROGRAMME_FILE, TRUSTS_FOLDER, ProgrammeParams, load_params
 from rrp_eval.plots import ICON_TEXT
 from rrp_eval.prepare import with_derived_measures, without_excluded_wards
@@ -91,9 +88,8 @@ def _notebooks_folder() -> Path:
 
 
 NOTEBOOKS = _notebooks_folder()
-ROWS = "notebooks/rows"  # each trust notebook's rows of the tables
-# parameters that only say where this run's build folder is: not inputs, not in a digest
-RUN_PATHS = ("tables_dir", "rows_dir")
+#: the typed copies of the tables (Parquet) kept beside the CSV files
+PARQUET_TABLES = ("its_effects", "spc_signals", "programme_effects")
 EXIT_OK, EXIT_TRUSTS_FAILED, EXIT_UNUSABLE, EXIT_UNWRITABLE = 0, 1, 2, 3
 #: errors that mean the output cannot be written (not that the data are bad)
 UNWRITABLE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
@@ -153,6 +149,39 @@ class TaskResult:
     peak_mib: dict[str, float] = field(default_factory=dict)
     kernel: str = ""  # "warm", "cold" or "cold: why the template could not be used"
     unwritable: bool = False  # its files could not be written (a full disk): the run stops
+    #: a trust task's evaluation, made in the worker before its notebook (which reads it from
+    #: the run's evaluation cache): the run's tables are built from it
+    evaluation: TrustEvaluation | None = None
+
+
+def _evaluate(programme: Any, code: str, params: ProgrammeParams) -> TrustEvaluation | None:
+    """A trust's evaluation (None, logged, if it breaks: its notebook then fails with the
+    error and its table rows say so)."""
+    try:
+        return evaluate_trust(programme, code, params)
+    except Exception:
+        logger.exception("%s: the evaluation failed", code)
+        return None
+
+
+def _evaluate_and_execute(
+    task: Task, programme: Any, params: ProgrammeParams, *run: Any
+) -> TaskResult:
+    """A trust task in a worker: evaluate the trust (cached under the run's evaluation cache,
+    where its notebook's ``evaluate_trust`` finds it), then execute and render the notebook."""
+    start = time.perf_counter()
+    evaluation = _evaluate(programme, task.name, params)
+    result = _execute(task, *run)
+    result.evaluation = evaluation
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _evaluate_only(task: Task, programme: Any, params: ProgrammeParams) -> TaskResult:
+    """A reused trust page whose tables must be rebuilt: its evaluation only."""
+    start = time.perf_counter()
+    evaluation = _evaluate(programme, task.name, params)
+    return TaskResult(task, "ok", "", time.perf_counter() - start, True, evaluation=evaluation)
 
 
 @dataclass
@@ -476,24 +505,17 @@ def _index_context(
     }
 
 
-def _write_glance(
-    path: Path,
-    params: ProgrammeParams,
-    programme: Any,
-    rule: DisclosureRule,
-    tables: tuple[pd.DataFrame, ...],
-) -> None:
+def _write_glance(path: Path, prog: ProgrammeEvaluation, rule: DisclosureRule) -> None:
     """The 'programme at a glance' PNG for board papers (the same figure as the report's)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from rrp_eval.notebook import Context, glance_figure
+    from rrp_eval.show.programme import glance_figure
 
-    ctx = Context(params, programme, rule, cache={"tables": tables})
     with matplotlib.rc_context({"text.parse_math": False}):  # names shown literally
-        fig, _ = glance_figure(ctx)
+        fig, _ = glance_figure(prog, rule)
         if rule.internal:  # the picture travels alone: it says what it is on its face
             fig.text(
                 0.5,
@@ -692,7 +714,7 @@ def _run_locked(
     build = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.build-", dir=out_dir.parent))
     run_id = uuid.uuid4().hex
     write_marker(build, "internal" if internal else "shared", run_id)
-    for sub in ("notebooks", ROWS, "trusts", "tables", "logs"):
+    for sub in ("notebooks", "trusts", "tables", "logs"):
         (build / sub).mkdir()
     build.chmod(0o755)
     summary = RunSummary(out=out_dir)
@@ -721,7 +743,8 @@ def _run_locked(
         if t not in summary.failed_trusts
     ]
     if programme.wards["start_month"].notna().any():
-        tasks.append(Task(PROGRAMME, "programme", "programme.html", "Programme evaluation", common))
+        pooled = common | ({"trusts": list(selected)} if trusts else {})
+        tasks.append(Task(PROGRAMME, "programme", "programme.html", "Programme evaluation", pooled))
     else:
         tasks.append(Task(CONTEXT, "programme", "programme.html", "Provider-level context", common))
     ok_trusts = [t for t in selected if t not in summary.failed_trusts]
@@ -731,7 +754,6 @@ def _run_locked(
     tables_digest = digest(
         "tables",
         package_digest(),
-        sha256_file(notebooks / f"{TRUST}.ipynb"),  # the trust notebooks save the rows
         frame_digest(*_frames(programme)),
         _params_json(params),
         ok_trusts,
@@ -767,22 +789,32 @@ def _run_locked(
                 file=sys.stderr,
             )
         bar = _progress_bar(len(to_run), progress)
-        parquet, rows_dir = build / "tables" / "parquet", build / ROWS
-        # the trust notebooks first (the tables are built from the rows they save), then the
-        # data quality page; the programme page last, as it reads the tables
+        parquet = build / "tables" / "parquet"
+        # the trust tasks first: each worker evaluates its trust (the tables are built from
+        # the evaluations) and then runs the notebook, which reads the evaluation from the
+        # run's cache; the programme-level page last, as it shows the programme's evaluation
         trust_tasks = [t for t in to_run if t.stage == TRUST]
-        others = [t for t in to_run if t.stage not in (TRUST, PROGRAMME)]
-        last = [t for t in to_run if t.stage == PROGRAMME]
+        last = [t for t in to_run if t.stage in (PROGRAMME, CONTEXT)]
+        others = [t for t in to_run if t not in trust_tasks and t not in last]
         run = (notebooks, build, page, rule, timeout, kernels)
+        evaluations: dict[str, TrustEvaluation | None] = {}
 
         def finished(futures: list[Any]) -> None:
             for result in _as_completed(futures):
-                summary.results.append(result)
-                _report_line(bar, result)
+                if result.task.stage == TRUST:
+                    evaluations[result.task.name] = result.evaluation
+                    result.evaluation = None  # kept once, here
+                if not (result.reused and result.task.stage == TRUST):
+                    summary.results.append(result)
+                    _report_line(bar, result)
 
-        with _executor(workers, scheduler, warm=kernels == "warm") as submit:
+        with (
+            _evaluation_cache(),
+            _executor(workers, scheduler, warm=kernels == "warm") as submit,
+        ):
+            own = {t.name: analysed.only_trust(t.name) for t in trust_tasks}
             trust_futures = [
-                submit(_execute, _with(t, rows_dir=str(rows_dir)), *run) for t in trust_tasks
+                submit(_evaluate_and_execute, t, own[t.name], params, *run) for t in trust_tasks
             ]
             futures = [submit(_execute, t, *run) for t in others]
             t_tables = time.perf_counter()
@@ -791,24 +823,39 @@ def _run_locked(
                 its, spc = _read_tables(build)
                 finished(trust_futures)
             else:
-                panel = panel_effect_table(analysed, params)  # while the trusts run
+                # the evaluations of reused trust pages are made again (their pages are not)
+                trust_futures += [
+                    submit(_evaluate_only, r.task, analysed.only_trust(r.task.name), params)
+                    for r in reused
+                    if r.task.stage == TRUST
+                ]
+                panel = fit_panel(analysed, params)  # while the trusts run
                 finished(trust_futures)
-                its, spc, sensitivity, pooled = _assemble_tables(
-                    analysed, params, ok_trusts, summary.failed_trusts, rows_dir, panel
+                prog = evaluate_programme(
+                    analysed,
+                    params,
+                    trusts={t: e for t in ok_trusts if (e := evaluations.get(t)) is not None},
+                    panel=panel,
                 )
+                its, spc, sensitivity = _trust_tables(prog, evaluations, ok_trusts)
+                pooled = prog.pooled
+                for t, msg in summary.failed_trusts.items():
+                    failed_rows = [
+                        {"trust_code": t, "measure": m, "status": "failed", "message": msg}
+                        for m in params.analysed_measures(programme.measures)
+                    ]
+                    its = pd.concat([its, pd.DataFrame(failed_rows)], ignore_index=True)
                 tables = {
                     "its_effects": its,
                     "spc_signals": spc,
                     "its_sensitivity": sensitivity,
                     "programme_effects": pooled,
                 }
-                _write_parquet(parquet, tables)  # what the programme notebook reads
-            futures += [submit(_execute, _with(t, tables_dir=str(parquet)), *run) for t in last]
+                _write_parquet(parquet, tables)
+            futures += [submit(_execute, t, *run) for t in last]
             if not tables_reused:  # while the programme notebook runs
                 _write_tables(build, params, tables, internal)
-                _write_glance(
-                    build / "programme_at_a_glance.png", params, analysed, rule, (its, spc, pooled)
-                )
+                _write_glance(build / "programme_at_a_glance.png", prog, rule)
             tables_seconds = time.perf_counter() - t_tables
             finished(futures)
         bar.close()
@@ -941,8 +988,6 @@ def _params_json(params: ProgrammeParams) -> Any:
 
 def _task_files(task: Task) -> list[str]:
     files = [task.html, f"notebooks/{task.stage}_{task.name}.ipynb"]
-    if task.stage == TRUST:  # the rows of the tables it saved
-        files.append(f"{ROWS}/{task.name}.json")
     return files
 
 
@@ -963,7 +1008,7 @@ def _task_digest(task: Task, programme: Any, params: ProgrammeParams, notebooks:
         own = _params_json(params)
         if task.stage == DATA_QUALITY:
             data_hash += digest([str(p) for p in programme.report.problems])
-    parameters = {k: v for k, v in task.parameters.items() if k not in RUN_PATHS}
+    parameters = task.parameters
     return digest(
         task.stage,
         parameters,
@@ -976,39 +1021,28 @@ def _task_digest(task: Task, programme: Any, params: ProgrammeParams, notebooks:
     )
 
 
-def _with(task: Task, **parameters: str) -> Task:
-    """``task`` with paths in the build folder (``RUN_PATHS``, not in its digest)."""
-    assert set(parameters) <= set(RUN_PATHS), parameters
-    return dataclasses.replace(task, parameters=task.parameters | parameters)
-
-
-def _assemble_tables(
-    programme: Any,
-    params: ProgrammeParams,
-    ok_trusts: list[str],
-    failed: dict[str, str],
-    rows_dir: Path,
-    panel: pd.DataFrame,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The run's tables from the rows the trust notebooks saved; a trust whose notebook saved
-    none (it failed or timed out first) is fitted here, so the tables are always complete."""
-    rows = []
-    for trust in ok_trusts:
-        path = rows_dir / f"{trust}.json"
-        try:
-            rows.append(read_trust_rows(path))
-        except (OSError, ValueError):
-            rows.append(trust_rows(programme, params, trust))
-            write_trust_rows(path, rows[-1])  # kept with the notebook for the next run
-    its, spc, sensitivity = tables_from_rows(rows)
-    pooled = programme_effect_table(programme, params, its, panel)
-    for t, msg in failed.items():
-        rows = [
-            {"trust_code": t, "measure": m, "status": "failed", "message": msg}
-            for m in params.analysed_measures(programme.measures)
-        ]
-        its = pd.concat([its, pd.DataFrame(rows)], ignore_index=True)
-    return its, spc, sensitivity, pooled
+def _trust_tables(
+    prog: ProgrammeEvaluation, evaluations: dict[str, TrustEvaluation | None], trusts: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """``its_effects``, ``spc_signals`` and ``its_sensitivity`` of the trusts, in order, from
+    their evaluations (a trust whose evaluation broke in its worker gets the programme's own
+    evaluation of it, without sensitivity analyses)."""
+    parts = []
+    for t in trusts:
+        e = evaluations.get(t) or prog.trusts.get(t)
+        if e is not None:
+            parts.append(e.tables())
+    if not parts:
+        return (
+            its_effects_table([]),
+            pd.DataFrame(columns=SPC_COLUMNS),
+            pd.DataFrame(columns=SENSITIVITY_COLUMNS),
+        )
+    its, spc, sensitivity = (
+        pd.concat([p[name] for p in parts], ignore_index=True)
+        for name in ("its_effects", "spc_signals", "its_sensitivity")
+    )
+    return its, spc, sensitivity
 
 
 def _write_parquet(folder: Path, tables: dict[str, pd.DataFrame]) -> None:
@@ -1096,6 +1130,24 @@ def _report_kernels(results: list[TaskResult], kernels: str) -> None:
             len(results),
             cold[0].removeprefix("cold: "),
         )
+
+
+@contextlib.contextmanager
+def _evaluation_cache() -> Iterator[Path]:
+    """A private folder for the run's evaluations, named in ``RRP_EVAL_EVALUATIONS`` for the
+    workers, their kernel templates and kernels (set before any of them starts, so a forked
+    kernel's environment is the template's); removed, and the variable restored, at the end."""
+    folder = Path(tempfile.mkdtemp(prefix="rrp-eval-evaluations-"))
+    before = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(folder)
+    try:
+        yield folder
+    finally:
+        if before is None:
+            os.environ.pop(CACHE_ENV, None)
+        else:
+            os.environ[CACHE_ENV] = before
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextlib.contextmanager

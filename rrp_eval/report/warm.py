@@ -63,7 +63,7 @@ PRELOAD = (
     "matplotlib.pyplot",
     "seaborn",
     "pyarrow.parquet",
-    "rrp_eval.notebook",
+    "rrp_eval.show",
     "IPython.display",
     "ipykernel.kernelapp",
 )

@@ -1,1 +1,12 @@
-"""What a page shows."""
+"""What a page shows: ``show.<page>.<section>(evaluation, rule)`` returns a Section that Jupyter
+displays (headings, text, tables and figures in order). The disclosure rule is a required
+argument of every section: forgetting it is a TypeError, never a leak.
+
+Pages: :mod:`~rrp_eval.show.trust`, :mod:`~rrp_eval.show.programme`,
+:mod:`~rrp_eval.show.context` (provider-level context) and :mod:`~rrp_eval.show.quality`.
+"""
+
+from rrp_eval.show import context, programme, quality, trust
+from rrp_eval.show.display import Section
+
+__all__ = ["Section", "context", "programme", "quality", "trust"]

@@ -15,18 +15,14 @@ import pandas as pd
 import pytest
 from datafiles import WARD_MONTH, replace_line, write_programme
 
+import rrp_eval as rrp
 from rrp_eval.data.synthetic import write_demo_programme
 from rrp_eval.data.validate import load_programme
 from rrp_eval.disclosure import DisclosureRule, audit_tables
-from rrp_eval.evaluate.tables import ITS_EFFECTS_COLUMNS
-from rrp_eval.evaluation import (
-    SPC_COLUMNS,
-    programme_tables,
-    read_trust_rows,
-    sensitivity_table,
-)
+from rrp_eval.evaluate.programme import evaluate_programme
+from rrp_eval.evaluate.tables import ITS_EFFECTS_COLUMNS, SPC_COLUMNS
+from rrp_eval.evaluate.trust import evaluate_trust
 from rrp_eval.models.meta import PROGRAMME_COLUMNS
-from rrp_eval.notebook import setup
 from rrp_eval.params import load_params
 from rrp_eval.prepare import with_derived_measures
 from rrp_eval.report.export import csv_text
@@ -81,21 +77,26 @@ def test_tables_have_the_spec_columns(shared_run):
     assert list(pd.read_csv(out / "tables" / "spc_signals.csv").columns) == SPC_COLUMNS
 
 
-def test_tables_are_the_notebooks_own_fits_and_match_a_direct_computation(shared_run, demo_data):
+def test_tables_match_a_direct_evaluation_and_nothing_flows_back_from_a_notebook(
+    shared_run, demo_data
+):
     out, summary = shared_run
     assert {r.kernel for r in summary.results} == {"warm"}  # the default, on Linux
     params = load_params(ROOT / "params")
     data = with_derived_measures(load_programme(demo_data, params))
-    its, spc = programme_tables(data, params, TRUSTS)
-    sensitivity = sensitivity_table(data, params, TRUSTS)
+    prog = evaluate_programme(data, params, trusts=TRUSTS)
+    sensitivity = pd.concat(
+        [evaluate_trust(data, t, params).tables()["its_sensitivity"] for t in TRUSTS],
+        ignore_index=True,
+    )
     for name, frame in (
-        ("its_effects", its),
-        ("spc_signals", spc),
+        ("its_effects", prog.its_effects),
+        ("spc_signals", prog.spc_signals),
         ("its_sensitivity", sensitivity),
+        ("programme_effects", prog.pooled),
     ):
         assert (out / "tables" / f"{name}.csv").read_text() == csv_text(frame), name
-    for trust in TRUSTS:  # the rows each trust notebook saved are kept for re-runs
-        assert read_trust_rows(out / "notebooks" / "rows" / f"{trust}.json")["its_effects"]
+    assert not (out / "notebooks" / "rows").exists()  # no side channel from the notebooks
 
 
 def test_manifest(shared_run):
@@ -170,7 +171,7 @@ def test_pages_make_no_request_to_another_address(shared_run):
 def test_pages_hide_code_and_have_alt_text_and_table_headers(shared_run):
     out, _ = shared_run
     for name, page in _pages(out).items():
-        assert "nb.setup(" not in page and "import rrp_eval" not in page, name
+        assert "load_programme(" not in page and "import rrp_eval" not in page, name
         imgs = re.findall(r"<img\b[^>]*>", page)
         assert all(re.search(r'\balt="[^"]{20,}"', img) for img in imgs), name
         assert "<th" in page, name
@@ -426,12 +427,13 @@ def test_structural_errors_write_nothing(tmp_path):
 
 
 def test_notebook_parameters_are_validated(demo_data):
+    programme = rrp.load_programme(demo_data)
     with pytest.raises(ValueError, match="trust_code='NOPE' is not in the data; trusts are X01"):
-        setup(trust_code="NOPE", data=demo_data)
+        rrp.evaluate_trust(programme, "NOPE")
     with pytest.raises(ValueError, match="internal='yes' must be True or False"):
-        setup(data=demo_data, internal="yes")
+        rrp.DisclosureRule.from_params(programme.params.disclosure, internal="yes")
     with pytest.raises(ValueError, match="no such file or folder"):
-        setup(data=demo_data / "missing")
+        rrp.load_programme(demo_data / "missing")
 
 
 def test_external_request_checker_catches_what_it_should():

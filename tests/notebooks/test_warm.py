@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="kernels are for
 PROBE = """
 import json, os, signal, subprocess, sys
 import matplotlib, matplotlib.pyplot as plt, numpy as np, pandas as pd
-import rrp_eval.notebook as rrp_nb
+import rrp_eval.show as rrp_nb
 from ipykernel.kernelapp import IPKernelApp
 probe = {
     "backend": matplotlib.get_backend(),
@@ -53,7 +53,7 @@ print(json.dumps(probe))
 LEAK = """
 import os, sys, xml.dom.minidom
 import matplotlib.pyplot as plt, numpy as np, pandas as pd
-import rrp_eval.notebook as rrp_nb
+import rrp_eval.show as rrp_nb
 leaked = 1
 rrp_nb.LEAKED = 1
 plt.rcParams["lines.linewidth"] = 9.0

@@ -7,16 +7,12 @@ import pytest
 
 from rrp_eval.data.synthetic import write_demo_programme
 from rrp_eval.data.validate import load_programme
-from rrp_eval.evaluate.tables import ITS_EFFECTS_COLUMNS
-from rrp_eval.evaluation import (
-    SPC_COLUMNS,
-    fit_trust_its,
-    its_reading,
-    programme_tables,
-    trust_spc,
-)
+from rrp_eval.evaluate.programme import evaluate_programme
+from rrp_eval.evaluate.tables import ITS_EFFECTS_COLUMNS, SPC_COLUMNS
+from rrp_eval.evaluate.trust import evaluate_trust, fit_trust_its, trust_spc
 from rrp_eval.params import ProgrammeParams
 from rrp_eval.prepare import with_derived_measures
+from rrp_eval.show.text import its_reading
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +48,8 @@ def test_not_estimable_cases_have_reasons(demo):
 @pytest.mark.slow
 def test_tables_have_the_spec_columns(demo):
     data, params = demo
-    its, spc = programme_tables(data, params, ["X01", "X06"])
+    prog = evaluate_programme(data, params, trusts=["X01", "X06"])
+    its, spc = prog.its_effects, prog.spc_signals
     assert list(its.columns[: len(ITS_EFFECTS_COLUMNS)]) == ITS_EFFECTS_COLUMNS
     assert list(spc.columns) == SPC_COLUMNS
     measures = params.analysed_measures(data.measures)
@@ -62,7 +59,8 @@ def test_tables_have_the_spec_columns(demo):
 
 def test_spc_limits_come_from_the_baseline(demo):
     data, params = demo
-    res, series, label = trust_spc(data, "X01", "physical_restraint", params)
+    s = trust_spc(data, "X01", "physical_restraint", params)
+    res, series, label = s.result, s.series, s.label
     assert label == "participating wards" and res.freeze == 18
     assert res.improvement == "decrease" and res.chart in ("u", "u'")
     base = series.iloc[:18]
@@ -89,16 +87,20 @@ def test_a_trust_with_no_participating_ward_gets_no_its(tmp_path):
     data = with_derived_measures(load_programme(write_programme(tmp_path, wards=wards)))
     m = fit_trust_its(data, "RXB", "seclusion", ProgrammeParams().for_trust("RXB"))
     assert m.status == "not_estimable" and "no participating ward" in m.message
-    res, _series, label = trust_spc(data, "RXB", "seclusion", ProgrammeParams())
+    s = trust_spc(data, "RXB", "seclusion", ProgrammeParams())
+    res, label = s.result, s.label
     assert label == "all wards" and res is not None and res.freeze is None
 
 
 @pytest.mark.slow
 def test_sensitivity_variants_and_rows(demo):
-    from rrp_eval.evaluation import SENSITIVITY_COLUMNS, sensitivity_rows, sensitivity_table
+    from rrp_eval.evaluate.tables import SENSITIVITY_COLUMNS
+    from rrp_eval.evaluate.trust import sensitivity_table
 
     data, params = demo
-    rows = sensitivity_rows(data, "X01", "physical_restraint", params.for_trust("X01"))
+    rows = sensitivity_table(data, "X01", "physical_restraint", params.for_trust("X01")).to_dict(
+        "records"
+    )
     variants = [r["variant"] for r in rows]
     assert variants == [
         "primary",
@@ -115,7 +117,7 @@ def test_sensitivity_variants_and_rows(demo):
     by = {r["variant"]: r for r in rows}
     assert by["phase-in 6 months"]["phase_in"] == 6 and by["no seasonality"]["harmonics"] == 0
     assert by["family negbin"]["family"] == "negbin"
-    table = sensitivity_table(data, params, ["X06"])
+    table = evaluate_trust(data, "X06", params).tables()["its_sensitivity"]
     assert list(table.columns) == SENSITIVITY_COLUMNS
     assert len(table) == len(params.analysed_measures(data.measures)) * len(variants)
 
@@ -127,7 +129,6 @@ def test_pooled_gee_recovers_the_programme_effect(demo):
     import numpy as np
 
     from rrp_eval.data.synthetic import demo_programme
-    from rrp_eval.evaluation import programme_effect_table, programme_tables
     from rrp_eval.models.meta import pooled_gee
 
     data, params = demo
@@ -138,8 +139,7 @@ def test_pooled_gee_recovers_the_programme_effect(demo):
         lvl = fit["level_rr"]
         assert lvl["ci_low"] < true < lvl["ci_high"], (measure, lvl, true)
         assert fit["n_trusts"] == 14 and fit["n_wards"] == 60
-    its, _ = programme_tables(data, params, ["X01", "X02", "X03"])
-    table = programme_effect_table(data, params, its)
+    table = evaluate_programme(data, params, trusts=["X01", "X02", "X03"]).pooled
     gee = table[table.method == "gee_pooled"]
     assert set(gee.effect) == {"level_rr", "slope_rr", "rr_h"} and (gee.n_trusts >= 13).all()
     assert json.dumps(sorted(set(table.method)))  # serialisable method names

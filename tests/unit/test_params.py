@@ -155,8 +155,8 @@ def test_exclude_wards_is_set_from_yaml_and_leaves_the_wards_out_everywhere(tmp_
     data every analysis and page sees, trust and programme alike."""
     from datafiles import write_programme
 
+    import rrp_eval as rrp
     from rrp_eval.data.validate import load_programme
-    from rrp_eval.notebook import setup
     from rrp_eval.prepare import without_excluded_wards
 
     params_dir = tmp_path / "params"
@@ -173,9 +173,10 @@ def test_exclude_wards_is_set_from_yaml_and_leaves_the_wards_out_everywhere(tmp_
     for frame in (kept.wards, kept.ward_month):
         assert not ((frame.trust_code == "RXA") & (frame.ward_id == "W2")).any()
     assert len(kept.ward_month) == len(full.ward_month) - 12
-    for trust in (None, "RXA"):  # what the notebooks see
-        ctx = setup(trust_code=trust, params_dir=params_dir, data=data)
-        assert not (ctx.data.ward_month.ward_id == "W2").any()
+    programme = rrp.load_programme(data, params_dir)  # what the notebooks see
+    assert not (programme.ward_month.ward_id == "W2").any()
+    trust = rrp.evaluate_trust(programme, "RXA", sensitivity=False)
+    assert "W2" not in set(trust.data.wards.ward_id) | set(trust.design.participating)
 
 
 def test_an_excluded_ward_that_is_not_in_the_data_is_refused(tmp_path):

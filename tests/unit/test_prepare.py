@@ -108,7 +108,7 @@ def _two_wards(tmp_path, onset: int | None, events: str | None = None):
 
 
 def test_a_ward_that_enters_the_series_late_makes_the_design_stacked(tmp_path):
-    from rrp_eval.evaluation import fit_trust_its
+    from rrp_eval.evaluate.trust import fit_trust_its
     from rrp_eval.models.its import fit_its
     from rrp_eval.params import ProgrammeParams
 

@@ -5,27 +5,28 @@ from __future__ import annotations
 import pytest
 from datafiles import EVENTS, write_programme
 
-from rrp_eval import notebook as nb
+import rrp_eval as rrp
+from rrp_eval import show
 
 
-@pytest.fixture
-def shown(monkeypatch):
-    out: list = []
-    monkeypatch.setattr(nb, "_display", lambda obj, **kw: out.append(obj))
-
-    def html() -> str:
-        return "\n".join(getattr(o, "data", "") or "" for o in out if isinstance(o.data, str))
-
-    return html
+def _html(section: show.Section) -> str:
+    return "\n".join(p.html for p in section.parts)
 
 
 @pytest.mark.parametrize("internal", [False, True])
-def test_event_notes_are_shown_in_internal_reports_only(tmp_path, shown, internal):
+def test_event_notes_are_shown_in_internal_reports_only(tmp_path, internal):
     note = "Patient JS moved after 3 restraints"
     data = write_programme(tmp_path / "d", events=EVENTS.replace("New system", note))
-    ctx = nb.setup(data=data, internal=internal)
-    nb.events_table(ctx)
-    page = shown()
+    programme = rrp.load_programme(data)
+    rule = rrp.DisclosureRule.from_params(programme.params.disclosure, internal=internal)
+    page = _html(show.quality.events_table(programme, rule))
     assert "System change" in page or "system change" in page
     assert (note in page) is internal
     assert ("shown in internal reports only" in page) is not internal
+
+
+def test_every_section_needs_the_disclosure_rule(tmp_path):
+    """Forgetting the rule is a TypeError, never a page without disclosure control."""
+    programme = rrp.load_programme(write_programme(tmp_path / "d"))
+    with pytest.raises(TypeError, match="rule"):
+        show.quality.events_table(programme)  # type: ignore[call-arg]

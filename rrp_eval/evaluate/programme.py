@@ -1,0 +1,490 @@
+"""The programme's evaluation: the trusts' ITS pooled, the ward-panel models, aims, breakdowns.
+
+:func:`evaluate_programme` returns a frozen :class:`ProgrammeEvaluation` that the programme
+notebook shows and the batch run's tables are built from. :func:`load_programme` is the one
+call a notebook makes to read, validate and prepare the data.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rrp_eval.data.synthetic import data_location
+from rrp_eval.data.validate import ProgrammeData
+from rrp_eval.data.validate import load_programme as read_programme
+from rrp_eval.evaluate.cache import cached
+from rrp_eval.evaluate.tables import SPC_COLUMNS, its_effects_table
+from rrp_eval.evaluate.trust import TrustEvaluation, evaluate_trust, headline_measure
+from rrp_eval.models.controlled import (
+    ControlledResult,
+    callaway_santanna,
+    etwfe_poisson,
+    event_time_panel,
+    fit_event_study,
+)
+from rrp_eval.models.meta import (
+    PROGRAMME_COLUMNS,
+    aim_attainment,
+    breakdown,
+    funnel_table,
+    gee_rows,
+    programme_effects,
+    ward_changes,
+)
+from rrp_eval.models.results import FrozenMap, ResultMixin, as_figure, recorded_warnings
+from rrp_eval.params import ProgrammeParams, load_params
+from rrp_eval.prepare import with_derived_measures, without_excluded_wards
+
+#: the headline: the controlled estimate where comparison wards allow one, else the
+#: meta-analysis (the two recommended by validation/programme_coverage.md)
+HEADLINE_METHODS = ("controlled", "random_effects_reml_hk")
+#: Callaway & Sant'Anna's cluster bootstrap draws: for the table's two event times, and for
+#: the event-study chart's every month (drawn on request)
+CS_BOOTSTRAP, CS_CHART_BOOTSTRAP = 499, 999
+#: event times of the event-study chart
+EVENT_WINDOW = (-12, 24)
+
+
+def load_programme(
+    data: str | Path | None = None,
+    params: str | Path | ProgrammeParams | None = None,
+    *,
+    allow_trust_errors: bool = True,
+) -> ProgrammeData:
+    """Read, validate and prepare a programme's data: what every evaluation starts from.
+
+    Parameters
+    ----------
+    data : str or Path, optional
+        Data folder or workbook; default the parameters' ``data`` (else the demonstration
+        programme, generated on first use).
+    params : str, Path or ProgrammeParams, optional
+        A parameters folder (with ``programme.yaml``) or loaded parameters; default built-in
+        defaults.
+    allow_trust_errors : bool, default True
+        Keep the data when every error is confined to some trusts (``report.failed_trusts``
+        names them; their evaluations are refused and the programme's leave them out).
+
+    Returns
+    -------
+    ProgrammeData
+        Validated, with the trusts' ``exclude_wards`` removed and ``restrictive_practice``
+        derived; ``params`` holds the parameters.
+
+    Raises
+    ------
+    ValueError
+        A data path that does not exist, or an excluded ward that is not in the data.
+    DataValidationError
+        When the data cannot be used.
+
+    Examples
+    --------
+    >>> import rrp_eval as rrp
+    >>> programme = rrp.load_programme()
+    >>> programme.trusts[:3]
+    ['X01', 'X02', 'X03']
+    """
+    if not isinstance(params, ProgrammeParams):
+        params = load_params(params or None)
+    path = data_location(data, params)
+    if not Path(path).exists():
+        raise ValueError(f"data={str(path)!r}: no such file or folder")
+    programme = read_programme(path, params, allow_trust_errors=allow_trust_errors)
+    return with_derived_measures(without_excluded_wards(programme, params.excluded_wards))
+
+
+@dataclass(frozen=True, eq=False)
+class ControlledFit(ResultMixin):
+    """The controlled analyses of one measure: Wooldridge's extended TWFE Poisson model
+    (``result``) and Callaway & Sant'Anna's estimator on rates (``cs``, at event times 0 and
+    the horizon); ``message`` says why there is none. The event study (``event_study``,
+    ``placebo``, ``cs_event_study``) is fitted when first asked for: a chart needs it, the
+    tables do not."""
+
+    measure: str
+    horizon: int
+    panel: pd.DataFrame
+    result: ControlledResult | None
+    cs: pd.DataFrame | None
+    message: str = ""
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return {
+            "measure": self.measure,
+            "horizon": self.horizon,
+            "model": "extended TWFE Poisson (Wooldridge 2023), Callaway & Sant'Anna (2021)",
+            "bootstrap": CS_BOOTSTRAP,
+        }
+
+    @functools.cached_property
+    def _study(self) -> tuple[pd.DataFrame, dict[str, float]]:
+        if self.result is None:
+            raise ValueError(f"{self.measure}: no event study ({self.message})")
+        with recorded_warnings():
+            return fit_event_study(self.panel, EVENT_WINDOW)
+
+    @property
+    def event_study(self) -> pd.DataFrame:
+        """``event_time, estimate, ci_low, ci_high, wards, kind``: the ratio against the
+        counterfactual by month since joining (leads are placebo effects)."""
+        return self._study[0]
+
+    @property
+    def placebo(self) -> dict[str, float]:
+        """The leads' average ratio and the t test that it is 1."""
+        return self._study[1]
+
+    @functools.cached_property
+    def cs_event_study(self) -> pd.DataFrame:
+        """Callaway & Sant'Anna's ratios at every month of the event-study window."""
+        return callaway_santanna(self.panel, EVENT_WINDOW, n_boot=CS_CHART_BOOTSTRAP)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The ``programme_effects`` rows: ``controlled`` (level, slope and the horizon) and
+        ``controlled_cs`` (event times 0 and the horizon)."""
+        if self.result is None:
+            return []
+        blank = {"pi_low": math.nan, "pi_high": math.nan, "i2": math.nan, "tau2": math.nan}
+        rows = [
+            {
+                "measure": self.measure,
+                "effect": effect,
+                "method": "controlled",
+                **{k: e[k] for k in ("estimate", "ci_low", "ci_high")},
+                **blank,
+                "n_trusts": self.result.n_trusts,
+            }
+            for effect, e in self.result.effects.items()
+        ]
+        cs = self.cs.set_index("event_time") if self.cs is not None else pd.DataFrame()
+        for effect, ev in (("level_rr", 0), ("rr_h", self.horizon)):
+            if ev in cs.index:
+                r = cs.loc[ev]
+                rows.append(
+                    {
+                        "measure": self.measure,
+                        "effect": effect,
+                        "method": "controlled_cs",
+                        "estimate": r["ratio"],
+                        "ci_low": r["ratio_low"],
+                        "ci_high": r["ratio_high"],
+                        **blank,
+                        "n_trusts": self.result.n_trusts,
+                    }
+                )
+        return rows
+
+    def summary_frame(self, alpha: float = 0.05) -> pd.DataFrame:
+        rows = pd.DataFrame(self.rows(), columns=PROGRAMME_COLUMNS)
+        frame = rows.set_index(["method", "effect"])[["estimate", "ci_low", "ci_high"]]
+        if self.result is not None:
+            p = {
+                ("controlled", k): e.get("p_value", math.nan)
+                for k, e in self.result.effects.items()
+            }
+            frame["p_value"] = [p.get(i, math.nan) for i in frame.index]
+        else:
+            frame["p_value"] = pd.Series(dtype=float)
+        return frame
+
+    def _summary_title(self) -> str:
+        if self.result is None:
+            return f"{self.measure}: no controlled analysis ({self.message})"
+        r = self.result
+        return (
+            f"{self.measure}: controlled analyses, {r.n_wards} participating wards in "
+            f"{r.n_cohorts} cohorts, {r.n_comparison_wards} comparison wards, {r.n_trusts} trusts"
+        )
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """The event study, Callaway & Sant'Anna's ratios as open circles (a Figure)."""
+        from rrp_eval.plots import plot_event_study
+
+        cs = self.cs_event_study.rename(columns=_CS_NAMES)
+        return as_figure(plot_event_study(self.event_study, ax, sensitivity=cs, **kwargs))
+
+    def __repr__(self) -> str:
+        if self.result is None:
+            return f"ControlledFit({self.measure}: {self.message})"
+        e = self.result.effects["level_rr"]
+        return (
+            f"ControlledFit({self.measure}, level_rr {e['estimate']:.3f} "
+            f"({e['ci_low']:.3f} to {e['ci_high']:.3f}), {self.result.n_trusts} trusts)"
+        )
+
+
+_CS_NAMES = {"ratio": "estimate", "ratio_low": "ci_low", "ratio_high": "ci_high"}
+
+
+def fit_controlled(data: ProgrammeData, measure: str, horizon: int) -> ControlledFit:
+    """The controlled analyses of one measure (see :class:`ControlledFit`)."""
+    panel = event_time_panel(data.ward_month, data.wards, measure)
+    with recorded_warnings() as caught:
+        try:
+            res = etwfe_poisson(panel, measure, horizon, event_study=False)
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            res, message = None, str(exc)
+        else:
+            message = ""
+            cs = callaway_santanna(panel, (0, horizon), n_boot=CS_BOOTSTRAP)
+    if res is None:
+        return ControlledFit(measure, horizon, panel, None, None, message, (*caught,))
+    return ControlledFit(measure, horizon, panel, res, cs, "", (*caught,))
+
+
+@dataclass(frozen=True, eq=False)
+class PanelFits:
+    """The programme-level fits on the ward panel, which need no trust's ITS: the pooled GEE
+    rows and the controlled analyses of every measure."""
+
+    gee: pd.DataFrame
+    controlled: Mapping[str, ControlledFit]
+    warnings: tuple[str, ...] = ()
+
+    def rows(self) -> pd.DataFrame:
+        """Their ``programme_effects`` rows."""
+        controlled = [r for fit in self.controlled.values() for r in fit.rows()]
+        return pd.concat(
+            [self.gee, pd.DataFrame(controlled, columns=PROGRAMME_COLUMNS)], ignore_index=True
+        )
+
+
+def fit_panel(data: ProgrammeData, params: ProgrammeParams) -> PanelFits:
+    """The GEE and controlled analyses of every analysed measure (none without wards)."""
+    measures = params.analysed_measures(data.measures)
+    if data.wards.empty or data.ward_month.empty:
+        return PanelFits(pd.DataFrame(columns=PROGRAMME_COLUMNS), FrozenMap({}))
+    with recorded_warnings() as caught:
+        gee = gee_rows(data.ward_month, data.wards, measures, params.horizon_months)
+    controlled = {m: fit_controlled(data, m, params.horizon_months) for m in measures}
+    return PanelFits(gee, FrozenMap(controlled), (*caught,))
+
+
+@dataclass(frozen=True, eq=False)
+class ProgrammeEvaluation(ResultMixin):
+    """The programme's evaluation.
+
+    ``data`` are the analysed rows (trusts that failed validation left out; ``trust_names``
+    still names them), ``trusts`` each analysed trust's :class:`TrustEvaluation` (without its
+    sensitivity analyses), ``its_effects`` and ``spc_signals`` their tables, ``pooled`` the
+    ``programme_effects`` table (meta-analyses, pooled GEE, controlled), ``controlled`` the
+    controlled fits per measure. Aims, breakdowns and the funnel are computed on request.
+    """
+
+    params: ProgrammeParams
+    data: ProgrammeData
+    trust_names: Mapping[str, str]
+    failed: tuple[str, ...]
+    trusts: Mapping[str, TrustEvaluation]
+    its_effects: pd.DataFrame
+    spc_signals: pd.DataFrame
+    pooled: pd.DataFrame
+    controlled: Mapping[str, ControlledFit]
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def measures(self) -> tuple[str, ...]:
+        """The analysed measures."""
+        return self.params.analysed_measures(self.data.measures)
+
+    @property
+    def headline(self) -> str:
+        """The measure reports lead with."""
+        return headline_measure(self.params, self.data.measures)
+
+    @property
+    def has_starts(self) -> bool:
+        """Whether any ward has a programme start (else the data are provider-level context)."""
+        return bool(self.data.wards["start_month"].notna().any())
+
+    def label(self, measure: str) -> str:
+        """The measure's name as reports print it."""
+        return self.params.measure(measure).label or measure
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return {
+            "programme": self.params.programme,
+            "trusts": tuple(self.trusts),
+            "failed_trusts": self.failed,
+            "measures": self.measures,
+            "horizon_months": self.params.horizon_months,
+        }
+
+    def effect(self, measure: str, method: str, effect: str = "level_rr") -> pd.Series | None:
+        """One row of ``pooled`` (None when there is none)."""
+        p = self.pooled
+        rows = p[(p.measure == measure) & (p.method == method) & (p.effect == effect)]
+        return rows.iloc[0] if len(rows) else None
+
+    def headline_effect(self, measure: str | None = None) -> pd.Series | None:
+        """The level change the reports lead with: controlled if possible, else pooled."""
+        for method in HEADLINE_METHODS:
+            row = self.effect(measure or self.headline, method)
+            if row is not None:
+                return row
+        return None
+
+    def ward_changes(self, measure: str) -> pd.DataFrame:
+        """Each participating ward's rate before and after joining (see ``ward_changes``)."""
+        return ward_changes(self.data.ward_month, self.data.wards, measure)
+
+    def aims(self, measure: str) -> pd.DataFrame | None:
+        """Share of wards meeting each aim (None when no ward can be judged)."""
+        changes = self.ward_changes(measure)
+        return aim_attainment(changes) if len(changes) else None
+
+    def breakdown(self, measure: str, by: str) -> pd.DataFrame | None:
+        """Before-after rate ratios by ``ward_type``, ``cohort`` or ``region`` (None when the
+        column is not recorded or no ward can be judged)."""
+        if self.data.wards[by].isna().all():
+            return None
+        changes = self.ward_changes(measure)
+        return breakdown(changes, self.data.wards, by) if len(changes) else None
+
+    def recent_totals(self, measure: str, months: int = 12) -> pd.DataFrame:
+        """Each trust's events and bed days over the latest ``months`` (months recording both)."""
+        wm = self.data.ward_month
+        last = wm["month"].max()
+        recent = wm[
+            (wm["month"] > last - pd.DateOffset(months=months))
+            & wm[measure].notna()
+            & (wm["occupied_bed_days"] > 0)
+        ]
+        return recent.groupby("trust_code")[[measure, "occupied_bed_days"]].sum()
+
+    def funnel(self, measure: str, months: int = 12) -> tuple[pd.DataFrame, float, float] | None:
+        """The funnel table, programme rate and over-dispersion φ of the latest ``months``
+        (None when no trust recorded the measure then)."""
+        g = self.recent_totals(measure, months)
+        if g.empty or g[measure].sum() == 0:
+            return None
+        return funnel_table(g[measure], g["occupied_bed_days"], pd.Series(g.index))
+
+    def summary_frame(self, alpha: float = 0.05) -> pd.DataFrame:
+        """The headline level changes of every measure (controlled, else pooled)."""
+        rows = {}
+        for m in self.measures:
+            h = self.headline_effect(m)
+            if h is not None:
+                rows[m] = {
+                    "method": h.method,
+                    **{k: h[k] for k in ("estimate", "ci_low", "ci_high")},
+                }
+        frame = pd.DataFrame.from_dict(rows, orient="index")
+        return frame.reindex(columns=["method", "estimate", "ci_low", "ci_high"])
+
+    def _summary_title(self) -> str:
+        return f"{self.params.programme}: {len(self.trusts)} trusts analysed" + (
+            f", {len(self.failed)} failed validation" if self.failed else ""
+        )
+
+    def plot(self, measure: str | None = None, ax: Any = None, **kwargs: Any) -> Any:
+        """Forest plot of the trusts' level changes and the pooled estimate (a Figure)."""
+        from rrp_eval.plots import plot_forest
+
+        measure = measure or self.headline
+        its = self.its_effects
+        rows = its[(its["measure"] == measure) & (its["status"] == "ok")]
+        t = pd.DataFrame(
+            {
+                "label": rows["trust_code"],
+                "estimate": rows["level_rr"],
+                "ci_low": rows["level_rr_low"],
+                "ci_high": rows["level_rr_high"],
+            }
+        )
+        pooled = self.effect(measure, "random_effects_reml_hk")
+        return as_figure(plot_forest(t, None if pooled is None else pooled.to_dict(), ax, **kwargs))
+
+    def __repr__(self) -> str:
+        return (
+            f"ProgrammeEvaluation({self.params.programme!r})\n"
+            f"  {len(self.trusts)} trusts, {len(self.measures)} measures, "
+            f"{len(self.pooled)} pooled effects"
+        )
+
+
+def evaluate_programme(
+    programme: ProgrammeData,
+    params: ProgrammeParams | None = None,
+    *,
+    trusts: Sequence[str] | Mapping[str, TrustEvaluation] | None = None,
+    panel: PanelFits | None = None,
+) -> ProgrammeEvaluation:
+    """Evaluate the programme: every trust's ITS pooled, the ward-panel models and the aims.
+
+    Parameters
+    ----------
+    programme : ProgrammeData
+        The programme (:func:`load_programme`); trusts that failed validation are left out.
+    params : ProgrammeParams, optional
+        Default the parameters the programme was loaded with.
+    trusts : sequence of str or mapping of str to TrustEvaluation, optional
+        The trusts pooled (default every trust without data errors), or their evaluations
+        when already made (the batch run passes them).
+    panel : PanelFits, optional
+        :func:`fit_panel` of the same data when already made.
+
+    Returns
+    -------
+    ProgrammeEvaluation
+
+    Examples
+    --------
+    >>> import rrp_eval as rrp
+    >>> prog = rrp.evaluate_programme(rrp.load_programme())  # doctest: +SKIP
+    >>> prog.headline_effect()["estimate"] < 1  # doctest: +SKIP
+    True
+    """
+    params = params or programme.params or ProgrammeParams()
+    failed = tuple(programme.report.failed_trusts)
+    analysed = programme.without_trusts(failed)
+    if trusts is None:
+        codes = list(analysed.trusts)
+    else:
+        codes = [t for t in trusts if t not in failed]
+    key = ("programme", analysed.digest(), params.digest(), codes)
+
+    def compute() -> ProgrammeEvaluation:
+        given = trusts if isinstance(trusts, Mapping) else {}
+        evaluations = {
+            t: replace(given[t], sensitivity=FrozenMap({}))
+            if t in given
+            else evaluate_trust(analysed, t, params, sensitivity=False)
+            for t in codes
+        }
+        fits = panel if panel is not None else fit_panel(analysed, params)
+        its = its_effects_table([e.its[m].row() for e in evaluations.values() for m in e.measures])
+        spc = pd.DataFrame(
+            [e.spc[m].row() for e in evaluations.values() for m in e.measures],
+            columns=SPC_COLUMNS,
+        )
+        with recorded_warnings() as caught:
+            pooled = pd.concat([programme_effects(its), fits.rows()], ignore_index=True)
+        names = dict(zip(programme.wards["trust_code"], programme.wards["trust_name"], strict=True))
+        return ProgrammeEvaluation(
+            params=params,
+            data=analysed,
+            trust_names=FrozenMap(names),
+            failed=failed,
+            trusts=FrozenMap(evaluations),
+            its_effects=its,
+            spc_signals=spc,
+            pooled=pooled,
+            controlled=fits.controlled,
+            warnings=(*fits.warnings, *caught),
+        )
+
+    return cached("programme", key, compute)

@@ -1,0 +1,573 @@
+"""A trust's evaluation: SPC and ITS per measure, and the ITS's sensitivity analyses.
+
+:func:`evaluate_trust` returns a frozen :class:`TrustEvaluation` that the trust notebook shows
+and the batch run's tables are built from, so that a report and the tables always agree.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rrp_eval.data.validate import ProgrammeData
+from rrp_eval.evaluate.cache import cached
+from rrp_eval.evaluate.tables import (
+    SENSITIVITY_COLUMNS,
+    SPC_COLUMNS,
+    its_effects_row,
+    its_effects_table,
+)
+from rrp_eval.models.its import ITSResult, NotEstimableError, fit_its
+from rrp_eval.models.results import FrozenMap, ResultMixin, recorded_warnings
+from rrp_eval.models.spc import ControlChartResult, overdispersion_test, u_chart
+from rrp_eval.params import EffectiveTrustParams, ProgrammeParams
+from rrp_eval.prepare import TrustDesign, trust_design, trust_series, ward_series
+
+logger = logging.getLogger(__name__)
+
+FEW_POINTS = 8
+HEADLINE_MEASURES = ("restrictive_practice", "physical_restraint", "people_restrained")
+
+
+def headline_measure(params: ProgrammeParams, measures: tuple[str, ...]) -> str:
+    """The measure reports lead with: the first of restrictive practice, physical restraint and
+    people restrained that the data allow (else the first analysed measure)."""
+    present = params.analysed_measures(measures)
+    return next((m for m in HEADLINE_MEASURES if m in present), present[0])
+
+
+@dataclass(frozen=True, eq=False)
+class MeasureITS(ResultMixin):
+    """The ITS of one measure in one trust, or why there is none (``status`` ``ok``,
+    ``not_estimable`` or ``failed``, with ``message``)."""
+
+    trust_code: str
+    measure: str
+    status: str
+    message: str
+    design: TrustDesign
+    result: ITSResult | None
+    series: pd.DataFrame
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """The design and, when fitted, the model's specification."""
+        spec = {"trust_code": self.trust_code, "measure": self.measure, "design": self.design.kind}
+        return spec | (self.result.spec.as_dict() if self.result is not None else {})
+
+    def row(self) -> dict[str, object]:
+        """The ``its_effects.csv`` row."""
+        return its_effects_row(
+            self.trust_code,
+            self.measure,
+            self.result,
+            status=self.status,
+            message=self.message,
+            design=self.design.kind,
+        )
+
+    def summary_frame(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Level change, slope change and the effect at the horizon as rate ratios (no rows when
+        there is no model)."""
+        if self.result is None:
+            return pd.DataFrame(columns=["estimate", "ci_low", "ci_high", "p_value"], dtype=float)
+        res = self.result
+        rows = {"level_change": res.effect("level_change", alpha)}
+        if res.spec.slope_change:
+            rows["slope_change"] = res.effect("slope_change", alpha)
+            rows[f"rr_at_{res.spec.horizon}_months"] = res.rr_at(res.spec.horizon, alpha)
+        frame = pd.DataFrame(rows).T
+        return frame.reindex(columns=["estimate", "ci_low", "ci_high", "p_value"]).astype(float)
+
+    def _summary_title(self) -> str:
+        what = f"{self.trust_code} {self.measure}: interrupted time series ({self.design.kind})"
+        return what if self.result is not None else f"{what}: {self.status} ({self.message})"
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """The observed series, fitted model and counterfactual (a Figure)."""
+        if self.result is None:
+            raise ValueError(f"{self.measure}: no model to plot ({self.message})")
+        return self.result.plot(ax=ax, **kwargs)
+
+    def __repr__(self) -> str:
+        head = f"MeasureITS({self.trust_code}, {self.measure}, {self.status}, {self.design.kind})"
+        if self.result is None:
+            return f"{head}\n  {self.message}"
+        lvl = self.result.effect("level_change")
+        return (
+            f"{head}\n  level change {lvl.estimate:.3f} ({lvl.ci_low:.3f} to {lvl.ci_high:.3f}); "
+            f"{self.result.spec.family}, {self.result.spec.cov_type}"
+        )
+
+
+def _model_options(p: EffectiveTrustParams) -> dict[str, object]:
+    harmonics = None if p.model.harmonics == "auto" else p.model.harmonics
+    return {
+        "family": p.model.family,
+        "harmonics": harmonics,
+        "phase_in": p.phase_in_months,
+        "horizon": p.horizon_months,
+    }
+
+
+def fit_trust_its(
+    data: ProgrammeData,
+    trust_code: str,
+    measure: str,
+    params: EffectiveTrustParams,
+    series: pd.DataFrame | None = None,
+) -> MeasureITS:
+    """The trust's ITS for a measure, as SPEC §2 sets it up.
+
+    The summed series of the participating wards when they share a start; the stacked ward
+    series (ward fixed effects, each ward's own start, errors clustered by ward) when they do
+    not; ``not_estimable`` with the reason when the data cannot support a model, ``failed``
+    with the error when fitting breaks. ``series`` reuses a series built for the same trust
+    and measure (as the sensitivity variants do). Warnings raised by the fit are kept in
+    ``warnings``.
+    """
+    design = trust_design(data, trust_code)
+    empty = pd.DataFrame()
+    if design.kind == "none":
+        return MeasureITS(
+            trust_code, measure, "not_estimable", design.description, design, None, empty
+        )
+    opts = _model_options(params)
+    if design.kind == "summed":
+        build = trust_series
+        opts |= {
+            "start": design.starts[0],
+            "cov_type": params.model.cov_type,
+            "maxlags": params.model.maxlags,
+        }
+    else:
+        build = ward_series
+        opts |= {
+            "start": "start_month",
+            "unit": "ward_id",
+            "unit_effects": True,
+            "cov_type": "cluster",
+        }
+    with recorded_warnings() as caught:
+        try:
+            if series is None:
+                series = build(data, trust_code, measure)
+            res = fit_its(
+                series, outcome="count", time="month", exposure="occupied_bed_days", **opts
+            )
+        except NotEstimableError as exc:
+            res, status, message = None, "not_estimable", str(exc)
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            logger.warning("ITS failed for %s %s: %s", trust_code, measure, exc)
+            res, status, message = None, "failed", str(exc)
+    if res is None:
+        return MeasureITS(trust_code, measure, status, message, design, None, empty, (*caught,))
+    few = min(res.n_pre, res.n_post)
+    message = ""
+    if design.kind == "summed" and few < FEW_POINTS:
+        message = (
+            f"only {few} points in a segment: fewer than {FEW_POINTS} gives unstable estimates"
+        )
+    return MeasureITS(trust_code, measure, "ok", message, design, res, series, (*caught,))
+
+
+def sensitivity_variants(p: EffectiveTrustParams) -> dict[str, EffectiveTrustParams]:
+    """The primary model and its alternatives: other families, phase-in 0/3/6 months, with
+    and without seasonality."""
+    variants = {"primary": p}
+    for fam in ("poisson", "quasipoisson", "negbin"):
+        if fam != p.model.family:
+            variants[f"family {fam}"] = p.model_copy(
+                update={"model": p.model.model_copy(update={"family": fam})}
+            )
+    for k in (0, 3, 6):
+        if k != p.phase_in_months:
+            variants[f"phase-in {k} months"] = p.model_copy(update={"phase_in_months": k})
+    for label, h in (("no seasonality", 0), ("seasonality (2 harmonics)", 2)):
+        if p.model.harmonics != h:
+            variants[label] = p.model_copy(
+                update={"model": p.model.model_copy(update={"harmonics": h})}
+            )
+    return variants
+
+
+def sensitivity_table(
+    data: ProgrammeData,
+    trust_code: str,
+    measure: str,
+    params: EffectiveTrustParams,
+    primary: MeasureITS | None = None,
+) -> pd.DataFrame:
+    """One ``its_sensitivity.csv`` row per variant (see :func:`sensitivity_variants`);
+    ``primary`` is the primary model's fit when already made."""
+    rows = []
+    series = None if primary is None or not len(primary.series) else primary.series
+    for variant, p in sensitivity_variants(params).items():
+        if variant == "primary" and primary is not None:
+            m = primary
+        else:
+            m = fit_trust_its(data, trust_code, measure, p, series)
+        if series is None and len(m.series):
+            series = m.series  # the same wards in every variant: build the series once
+        row = m.row()
+        spec = m.result.spec if m.result is not None else None
+        rows.append(
+            {
+                "trust_code": trust_code,
+                "measure": measure,
+                "variant": variant,
+                "family": spec.family if spec else p.model.family,
+                "phase_in": p.phase_in_months,
+                "harmonics": spec.harmonics if spec else p.model.harmonics,
+                "cov_type": spec.cov_type if spec else p.model.cov_type,
+                **{k: row[k] for k in SENSITIVITY_COLUMNS[7:]},
+            }
+        )
+    return pd.DataFrame(rows, columns=SENSITIVITY_COLUMNS)
+
+
+LANEY_P = 0.01
+
+
+def choose_chart(counts: pd.Series, bed_days: pd.Series) -> tuple[bool, float, float]:
+    """Laney's u′ when the Pearson χ² test finds over-dispersion (p < 0.01), else u.
+
+    Returns (laney, dispersion, p-value).
+    """
+    dispersion, p = overdispersion_test(counts, bed_days)
+    return p < LANEY_P, dispersion, p
+
+
+@dataclass(frozen=True, eq=False)
+class MeasureSPC(ResultMixin):
+    """The Making Data Count chart of one measure in one trust: ``result`` (None with fewer
+    than 2 months), the ``series`` charted and what it sums (``label``)."""
+
+    trust_code: str
+    measure: str
+    label: str
+    series: pd.DataFrame
+    result: ControlChartResult | None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """Chart type, baseline months and the series charted."""
+        if self.result is None:
+            return {"measure": self.measure, "series": self.label, "chart": None}
+        return {
+            "measure": self.measure,
+            "series": self.label,
+            "chart": self.result.chart,
+            "baseline_months": self.result.freeze or len(self.result.frame),
+        }
+
+    def row(self) -> dict[str, object]:
+        """One ``spc_signals.csv`` row."""
+        row: dict[str, object] = dict.fromkeys(SPC_COLUMNS, math.nan)
+        row.update(trust_code=self.trust_code, measure=self.measure, series=self.label)
+        res = self.result
+        if res is None:
+            row.update(
+                n_points=0, chart="", last_point_type="", variation_icon="", assurance_icon=""
+            )
+            return row
+        f = res.frame
+        last = f.iloc[-1]
+        row.update(
+            chart=res.chart,
+            n_points=len(f),
+            baseline_months=res.freeze or len(f),
+            mean=last["centre"],
+            lpl=last["lcl"],
+            upl=last["ucl"],
+            last_month=f"{last['date']:%Y-%m}" if "date" in f else "",
+            last_point_type=last["point_type"],
+            variation_icon=res.variation_icon,
+            assurance_icon="",
+            runs_signal=res.runs.signal,
+            n_improvement=int((f["point_type"] == "special_cause_improvement").sum()),
+            n_concern=int((f["point_type"] == "special_cause_concern").sum()),
+        )
+        return row
+
+    def summary_frame(self, alpha: float = 0.05) -> pd.DataFrame:
+        """One row per month: ``value, centre, lower, upper, point_type``."""
+        if self.result is None:
+            return pd.DataFrame(columns=["value", "centre", "lower", "upper", "point_type"])
+        f = self.result.frame
+        out = f.rename(columns={"lcl": "lower", "ucl": "upper"})
+        cols = ["value", "centre", "lower", "upper", "point_type"]
+        return out.set_index("date")[cols] if "date" in f else out[cols]
+
+    def _summary_title(self) -> str:
+        if self.result is None:
+            return f"{self.trust_code} {self.measure}: too few months for a chart"
+        return (
+            f"{self.trust_code} {self.measure}: {self.result.chart} chart of the {self.label}, "
+            f"variation {self.result.variation_icon}"
+        )
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """The chart in Making Data Count style (a Figure)."""
+        if self.result is None:
+            raise ValueError(f"{self.measure}: too few months for a chart")
+        return self.result.plot(ax=ax, **kwargs)
+
+    def __repr__(self) -> str:
+        if self.result is None:
+            return f"MeasureSPC({self.trust_code}, {self.measure}: too few months)"
+        return (
+            f"MeasureSPC({self.trust_code}, {self.measure}, {self.result.chart}, "
+            f"{len(self.result.frame)} months, variation {self.result.variation_icon})"
+        )
+
+
+def trust_spc(
+    data: ProgrammeData, trust_code: str, measure: str, params: ProgrammeParams
+) -> MeasureSPC:
+    """u or u′ chart of the trust's monthly rate per 1,000 occupied bed days.
+
+    The participating wards' summed series (all wards for a trust with none participating).
+    The centre line (and Laney's sigma_z) come from the baseline (the months before the
+    earliest start) when it has at least 12 months, so that a change after the start shows as
+    special cause; otherwise from all points. u′ is chosen over u by :func:`choose_chart` on
+    the same baseline.
+    """
+    design = trust_design(data, trust_code)
+    participating = design.kind != "none"
+    series = trust_series(data, trust_code, measure, participating_only=participating)
+    series = series[series["rate_per_1000_obd"].notna()].reset_index(drop=True)
+    label = "participating wards" if participating else "all wards"
+    if len(series) < 2:
+        return MeasureSPC(trust_code, measure, label, series, None)
+    freeze = None
+    if participating:
+        n_base = int((series["month"] < min(design.starts)).sum())
+        freeze = n_base if n_base >= 12 else None
+    base = slice(0, freeze)
+    with recorded_warnings() as caught:
+        laney, _, _ = choose_chart(
+            series["count"].iloc[base], series["occupied_bed_days"].iloc[base]
+        )
+        res = u_chart(
+            series["count"],
+            series["occupied_bed_days"],
+            laney=laney,
+            multiply=1000,
+            freeze=freeze,
+            dates=series["month"],
+            improvement=params.measure(measure).direction,
+        )
+    return MeasureSPC(trust_code, measure, label, series, res, (*caught, *res.warnings))
+
+
+@dataclass(frozen=True, eq=False)
+class TrustEvaluation(ResultMixin):
+    """One trust's evaluation: per analysed measure its ITS (``its``), Making Data Count chart
+    (``spc``) and, when computed, the ITS's sensitivity analyses (``sensitivity``).
+
+    ``data`` holds this trust's rows only (a report never shows another trust's wards);
+    ``params`` are the programme's parameters (``own_params`` this trust's effective ones).
+    Inspect, refit and plot in a kernel::
+
+        trust.its["seclusion"].summary()
+        trust.refit("seclusion", phase_in=3).plot()
+    """
+
+    code: str
+    name: str
+    params: ProgrammeParams
+    data: ProgrammeData
+    design: TrustDesign
+    measures: tuple[str, ...]
+    its: Mapping[str, MeasureITS]
+    spc: Mapping[str, MeasureSPC]
+    sensitivity: Mapping[str, pd.DataFrame] = field(default_factory=dict)
+
+    @property
+    def own_params(self) -> EffectiveTrustParams:
+        """This trust's effective parameters (programme defaults and its own file)."""
+        return self.params.for_trust(self.code)
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """What was evaluated and how."""
+        p = self.own_params
+        return {
+            "trust_code": self.code,
+            "design": self.design.kind,
+            "measures": self.measures,
+            "family": p.model.family,
+            "cov_type": p.model.cov_type,
+            "phase_in_months": p.phase_in_months,
+            "horizon_months": p.horizon_months,
+            "sensitivity": bool(self.sensitivity),
+        }
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Every warning the fits raised, with the measure it came from."""
+        return tuple(
+            f"{m}: {w}"
+            for results in (self.its, self.spc)
+            for m, r in results.items()
+            for w in r.warnings
+        )
+
+    def label(self, measure: str) -> str:
+        """The measure's name as reports print it."""
+        return self.params.measure(measure).label or measure
+
+    @property
+    def headline(self) -> str:
+        """The measure reports lead with (see :func:`headline_measure`)."""
+        return headline_measure(self.params, self.data.measures)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """This trust's rows of ``its_effects``, ``spc_signals`` and ``its_sensitivity``."""
+        return {
+            "its_effects": its_effects_table([self.its[m].row() for m in self.measures]),
+            "spc_signals": pd.DataFrame(
+                [self.spc[m].row() for m in self.measures], columns=SPC_COLUMNS
+            ),
+            "its_sensitivity": pd.concat(
+                [self.sensitivity[m] for m in self.measures if m in self.sensitivity]
+                or [pd.DataFrame(columns=SENSITIVITY_COLUMNS)],
+                ignore_index=True,
+            ),
+        }
+
+    def summary_frame(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Every measure's ITS effects (rate ratios), indexed by measure and effect."""
+        frames = {m: self.its[m].summary_frame(alpha) for m in self.measures}
+        frames = {m: f for m, f in frames.items() if len(f)}
+        if not frames:
+            return pd.DataFrame(columns=["estimate", "ci_low", "ci_high", "p_value"], dtype=float)
+        return pd.concat(frames, names=["measure", "effect"])
+
+    def _summary_title(self) -> str:
+        return f"{self.name} ({self.code}): {self.design.description}"
+
+    def plot(self, measure: str | None = None, ax: Any = None, **kwargs: Any) -> Any:
+        """The ITS chart of ``measure`` (default the headline measure)."""
+        return self.its[measure or self.headline].plot(ax=ax, **kwargs)
+
+    def refit(self, measure: str, **changes: Any) -> MeasureITS:
+        """The ITS of ``measure`` with other options, e.g. ``refit("seclusion", phase_in=3)``.
+
+        ``changes``: ``phase_in`` (months), ``horizon`` (months), ``family``, ``harmonics``,
+        ``cov_type``; the evaluation itself is unchanged (it is frozen).
+        """
+        p = self.own_params
+        top = {"phase_in": "phase_in_months", "horizon": "horizon_months"}
+        model_keys = {"family", "harmonics", "cov_type", "maxlags"}
+        unknown = set(changes) - set(top) - model_keys
+        if unknown:
+            raise ValueError(
+                f"refit: {', '.join(sorted(unknown))} not allowed; use "
+                f"{', '.join(sorted([*top, *model_keys]))}"
+            )
+        update = {top[k]: v for k, v in changes.items() if k in top}
+        model = {k: v for k, v in changes.items() if k in model_keys}
+        if model:
+            update["model"] = p.model.model_copy(update=model)
+        return fit_trust_its(self.data, self.code, measure, p.model_copy(update=update))
+
+    def __repr__(self) -> str:
+        ok = sum(self.its[m].status == "ok" for m in self.measures)
+        return (
+            f"TrustEvaluation({self.code}, {self.name!r}, {self.design.kind})\n"
+            f"  {len(self.measures)} measures, {ok} with an ITS; "
+            f"sensitivity {'computed' if self.sensitivity else 'not computed'}"
+        )
+
+
+def _trust_name(data: ProgrammeData, code: str) -> str:
+    wards = data.wards
+    return str(wards.loc[wards["trust_code"] == code, "trust_name"].iloc[0])
+
+
+def _compute(
+    data: ProgrammeData, code: str, params: ProgrammeParams, sensitivity: bool
+) -> TrustEvaluation:
+    own = params.for_trust(code)
+    measures = params.analysed_measures(data.measures)
+    its = {m: fit_trust_its(data, code, m, own) for m in measures}
+    spc = {m: trust_spc(data, code, m, params) for m in measures}
+    sens = (
+        {m: sensitivity_table(data, code, m, own, its[m]) for m in measures} if sensitivity else {}
+    )
+    return TrustEvaluation(
+        code=code,
+        name=_trust_name(data, code),
+        params=params,
+        data=data,
+        design=trust_design(data, code),
+        measures=measures,
+        its=FrozenMap(its),
+        spc=FrozenMap(spc),
+        sensitivity=FrozenMap(sens),
+    )
+
+
+def evaluate_trust(
+    programme: ProgrammeData,
+    code: str,
+    params: ProgrammeParams | None = None,
+    *,
+    sensitivity: bool = True,
+) -> TrustEvaluation:
+    """Evaluate one trust: its ITS and Making Data Count chart for every analysed measure.
+
+    Parameters
+    ----------
+    programme : ProgrammeData
+        The validated programme (:func:`rrp_eval.load_programme`).
+    code : str
+        The trust's code; it must be in the data and free of data errors.
+    params : ProgrammeParams, optional
+        Default the parameters the programme was loaded with.
+    sensitivity : bool, default True
+        Also fit the ITS's sensitivity analyses (other families, phase-ins, seasonality).
+
+    Returns
+    -------
+    TrustEvaluation
+        Frozen; fitted on this trust's rows only.
+
+    Raises
+    ------
+    ValueError
+        When the trust is not in the data or its data have errors.
+
+    Examples
+    --------
+    >>> import rrp_eval as rrp
+    >>> programme = rrp.load_programme()            # the demonstration programme
+    >>> trust = rrp.evaluate_trust(programme, "X01", sensitivity=False)
+    >>> trust.its["restrictive_practice"].status
+    'ok'
+    """
+    params = params or programme.params or ProgrammeParams()
+    if code not in programme.trusts:
+        raise ValueError(
+            f"trust_code={code!r} is not in the data; trusts are {', '.join(programme.trusts)}"
+        )
+    failed = programme.report.failed_trusts.get(code)
+    if failed:
+        lines = "\n".join(str(p) for p in failed[:20])
+        raise ValueError(f"the data for {code} have errors:\n{lines}")
+    own = programme.only_trust(code)
+    return cached(
+        "trust",
+        (code, own.digest(), params.digest(code), sensitivity),
+        lambda: _compute(own, code, params, sensitivity),
+    )

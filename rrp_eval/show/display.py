@@ -1,0 +1,149 @@
+"""Sections of a page: headings, text, tables and figures in order, displayed by Jupyter.
+
+Every ``show`` function returns a :class:`Section`; a notebook cell's value is displayed with
+the same outputs the reports are rendered from. This is the only module that imports IPython.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextvars
+import functools
+import html
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+FIGURE_DPI = 100
+
+_CURRENT: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar("section", default=None)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One output: escaped HTML (``kind`` heading, paragraph or table, with the ``frame`` a
+    table shows) or a figure with its alt text."""
+
+    kind: str
+    html: str = ""
+    frame: pd.DataFrame | None = None
+    figure: Any = None
+    alt: str = ""
+    png: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class Section:
+    """What one ``show`` call returns: its parts in order. Jupyter displays them; ``tables``
+    and ``figures`` hand them to an analyst (a Figure can be restyled and saved again)."""
+
+    parts: tuple[Part, ...]
+
+    @property
+    def tables(self) -> list[pd.DataFrame]:
+        return [p.frame for p in self.parts if p.frame is not None]
+
+    @property
+    def figures(self) -> list[Any]:
+        return [p.figure for p in self.parts if p.figure is not None]
+
+    @property
+    def text(self) -> str:
+        """The headings and paragraphs as plain text."""
+        return "\n".join(
+            html.unescape(p.html.split(">", 1)[1].rsplit("<", 1)[0])
+            for p in self.parts
+            if p.kind in ("heading", "paragraph")
+        )
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import HTML, display
+
+        for p in self.parts:
+            if p.kind == "figure":
+                display(
+                    {"image/png": p.png, "text/plain": p.alt},
+                    raw=True,
+                    metadata={"image/png": {"alt": p.alt}},
+                )
+            else:
+                display(HTML(p.html))
+
+    def __repr__(self) -> str:
+        kinds = ", ".join(p.kind for p in self.parts)
+        return f"Section({kinds})"
+
+
+def section(fn: Callable[..., None]) -> Callable[..., Section]:
+    """Make a function that adds parts (with :func:`heading`, :func:`paragraph`, :func:`table`,
+    :func:`figure`) return them as a :class:`Section`; figures show text literally (no
+    matplotlib math text, so a name such as ``$\\frac$ ward`` from the data cannot break one)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Section:
+        import matplotlib
+
+        parts: list[Part] = []
+        token = _CURRENT.set(parts)
+        try:
+            with matplotlib.rc_context({"text.parse_math": False}):
+                fn(*args, **kwargs)
+        finally:
+            _CURRENT.reset(token)
+        return Section(tuple(parts))
+
+    return wrapper
+
+
+def _add(part: Part) -> None:
+    parts = _CURRENT.get()
+    if parts is None:
+        raise RuntimeError("outputs are added inside a show function (see rrp_eval.show.display)")
+    parts.append(part)
+
+
+def heading(text: str, level: int = 2) -> None:
+    """A heading; the text is escaped."""
+    _add(Part("heading", f"<h{level}>{html.escape(text)}</h{level}>"))
+
+
+def paragraph(text: str) -> None:
+    """A paragraph of escaped text."""
+    _add(Part("paragraph", f"<p>{html.escape(text)}</p>"))
+
+
+def table(frame: pd.DataFrame, caption: str | None = None) -> None:
+    """A table with header cells and escaped values."""
+    body = frame.to_html(index=False, border=0, classes="rrp-table", escape=True, na_rep="")
+    if caption:
+        end = body.index(">", body.index("<table")) + 1
+        body = f"{body[:end]}<caption>{html.escape(caption)}</caption>{body[end:]}"
+    _add(Part("table", body, frame=frame))
+
+
+def figure(fig: Any, alt: str) -> None:
+    """A figure with alt text (the report template puts it on the <img>), drawn now; closed in
+    pyplot so that Jupyter shows it once, where the section puts it."""
+    import matplotlib.pyplot as plt
+
+    png = png_base64(fig)
+    plt.close(fig)
+    _add(Part("figure", figure=fig, alt=alt, png=png))
+
+
+def png_base64(fig: Any) -> str:
+    """The figure as a base64 PNG of 64 colours (flat chart colours and anti-aliasing keep, and
+    a page is a third the size)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=FIGURE_DPI, bbox_inches="tight")
+    image = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+    small = io.BytesIO()
+    image.quantize(colors=64, method=Image.Quantize.MEDIANCUT).save(
+        small, format="PNG", optimize=True
+    )
+    return base64.b64encode(small.getvalue()).decode("ascii")

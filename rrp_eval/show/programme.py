@@ -1,0 +1,515 @@
+"""The programme evaluation's sections: each takes the evaluation and the disclosure rule and
+returns a :class:`~rrp_eval.show.display.Section` that Jupyter displays."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rrp_eval.disclosure import DisclosureRule
+from rrp_eval.evaluate.programme import ProgrammeEvaluation
+from rrp_eval.models.controlled import event_time_rates
+from rrp_eval.models.meta import (
+    aim_attainment,
+    breakdown,
+    funnel_limits,
+    funnel_table,
+    rate_intervals,
+)
+from rrp_eval.plots import (
+    plot_caterpillar,
+    plot_event_study,
+    plot_event_time_rates,
+    plot_forest,
+    plot_funnel,
+    plot_glance,
+)
+from rrp_eval.prepare import programme_series
+from rrp_eval.show.display import figure, heading, paragraph, section, table
+from rrp_eval.show.quality import programme_facts
+from rrp_eval.show.text import ci, ci_of, interval, month
+
+MIN_BREAKDOWN_WARDS = 3  # a group of fewer wards could reveal one ward's figures
+
+
+def _measure_or_headline(prog: ProgrammeEvaluation, measure: str | None) -> str | None:
+    """``measure`` if the data allow it (None, with a sentence, if not); default the headline."""
+    if measure is None:
+        return prog.headline
+    if measure not in prog.measures:
+        paragraph(f"{prog.label(measure)}: not recorded in these data.")
+        return None
+    return measure
+
+
+@section
+def title(prog: ProgrammeEvaluation, rule: DisclosureRule) -> None:
+    """The programme's name, its trusts and wards, and the months the data cover."""
+    heading(prog.params.programme, 1)
+    paragraph(programme_facts(prog.data))
+
+
+def glance_figure(
+    prog: ProgrammeEvaluation, rule: DisclosureRule, measure: str | None = None
+) -> tuple[Any, str]:
+    """The 'programme at a glance' figure and its alt text (figures rounded for sharing);
+    ``measure`` defaults to :func:`headline_measure`."""
+    measure = measure or prog.headline
+    wm, wards = prog.data.ward_month, prog.data.wards
+    h = prog.headline_effect(measure)  # controlled, else the meta-analysis
+    att = prog.aims(measure)
+    part = wards["start_month"].notna()
+    events = wm[measure].sum() if measure in wm else float("nan")
+    facts = [
+        (f"{len(prog.data.trusts)}", "trusts" if part.any() else "providers"),
+        (
+            (f"{int(part.sum())}", f"participating wards (+{int((~part).sum())} comparison)")
+            if part.any()
+            else ("0", "programme start dates: a descriptive summary")
+        ),
+        (
+            f"{wm['month'].nunique()}",
+            f"months ({month(wm['month'].min())} to {month(wm['month'].max())})",
+        ),
+        (rule.count(float(wm["occupied_bed_days"].sum())), "occupied bed days"),
+        (rule.count(float(events)), f"episodes of {prog.label(measure).split(' (')[0].lower()}"),
+    ]
+    if h is not None:
+        big = f"{(1 - h.estimate) * 100:.0f}% {'lower' if h.estimate < 1 else 'higher'}"
+        text = (
+            f"{prog.label(measure)} when wards joined: rate ratio {h.estimate:.2f} (95% CI "
+            f"{h.ci_low:.2f} to {h.ci_high:.2f}), "
+            + (
+                f"against comparison wards, {int(h.n_trusts)} trusts"
+                if h.method == "controlled"
+                else f"pooled over {int(h.n_trusts)} trusts"
+            )
+        )
+        if att is not None:
+            a = att.iloc[0]
+            text += f"; {a.share:.0%} of wards met the 25% aim"
+    elif not part.any():
+        big, text = "No programme effect", "the data have no start dates, so nothing is evaluated"
+    else:
+        big, text = "No pooled estimate", "too few trusts with an estimate"
+    s = programme_series(prog.data, measure)
+    s = s.assign(rate=s["rate_per_1000_obd"])
+    fig = plot_glance(facts, (big, text), s, title=f"{prog.params.programme}: at a glance")
+    alt = f"Programme at a glance: {'; '.join(f'{v} {k}' for v, k in facts)}. {big}: {text}."
+    return fig, alt
+
+
+@section
+def glance(prog: ProgrammeEvaluation, rule: DisclosureRule, measure: str | None = None) -> None:
+    """The one-page summary at the top of the programme report."""
+    fig, alt = glance_figure(prog, rule, measure)
+    figure(fig, alt)
+
+
+@section
+def trust_overview(
+    prog: ProgrammeEvaluation, rule: DisclosureRule, measure: str | None = None
+) -> None:
+    """Every trust: design and its ITS effects for one measure."""
+    measure = _measure_or_headline(prog, measure)
+    if measure is None:
+        return
+    its = prog.its_effects
+    rows = its[its["measure"] == measure]
+    wards = prog.data.wards
+    out = []
+    for r in rows.itertuples():
+        tw = wards[wards["trust_code"] == r.trust_code]
+        out.append(
+            {
+                "Trust": r.trust_code,
+                "Name": prog.trust_names.get(r.trust_code, ""),
+                "Wave": ", ".join(sorted(tw["cohort"].dropna().unique())),
+                "Participating wards": int(tw["start_month"].notna().sum()),
+                "Design": r.design,
+                "Status": r.status.replace("_", " "),
+                "Level change": ci(r.level_rr, r.level_rr_low, r.level_rr_high),
+                f"At {prog.params.horizon_months} months": ci(r.rr_h, r.rr_h_low, r.rr_h_high),
+                "Note": r.message,
+            }
+        )
+    table(pd.DataFrame(out), f"Trusts: {prog.label(measure)}")
+
+
+@section
+def pooled_effects(prog: ProgrammeEvaluation, rule: DisclosureRule) -> None:
+    """Random-effects pooled level change and effect at the horizon, every measure (REML,
+    Hartung-Knapp interval: the meta-analysis validation/programme_coverage.md recommends)."""
+    pooled = prog.pooled
+    dl = pooled[
+        (pooled["method"] == "random_effects_reml_hk") & pooled["effect"].isin(["level_rr", "rr_h"])
+    ]
+    shown = pd.DataFrame(
+        {
+            "Measure": dl["measure"].map(prog.label),
+            "Effect": dl["effect"].map(
+                {"level_rr": "level change", "rr_h": f"at {prog.params.horizon_months} months"}
+            ),
+            "Pooled rate ratio (95% CI)": [
+                ci(a, b, c) for a, b, c in zip(dl.estimate, dl.ci_low, dl.ci_high, strict=True)
+            ],
+            "Prediction interval": [
+                interval(a, b) for a, b in zip(dl.pi_low, dl.pi_high, strict=True)
+            ],
+            "I²": dl["i2"].map(lambda v: f"{v * 100:.0f}%"),
+            "Trusts": dl["n_trusts"],
+        }
+    )
+    table(shown, "Pooled effects: random-effects meta-analysis (REML, Hartung-Knapp interval)")
+
+
+@section
+def forest(
+    prog: ProgrammeEvaluation,
+    rule: DisclosureRule,
+    measure: str | None = None,
+    effect: str = "level_rr",
+) -> None:
+    """Forest plot of the trusts' effects and the pooled estimate."""
+    measure = _measure_or_headline(prog, measure)
+    if measure is None:
+        return
+    import matplotlib.pyplot as plt
+
+    its, pooled = prog.its_effects, prog.pooled
+    rows = its[(its["measure"] == measure) & (its["status"] == "ok")]
+    t = pd.DataFrame(
+        {
+            "label": rows["trust_code"],
+            "estimate": rows[effect],
+            "ci_low": rows[f"{effect}_low"],
+            "ci_high": rows[f"{effect}_high"],
+        }
+    )
+    p = pooled[
+        (pooled.measure == measure)
+        & (pooled.effect == effect)
+        & (pooled.method == "random_effects_reml_hk")
+    ]
+    what = (
+        "level change"
+        if effect == "level_rr"
+        else f"rate ratio at {prog.params.horizon_months} months"
+    )
+    fig, ax = plt.subplots(figsize=(7, 0.32 * (len(t) + 3) + 0.8))
+    plot_forest(
+        t, p.iloc[0].to_dict() if len(p) else None, ax, title=f"{prog.label(measure)}: {what}"
+    )
+    est = p.iloc[0] if len(p) else None
+    alt = f"Forest plot of {len(t)} trusts' {what} for {prog.label(measure)}" + (
+        f"; pooled {est.estimate:.2f} (95% CI {est.ci_low:.2f} to {est.ci_high:.2f})"
+        if est is not None
+        else ""
+    )
+    figure(fig, alt)
+
+
+@section
+def funnel(
+    prog: ProgrammeEvaluation, rule: DisclosureRule, measure: str | None = None, months: int = 12
+) -> None:
+    """Funnel plot of the trusts' rates over the latest months (all their wards)."""
+    measure = _measure_or_headline(prog, measure)
+    if measure is None:
+        return
+    import matplotlib.pyplot as plt
+
+    wm = prog.data.ward_month
+    last = wm["month"].max()
+    recent = wm[
+        (wm["month"] > last - pd.DateOffset(months=months))
+        & wm[measure].notna()
+        & (wm["occupied_bed_days"] > 0)
+    ]
+    g = recent.groupby("trust_code")[[measure, "occupied_bed_days"]].sum()
+    if g.empty or g[measure].sum() == 0:
+        paragraph(
+            f"{prog.label(measure)}: no trust with usable data recorded it in the last {months} "
+            "months, so there is no funnel plot."
+        )
+        return
+    table_, rate, phi = funnel_table(g[measure], g["occupied_bed_days"], pd.Series(g.index))
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    plot_funnel(
+        table_,
+        rate,
+        phi,
+        funnel_limits,
+        ax,
+        title=f"{prog.label(measure)}: the last {months} months, every ward",
+    )
+    outside = table_[table_["position"] != "within"]
+    figure(
+        fig,
+        f"Funnel plot of {len(table_)} trusts' {prog.label(measure)} rates per 1,000 "
+        f"occupied bed days against bed days; {len(outside)} outside the 95% limits",
+    )
+    ci = rate_intervals(g[measure], g["occupied_bed_days"]).assign(label=g.index)
+    fig, ax = plt.subplots(figsize=(7.5, 0.3 * len(ci) + 1.2))
+    plot_caterpillar(ci, rate, ax, title="The same rates ranked, with Poisson 95% intervals")
+    figure(
+        fig,
+        f"Caterpillar plot of {len(ci)} trusts' {prog.label(measure)} rates, ranked, with exact "
+        "Poisson 95% intervals",
+    )
+    paragraph(
+        f"Programme rate {rate:.1f} per 1,000 occupied bed days. "
+        + (
+            f"The trusts vary far more than chance allows (over-dispersion φ = {phi:.1f}), largely "
+            "because they run different kinds of wards, so the limits are widened accordingly. "
+            if phi > 1
+            else ""
+        )
+        + "A funnel plot shows which trusts differ by more than chance; a league table would "
+        "rank trusts whose differences are mostly noise and case-mix (Spiegelhalter 2005). The "
+        "ranked chart's Poisson intervals leave out that extra variation, so its ranks look "
+        "surer than they are: read it with the funnel's widened limits in mind."
+    )
+
+
+@section
+def aims(prog: ProgrammeEvaluation, rule: DisclosureRule, measure: str | None = None) -> None:
+    """Share of participating wards meeting the programmes' aims, and where change happened."""
+    measure = _measure_or_headline(prog, measure)
+    if measure is None:
+        return
+    changes = prog.ward_changes(measure)
+    if changes.empty:
+        paragraph("No ward has enough data in both windows to judge the aim.")
+        return
+    att = aim_attainment(changes)
+    table(
+        pd.DataFrame(
+            {
+                "Aim": att["aim"],
+                "Wards meeting it": att["wards_meeting"],
+                "Wards assessed": att["wards"],
+                "Share (95% CI)": [
+                    f"{s:.0%} ({a:.0%} to {b:.0%})"
+                    for s, a, b in zip(att["share"], att["ci_low"], att["ci_high"], strict=True)
+                ],
+            }
+        ),
+        f"{prog.label(measure)}: wards whose rate fell by the aim (months 6-17 after joining "
+        "against the 12 months before)",
+    )
+    for by, label in (("ward_type", "Ward type"), ("cohort", "Wave"), ("region", "Region")):
+        if prog.data.wards[by].isna().all():
+            continue  # not recorded in these data
+        b = breakdown(changes, prog.data.wards, by)
+        small = b["wards"] < MIN_BREAKDOWN_WARDS  # withheld as in the breakdowns table
+        withheld = f"fewer than {MIN_BREAKDOWN_WARDS} wards"
+        table(
+            pd.DataFrame(
+                {
+                    label: b[by].astype(str).str.replace("_", " "),
+                    "Wards": b["wards"],
+                    "Rate ratio, after / before (95% CI)": [
+                        withheld if s else ci(r, lo, hi)
+                        for r, lo, hi, s in zip(b.ratio, b.ci_low, b.ci_high, small, strict=True)
+                    ],
+                    "Met the 25% aim": [
+                        "-" if s else f"{v:.0%}" for v, s in zip(b["met_25"], small, strict=True)
+                    ],
+                }
+            ),
+            f"{prog.label(measure)} by {label.lower()} (before-after, not controlled)",
+        )
+
+
+@section
+def controlled(prog: ProgrammeEvaluation, rule: DisclosureRule, measure: str | None = None) -> None:
+    """Programme or secular trend? Participating wards against wards that never joined."""
+    measure = _measure_or_headline(prog, measure)
+    if measure is None:
+        return
+    import matplotlib.pyplot as plt
+
+    fit = prog.controlled[measure]
+    panel = fit.panel
+    label = prog.label(measure)
+    short = label.split(" (")[0]
+    rates = event_time_rates(panel)
+    rates["rate_per_1000_obd"] = rule.aggregate_rates(
+        rates["rate_per_1000_obd"], rates["count"], rates["occupied_bed_days"]
+    )
+    shown = rates.dropna(subset=["rate_per_1000_obd"])
+    if shown.empty:
+        paragraph(f"Too few {label.lower()} events to show rates by month since joining.")
+        return
+    fig, ax = plt.subplots(figsize=(8, 3.0))
+    plot_event_time_rates(shown, ax, title=f"{short}: participating wards, aligned on joining")
+    figure(
+        fig,
+        f"Line chart of participating wards' {label} rate per 1,000 occupied bed days by month "
+        f"since joining, from {int(shown['event_time'].min())} to "
+        f"{int(shown['event_time'].max())}",
+    )
+    if fit.result is None:
+        paragraph(f"No controlled analysis: {fit.message}.")
+        return
+    res = fit.result
+    cs = fit.cs_event_study.rename(
+        columns={"ratio": "estimate", "ratio_low": "ci_low", "ratio_high": "ci_high"}
+    )
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    plot_event_study(
+        fit.event_study,
+        ax,
+        sensitivity=cs,
+        title=f"{short}: change against wards that never joined",
+    )
+    lag = fit.event_study[fit.event_study["kind"] == "lag"]
+    figure(
+        fig,
+        f"Event-study chart of the {label} rate ratio against the counterfactual by month since "
+        f"joining; after joining the ratios range from {lag['estimate'].min():.2f} to "
+        f"{lag['estimate'].max():.2f}",
+    )
+    e = res.effects
+    h = prog.params.horizon_months
+    paragraph(
+        f"Against {res.n_comparison_wards} comparison wards and wards that had not yet joined, "
+        f"with a common calendar-month effect (secular trend and season), {label.lower()} "
+        f"changed by a ratio of {ci_of(e['level_rr'])} "
+        f"when wards joined and {ci_of(e['rr_h'])} "
+        f"{h} months later ({res.n_wards} participating wards in {res.n_cohorts} cohorts, "
+        f"{res.n_trusts} trusts; extended two-way fixed-effects Poisson model, Wooldridge 2023, "
+        "standard errors clustered by trust). "
+        + _placebo_text(fit.placebo)
+        + " Open circles: Callaway and Sant'Anna's estimator on rates, a sensitivity analysis "
+        "that makes a different assumption (parallel trends in rates, not in logs)."
+    )
+    _methods_compared(prog, measure)
+
+
+def _placebo_text(placebo: dict) -> str:
+    p = placebo.get("p_value", float("nan"))
+    if not np.isfinite(p):
+        return "Too few months before joining to check the trends beforehand."
+    verdict = (
+        "no evidence that participating wards were already diverging before they joined"
+        if p >= 0.05
+        else "evidence that participating wards were already diverging before they joined, so "
+        "read the effect with caution"
+    )
+    return (
+        f"In the 12 months before joining the ratio averaged {placebo['estimate']:.2f} "
+        f"(p = {p:.2f}): {verdict}."
+    )
+
+
+def _methods_compared(prog: ProgrammeEvaluation, measure: str) -> None:
+    pooled = prog.pooled
+    names = {
+        "random_effects_reml": "Meta-analysis of trust ITS (REML)",
+        "random_effects_reml_hk": "Meta-analysis, Hartung-Knapp interval",
+        "gee_pooled": "Pooled model, participating wards (GEE)",
+        "controlled": "Controlled: extended TWFE Poisson (recommended)",
+        "controlled_cs": "Controlled: Callaway & Sant'Anna on rates",
+    }
+    rows = pooled[(pooled.measure == measure) & pooled.method.isin(names)]
+    rows = rows[rows.effect.isin(["level_rr", "rr_h"])]
+    h = prog.params.horizon_months
+    t = rows.pivot_table(
+        index="method", columns="effect", values=["estimate", "ci_low", "ci_high"], sort=False
+    )
+
+    def cell(method: str, effect: str) -> str:
+        if ("estimate", effect) not in t.columns:
+            return ""
+        return ci(*(t.loc[method, (k, effect)] for k in ("estimate", "ci_low", "ci_high")))
+
+    out = pd.DataFrame(
+        {
+            "Method": [names[m] for m in t.index],
+            "Level change": [cell(m, "level_rr") for m in t.index],
+            f"At {h} months": [cell(m, "rr_h") for m in t.index],
+        }
+    )
+    table(out, f"{prog.label(measure)}: every estimate of the programme's effect")
+    paragraph(
+        "The estimates answer different questions. The meta-analysis averages trusts, each "
+        "against its own earlier trend. The GEE fits one effect to every participating ward "
+        "with one calendar trend, weighting wards by their events. The controlled analyses "
+        "compare with wards that never joined (and, for the Poisson model, wards that had not "
+        "yet joined) in the same calendar months, so a national fall in restrictive practice is "
+        "not credited to the programme; they average over wards joining in the same month "
+        "(cohorts), weighted by their numbers of wards. The naive two-way fixed-effects model "
+        "with one 'after joining' term is not shown: with wards joining at different times and "
+        "effects that grow, it compares late joiners with earlier ones and can mislead "
+        "(docs/methods.md)."
+    )
+
+
+@section
+def every_measure(prog: ProgrammeEvaluation, rule: DisclosureRule) -> None:
+    """Each measure's pooled and controlled effects and wards meeting the aim; balancing
+    measures (violence, assaults, self-harm) flagged: a rise there is the concern."""
+    pooled = prog.pooled
+    h = prog.params.horizon_months
+
+    def pick(measure: str, method: str, effect: str) -> str:
+        r = pooled[
+            (pooled.measure == measure) & (pooled.method == method) & (pooled.effect == effect)
+        ]
+        return ci(r.estimate.iloc[0], r.ci_low.iloc[0], r.ci_high.iloc[0]) if len(r) else "-"
+
+    rows = []
+    for m in prog.params.analysed_measures(prog.data.measures):
+        att = prog.aims(m)
+        rows.append(
+            {
+                "Measure": prog.label(m),
+                "Kind": "balancing" if prog.params.measure(m).balancing else "restrictive practice",
+                "Trust ITS pooled, level change": pick(m, "random_effects_reml_hk", "level_rr"),
+                f"Controlled, at {h} months": pick(m, "controlled", "rr_h"),
+                "Wards meeting the 25% aim": (
+                    f"{att.iloc[0].share:.0%} of {int(att.iloc[0].wards)}"
+                    if att is not None and not prog.params.measure(m).balancing
+                    else "-"
+                ),
+            }
+        )
+    table(pd.DataFrame(rows), "Every measure: rate ratios (95% CI)")
+
+
+@section
+def breakdowns(prog: ProgrammeEvaluation, rule: DisclosureRule, by: str = "ward_type") -> None:
+    """Before-after rate ratios of every measure by ward type, wave or region."""
+    labels = {"ward_type": "Ward type", "cohort": "Wave", "region": "Region"}
+    if prog.data.wards[by].isna().all():
+        paragraph(f"{labels[by]} is not recorded in these data: no breakdown by it.")
+        return
+    cols: dict[str, pd.Series] = {}
+    for m in prog.params.analysed_measures(prog.data.measures):
+        changes = prog.ward_changes(m)
+        if changes.empty:
+            continue
+        b = breakdown(changes, prog.data.wards, by).set_index(by)
+        cols[prog.label(m)] = pd.Series(
+            [
+                ci(r, lo, hi)
+                if n >= MIN_BREAKDOWN_WARDS
+                else f"fewer than {MIN_BREAKDOWN_WARDS} wards"
+                for r, lo, hi, n in zip(b.ratio, b.ci_low, b.ci_high, b.wards, strict=True)
+            ],
+            index=b.index.astype(str).str.replace("_", " "),
+        )
+    if not cols:
+        paragraph("No ward has enough data before and after joining for a breakdown.")
+        return
+    out = pd.DataFrame(cols).fillna("-")
+    out.index.name = labels[by]
+    table(
+        out.reset_index(),
+        f"Every measure by {labels[by].lower()}: rate ratio after / before joining (95% CI; "
+        "before-after, not controlled)",
+    )

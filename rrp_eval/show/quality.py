@@ -1,0 +1,127 @@
+"""The data-quality sections: completeness, reporting changes, validation findings, events.
+Each takes the validated programme (every trust, with its validation report) and the rule."""
+
+from __future__ import annotations
+
+from rrp_eval.data.validate import ProgrammeData
+from rrp_eval.disclosure import DisclosureRule
+from rrp_eval.models.spc import run_chart
+from rrp_eval.plots import plot_completeness, plot_small_multiples
+from rrp_eval.show.display import figure, heading, paragraph, section, table
+from rrp_eval.show.text import month
+
+
+def _analysed(programme: ProgrammeData) -> ProgrammeData:
+    """The rows analysed: a trust that failed validation is listed by its findings only."""
+    return programme.without_trusts(programme.report.failed_trusts)
+
+
+@section
+def title(programme: ProgrammeData, rule: DisclosureRule) -> None:
+    """The programme's name, its trusts and wards, and the months the data cover."""
+    data = _analysed(programme)
+    heading(programme.params.programme if programme.params else "Programme", 1)
+    paragraph(programme_facts(data))
+
+
+def programme_facts(data: ProgrammeData) -> str:
+    """How many trusts, participating and comparison wards, and the months covered."""
+    part = data.wards["start_month"].notna()
+    months = data.ward_month["month"]
+    return (
+        f"{len(data.trusts)} trusts, {int(part.sum())} participating wards and "
+        f"{int((~part).sum())} comparison wards; data from {month(months.min())} to "
+        f"{month(months.max())}."
+    )
+
+
+@section
+def completeness(programme: ProgrammeData, rule: DisclosureRule) -> None:
+    """Share of each trust's ward-months with each measure recorded."""
+    data = _analysed(programme)
+    import matplotlib.pyplot as plt
+
+    wm = data.ward_month
+    measures = list(data.measures)
+    share = wm.groupby("trust_code")[measures].agg(lambda s: s.notna().mean())
+    fig, ax = plt.subplots(figsize=(8, 0.3 * len(share) + 1.8))
+    plot_completeness(share, ax, title="Completeness by trust and measure")
+    figure(fig, "Heat map of the percentage of ward-months with each measure recorded, by trust")
+    months = wm.groupby("trust_code").agg(
+        wards=("ward_id", "nunique"),
+        ward_months=("month", "size"),
+        first=("month", "min"),
+        last=("month", "max"),
+    )
+    months["first"] = months["first"].map(month)
+    months["last"] = months["last"].map(month)
+    names = {
+        "trust_code": "Trust",
+        "wards": "Wards",
+        "ward_months": "Ward-months",
+        "first": "First month",
+        "last": "Last month",
+    }
+    table(months.reset_index().rename(columns=names), "Reporting coverage")
+
+
+@section
+def reporting_run_charts(programme: ProgrammeData, rule: DisclosureRule) -> None:
+    """Run charts of each trust's monthly occupied bed days: a shift is a reporting change."""
+    data = _analysed(programme)
+    wm = data.ward_month
+    panels = []
+    for trust, g in wm.groupby("trust_code", sort=True):
+        monthly = g.groupby("month")["occupied_bed_days"].sum().reset_index()
+        if len(monthly) >= 2:
+            panels.append(
+                (f"{trust}", run_chart(monthly["occupied_bed_days"], dates=monthly["month"]), None)
+            )
+    fig = plot_small_multiples(panels, ylabel="bed days")
+    signals = [title for title, res, _ in panels if res.signal]
+    figure(
+        fig,
+        f"Run charts of monthly occupied bed days for {len(panels)} trusts; "
+        f"non-random variation in {', '.join(signals) if signals else 'none'}",
+    )
+    if signals:
+        paragraph(
+            f"Non-random variation in reported bed days (Anhøj's rules) for "
+            f"{', '.join(signals)}: check for wards that started or stopped reporting."
+        )
+
+
+@section
+def validation_findings(programme: ProgrammeData, rule: DisclosureRule) -> None:
+    """Warnings from validation: every message internally; counts by trust and rule when shared."""
+    frame = programme.report.to_frame()
+    if frame.empty:
+        paragraph("Validation found no problems.")
+        return
+    paragraph(programme.report.summary())
+    if rule.internal:
+        table(frame[["severity", "trust_code", "source", "line", "column", "message"]], "Findings")
+        return
+    counts = (
+        frame.groupby(["trust_code", "severity", "rule"]).size().rename("findings").reset_index()
+    )
+    table(
+        counts,
+        "Findings by trust and rule (messages, which quote values, are in the internal report)",
+    )
+
+
+@section
+def events_table(programme: ProgrammeData, rule: DisclosureRule) -> None:
+    """The events that change a series (free-text notes in internal reports only)."""
+    data = _analysed(programme)
+    ev = data.events
+    if ev.empty:
+        paragraph("No events were recorded (events.csv).")
+        return
+    shown = ev.assign(month=ev["month"].map(month), type=ev["type"].str.replace("_", " "))
+    if not rule.internal:  # free text can name people or quote counts: kept in the trust
+        shown = shown.drop(columns=["note"], errors="ignore")
+    table(shown.rename(columns=str.capitalize), "Events that change a series")
+    if not rule.internal and ev["note"].fillna("").astype(str).str.strip().ne("").any():
+        paragraph("Event notes are free text and are shown in internal reports only.")

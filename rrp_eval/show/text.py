@@ -1,0 +1,117 @@
+"""Words and numbers as reports print them: intervals, months and readings of results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rrp_eval.evaluate.trust import MeasureITS
+
+
+def ci(est: float, low: float, high: float, digits: int = 2) -> str:
+    """``est (low to high)``; ``est (no interval)`` without limits; blank without an estimate."""
+    if not np.isfinite(est):
+        return ""
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return f"{est:.{digits}f} (no interval)"
+    return f"{est:.{digits}f} ({low:.{digits}f} to {high:.{digits}f})"
+
+
+def ci_of(effect: dict) -> str:
+    """:func:`ci` of a dict with ``estimate, ci_low, ci_high``."""
+    return ci(effect["estimate"], effect["ci_low"], effect["ci_high"])
+
+
+def interval(low: float, high: float, digits: int = 2) -> str:
+    """``low to high`` (blank without limits)."""
+    return "" if not np.isfinite(low) else f"{low:.{digits}f} to {high:.{digits}f}"
+
+
+def month(value: Any) -> str:
+    """``Jan 2024`` (blank for a missing month)."""
+    return "" if pd.isna(value) else f"{pd.Timestamp(value):%b %Y}"
+
+
+def averted(its: MeasureITS) -> str:
+    """Events averted over the fitted post period (a model estimate: not disclosive)."""
+    if its.result is None:
+        return ""
+    a = its.result.events_averted()
+    return f"{a.estimate:,.0f} ({a.ci_low:,.0f} to {a.ci_high:,.0f})"
+
+
+def pct(rr: float) -> str:
+    """A rate ratio as a percentage change in words."""
+    change = (rr - 1) * 100
+    if abs(change) < 0.5:
+        return "no different"
+    return f"{abs(change):.0f}% {'lower' if change < 0 else 'higher'}"
+
+
+def its_reading(m: MeasureITS, label: str, direction: str = "decrease") -> str:
+    """A plain-English reading of an ITS, written from its numbers."""
+    if m.result is None:
+        return f"{label}: no interrupted time-series estimate ({m.message})."
+    res = m.result
+    lvl = res.effect("level_change")
+    start = m.design.starts[0] if len(m.design.starts) == 1 else None
+    when = (
+        f"when the wards joined ({start:%B %Y})" if start is not None else ("when each ward joined")
+    )
+    if res.spec.phase_in:
+        when = f"{res.spec.phase_in} months after that (the end of the phase-in)"
+    text = (
+        f"{label}: {when}, the rate was {pct(lvl.estimate)} than the earlier trend predicts "
+        f"(rate ratio {lvl.estimate:.2f}, 95% CI {lvl.ci_low:.2f} to {lvl.ci_high:.2f})."
+    )
+    if res.spec.slope_change:
+        slope = res.effect("slope_change")
+        per_month = (slope.estimate - 1) * 100
+        h = res.spec.horizon
+        rr_h = res.rr_h
+        text += (
+            f" After that it changed by a further {per_month:+.1f}% a month relative to the "
+            f"counterfactual (95% CI {(slope.ci_low - 1) * 100:+.1f}% to "
+            f"{(slope.ci_high - 1) * 100:+.1f}%), so {h} months after the start the rate was an "
+            f"estimated {pct(rr_h.estimate)} than expected (rate ratio {rr_h.estimate:.2f}, "
+            f"{rr_h.ci_low:.2f} to {rr_h.ci_high:.2f})."
+        )
+        if h > res.h_end:
+            text += (
+                f" That is beyond the last month of data (month {res.h_end:.0f}): an extrapolation."
+            )
+    averted = res.events_averted()
+    text += (
+        f" Over the {res.n_post} months after the start that is an estimated "
+        f"{averted.estimate:,.0f} episodes averted (95% CI {averted.ci_low:,.0f} to "
+        f"{averted.ci_high:,.0f}; a negative number means extra episodes)."
+    )
+    better = {"decrease": lvl.ci_high < 1, "increase": lvl.ci_low > 1}.get(direction)
+    worse = {"decrease": lvl.ci_low > 1, "increase": lvl.ci_high < 1}.get(direction)
+    if better:
+        text += " The interval excludes no change: evidence of an improvement at the start."
+    elif worse:
+        text += " The interval excludes no change: the rate rose, which is a concern."
+    else:
+        text += (
+            " The interval includes no change, so the data are consistent with no effect at the "
+            "start."
+        )
+    family = {
+        "negbin": "negative binomial",
+        "quasipoisson": "quasi-Poisson",
+        "poisson": "Poisson",
+    }.get(res.spec.family, res.spec.family)
+    text += f" Model: {family}"
+    if res.spec.family_reason.startswith("auto"):
+        text += " (chosen by the over-dispersion tests)"
+    if res.rho is not None:
+        text += f", errors allowing for autocorrelation (AR(1), ρ = {res.rho:.2f})"
+    elif res.spec.cov_type == "cluster":
+        text += ", errors clustered by ward"
+    text += "."
+    if m.message:
+        text += f" Caution: {m.message}."
+    return text

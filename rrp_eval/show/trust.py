@@ -1,0 +1,246 @@
+"""The trust evaluation's sections: each takes the evaluation and the disclosure rule and
+returns a :class:`~rrp_eval.show.display.Section` that Jupyter displays."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from rrp_eval.disclosure import DisclosureRule
+from rrp_eval.evaluate.trust import TrustEvaluation
+from rrp_eval.models.spc import run_chart
+from rrp_eval.plots import icon_description, plot_its, plot_small_multiples, plot_spc
+from rrp_eval.prepare import trust_series, ward_series
+from rrp_eval.show.display import figure, heading, paragraph, section, table
+from rrp_eval.show.text import averted, ci, its_reading, month
+
+
+@section
+def title(trust: TrustEvaluation, rule: DisclosureRule) -> None:
+    """Title and how the trust's ITS is set up."""
+    heading(f"{trust.name} ({trust.code})", 1)
+    design = trust.design
+    paragraph(
+        f"Evaluation of {trust.params.programme}. Interrupted time series: {design.description}. "
+        f"Rates are per 1,000 occupied bed days."
+    )
+
+
+@section
+def wards(trust: TrustEvaluation, rule: DisclosureRule) -> None:
+    """The trust's wards and their data coverage (this trust's wards only)."""
+    wards = trust.data.wards[trust.data.wards["trust_code"] == trust.code]
+    wm = trust.data.ward_month[trust.data.ward_month["trust_code"] == trust.code]
+    cover = wm.groupby("ward_id").agg(
+        first=("month", "min"),
+        last=("month", "max"),
+        months=("month", "nunique"),
+        bed_days=("occupied_bed_days", "sum"),
+    )
+    out = wards.merge(cover, left_on="ward_id", right_index=True, how="left")
+    shown = pd.DataFrame(
+        {
+            "Ward": out["ward_id"],
+            "Name": out.get("ward_name", pd.Series("", index=out.index)).fillna(""),
+            "Type": out["ward_type"].str.replace("_", " "),
+            "Joined": out["start_month"].map(month).replace("", "comparison ward"),
+            "Wave": out.get("cohort", pd.Series("", index=out.index)).fillna(""),
+            "Months of data": out["months"].fillna(0).astype(int),
+            "From": out["first"].map(month),
+            "To": out["last"].map(month),
+            "Occupied bed days": rule.counts(out["bed_days"]),
+        }
+    )
+    table(shown, "Wards and data coverage")
+
+
+@section
+def spc_summary(trust: TrustEvaluation, rule: DisclosureRule) -> None:
+    """One row per measure: the chart used, its latest limits and what it says now."""
+    rows = []
+    for m in trust.measures:
+        s = trust.spc[m]
+        res, series = s.result, s.series
+        if res is None:
+            rows.append(
+                {"Measure": trust.label(m), "Months": len(series), "Variation": "too few points"}
+            )
+            continue
+        last = res.frame.iloc[-1]
+        rows.append(
+            {
+                "Measure": trust.label(m),
+                "Chart": res.chart,
+                "Months": len(res.frame),
+                "Centre": f"{last['centre']:.1f}",
+                "Limits (latest month)": f"{last['lcl']:.1f} to {last['ucl']:.1f}",
+                "Variation (latest month)": icon_description(res.variation_icon),
+                "Improvement points": int(
+                    (res.frame.point_type == "special_cause_improvement").sum()
+                ),
+                "Concern points": int((res.frame.point_type == "special_cause_concern").sum()),
+                "Runs": "non-random" if res.runs.signal else "random",
+            }
+        )
+    table(pd.DataFrame(rows), "Making Data Count summary (rates per 1,000 occupied bed days)")
+
+
+@section
+def spc_charts(trust: TrustEvaluation, rule: DisclosureRule) -> None:
+    """A u or u′ chart per measure, suppressed points left out."""
+    import matplotlib.pyplot as plt
+
+    design = trust.design
+    start = min(design.starts) if design.starts else None
+    events = trust.data.events[trust.data.events["trust_code"] == trust.code]
+    for m in trust.measures:
+        s = trust.spc[m]
+        res, series, label = s.result, s.series, s.label
+        if res is None:
+            paragraph(f"{trust.label(m)}: too few months with data for a chart.")
+            continue
+        shown = rule.rates(
+            series["rate_per_1000_obd"], series["count"], series["occupied_bed_days"]
+        )
+        if shown.isna().all():
+            paragraph(
+                f"{trust.label(m)}: every month's numbers are too small to show (latest "
+                f"variation: {icon_description(res.variation_icon)})."
+            )
+            continue
+        fig, ax = plt.subplots(figsize=(8, 3.2))
+        plot_spc(
+            res,
+            ax,
+            shown=shown.to_numpy(),
+            title=f"{trust.label(m)} ({label})",
+            events=events,
+            start=start,
+        )
+        n_hidden = int(shown.isna().sum())
+        alt = (
+            f"{res.chart} chart of {trust.label(m)} per 1,000 occupied bed days, {len(series)} "
+            f"months; centre line {res.frame['centre'].iloc[-1]:.1f}; latest variation: "
+            f"{icon_description(res.variation_icon)}"
+            + (f"; {n_hidden} months not shown (small numbers)" if n_hidden else "")
+        )
+        figure(fig, alt)
+
+
+@section
+def ward_charts(trust: TrustEvaluation, rule: DisclosureRule, measure: str | None = None) -> None:
+    """Small multiples: one run chart per ward of the trust (its own wards only); ``measure``
+    defaults to the headline measure."""
+    measure = measure or trust.headline
+    wards = ward_series(trust.data, trust.code, measure, participating_only=False)
+    panels = []
+    for ward, g in wards.groupby("ward_id", sort=True):
+        shown = rule.rates(g["rate_per_1000_obd"], g["count"], g["occupied_bed_days"])
+        if shown.notna().sum() < 2:
+            continue
+        ok = shown.notna().to_numpy()
+        panels.append((f"Ward {ward}", run_chart(shown[ok], dates=g["month"][ok]), None))
+    if not panels:
+        paragraph(f"Too few ward-months can be shown for ward charts of {trust.label(measure)}.")
+        return
+    fig = plot_small_multiples(panels, ylabel="per 1,000 bed days")
+    figure(
+        fig,
+        f"Run charts of {trust.label(measure)} per 1,000 occupied bed days for each of "
+        f"{len(panels)} wards, with their medians",
+    )
+
+
+@section
+def its_summary(trust: TrustEvaluation, rule: DisclosureRule) -> None:
+    """The effects of every measure's ITS in one table."""
+    rows = []
+    for m in trust.measures:
+        its = trust.its[m]
+        row = its.row()
+        rows.append(
+            {
+                "Measure": trust.label(m),
+                "Status": its.status.replace("_", " "),
+                "Level change (rate ratio, 95% CI)": ci(
+                    row["level_rr"], row["level_rr_low"], row["level_rr_high"]
+                ),
+                "Slope change per month": ci(
+                    row["slope_rr"], row["slope_rr_low"], row["slope_rr_high"], 3
+                ),
+                f"At {trust.params.horizon_months} months": ci(
+                    row["rr_h"], row["rr_h_low"], row["rr_h_high"]
+                ),
+                "Events averted (95% CI)": averted(its),
+                "Model": ""
+                if its.result is None
+                else its.result.spec.family.replace("negbin", "neg. binomial"),
+                "Note": its.message,
+            }
+        )
+    table(pd.DataFrame(rows), "Interrupted time series: rate ratios against the counterfactual")
+
+
+@section
+def its_details(trust: TrustEvaluation, rule: DisclosureRule) -> None:
+    """Per measure: the chart with its counterfactual and a reading written from the numbers."""
+    import matplotlib.pyplot as plt
+
+    for m in trust.measures:
+        its = trust.its[m]
+        heading(trust.label(m), 3)
+        direction = trust.params.measure(m).direction
+        if its.result is not None:
+            series = trust_series(trust.data, trust.code, m)
+            shown = pd.DataFrame(
+                {
+                    "month": series["month"],
+                    "rate": rule.rates(
+                        series["rate_per_1000_obd"], series["count"], series["occupied_bed_days"]
+                    ),
+                }
+            )
+            fig, ax = plt.subplots(figsize=(8, 3.4))
+            plot_its(
+                its.result,
+                ax,
+                shown=shown,
+                title=f"{trust.label(m)}: observed, model and counterfactual",
+            )
+            figure(
+                fig,
+                f"Interrupted time series of {trust.label(m)}: observed monthly rate, fitted "
+                "model and the counterfactual without the programme",
+            )
+        paragraph(its_reading(its, trust.label(m), direction))
+
+
+@section
+def its_sensitivity(
+    trust: TrustEvaluation, rule: DisclosureRule, measure: str = "restrictive_practice"
+) -> None:
+    """The primary model beside its alternatives for one measure."""
+    if measure not in trust.measures:
+        return
+    rows = trust.sensitivity[measure].to_dict("records")
+    shown = pd.DataFrame(
+        {
+            "Model": [r["variant"] for r in rows],
+            "Family": [r["family"] for r in rows],
+            "Phase-in": [r["phase_in"] for r in rows],
+            "Harmonics": [r["harmonics"] for r in rows],
+            "Level change": [
+                ci(r["level_rr"], r["level_rr_low"], r["level_rr_high"]) for r in rows
+            ],
+            "Slope change per month": [
+                ci(r["slope_rr"], r["slope_rr_low"], r["slope_rr_high"], 3) for r in rows
+            ],
+            f"At {trust.params.horizon_months} months": [
+                ci(r["rr_h"], r["rr_h_low"], r["rr_h_high"]) for r in rows
+            ],
+            "Status": [
+                r["status"].replace("_", " ") + (f": {r['message']}" if r["message"] else "")
+                for r in rows
+            ],
+        }
+    )
+    table(shown, f"Sensitivity: {trust.label(measure)}")

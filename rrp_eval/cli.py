@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-import rrp_eval
+from rrp_eval._version import __version__
 from rrp_eval.data.synthetic import DEMO_SEED
 
 
@@ -16,7 +16,7 @@ def _build_parser() -> argparse.ArgumentParser:
         prog="rrp-eval",
         description="Evaluate programmes that reduce restrictive practice (SPC, ITS, pooling).",
     )
-    parser.add_argument("--version", action="version", version=f"rrp-eval {rrp_eval.__version__}")
+    parser.add_argument("--version", action="version", version=f"rrp-eval {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser(

@@ -880,9 +880,11 @@ def fit_its(
     exposure : str, optional
         Column whose log is the offset (occupied bed days, population); must be > 0 where the
         outcome is recorded. Log-link families only.
-    family : {"auto", "poisson", "quasipoisson", "gaussian"}, default "auto"
-        ``quasipoisson`` uses the Pearson chi-square / df dispersion; ``auto`` currently means
-        ``quasipoisson`` (recorded in ``spec.family_reason``).
+    family : {"auto", "poisson", "quasipoisson", "negbin", "gaussian"}, default "auto"
+        ``quasipoisson`` uses the Pearson chi-square / df dispersion; ``negbin`` is NB2 with α
+        estimated; ``auto`` chooses Poisson, quasi-Poisson or negative binomial by the
+        over-dispersion tests of :func:`choose_family` (the choice and why are in
+        ``spec.family_reason``).
     harmonics : int, optional
         Number of sine/cosine pairs of ``season`` over ``period``. ``None`` chooses 2 pairs for
         series of 24 or more periods when a season is available (``season`` given or ``time``
@@ -905,10 +907,11 @@ def fit_its(
     unit_effects : bool, default False
         Add a fixed effect per unit (``unit[<name>]``, the first unit as reference): the
         stacked ward model of SPEC §2.
-    cov_type : {"nonrobust", "hac", "cluster"}, default "nonrobust"
-        Model-based standard errors; Newey-West (Bartlett kernel, n/(n-k) small-sample
-        correction, computed within units); or cluster-robust by unit (CR1 correction, t
-        quantiles on G - 1 degrees of freedom).
+    cov_type : {"nonrobust", "ar1", "hac", "cluster"}, default "nonrobust"
+        Model-based standard errors; model-based errors allowing for AR(1) correlation of the
+        residuals (``rho`` estimated from them, t quantiles); Newey-West (Bartlett kernel,
+        n/(n-k) small-sample correction, computed within units); or cluster-robust by unit
+        (CR1 correction, t quantiles on G - 1 degrees of freedom).
     maxlags : int, optional
         Newey-West lag; default floor(4 (n/100)^(2/9)) with n the periods per unit.
     horizon : int, default 12
@@ -936,10 +939,16 @@ def fit_its(
 
     Examples
     --------
-    >>> res = fit_its(sicily, outcome="aces", time="time", start=37, exposure="stdpop",
-    ...               family="quasipoisson", harmonics=2, season="month", slope_change=False)
-    >>> round(res.effects.loc["level_change", "estimate"], 4)
-    0.8851
+    A series of 36 months whose rate falls by a quarter at month 18 (Lopez Bernal et al.'s
+    Sicily data give 0.8851, as ``tests/reference`` checks):
+
+    >>> import numpy as np, pandas as pd
+    >>> t = np.arange(36)
+    >>> df = pd.DataFrame({"t": t, "events": np.round(200 * 0.75 ** (t >= 18)), "obd": 1e4})
+    >>> res = fit_its(df, outcome="events", time="t", start=18, exposure="obd",
+    ...               family="poisson", harmonics=0)
+    >>> round(float(res.effects.loc["level_change", "estimate"]), 2)
+    0.75
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"df must be a pandas DataFrame, not {type(df).__name__}")

@@ -18,7 +18,7 @@ import jinja2
 if TYPE_CHECKING:
     import nbformat
 
-import rrp_eval
+from rrp_eval._version import __version__
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 CSS = (TEMPLATES / "rrp" / "style.css").read_text(encoding="utf-8")
@@ -75,7 +75,7 @@ def render_notebook(
             "internal": internal,
             "index_href": index_href,
             "css": CSS,
-            "version": rrp_eval.__version__,
+            "version": __version__,
             "date": _today(),
         }
     }
@@ -93,7 +93,7 @@ def render_index(context: dict[str, Any]) -> str:
     page = env.get_template("index_page.html.j2")
     return page.render(
         css=jinja2.utils.markupsafe.Markup(CSS),
-        version=rrp_eval.__version__,
+        version=__version__,
         date=_today(),
         **context,
     )

@@ -13,7 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import rrp_eval
+from rrp_eval._version import __version__
 
 RECORDED_PACKAGES = (
     "numpy",
@@ -42,7 +42,7 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 
 def environment_versions() -> dict[str, str]:
     """Versions of Python, rrp-eval and the libraries that shape the numbers."""
-    out = {"python": platform.python_version(), "rrp_eval": rrp_eval.__version__}
+    out = {"python": platform.python_version(), "rrp_eval": __version__}
     for name in RECORDED_PACKAGES:
         try:
             out[name] = version(name)

@@ -25,7 +25,6 @@ from typing import Any
 
 import pandas as pd
 
-import rrp_eval
 from rrp_eval.data.load import load_raw
 from rrp_eval.data.problems import ValidationReport
 from rrp_eval.data.synthetic import data_location
@@ -80,7 +79,7 @@ CONTEXT = "40_provider_context"  # the programme page when no ward has a start m
 def _notebooks_folder() -> Path:
     """The notebooks: shipped in the package (a wheel install), else at the top of the source
     checkout (where evaluators open them; an editable install)."""
-    package = Path(rrp_eval.__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]
     shipped = package / "notebooks"
     if (shipped / f"{TRUST}.ipynb").is_file():
         return shipped

@@ -119,8 +119,8 @@ def main() -> None:
                 else:
                     stage = f"{stage}_evaluation"
                 params = ["-p", "data", str(data), "-p", "params_dir", str(ROOT / "params")]
-                if stage.startswith("20"):  # the same work as in (b): the table rows too
-                    params += ["-p", "trust_code", name, "-p", "rows_dir", str(usual)]
+                if stage.startswith("20"):
+                    params += ["-p", "trust_code", name]
                 target = usual / path.name
                 papermill = [str(BIN / "papermill"), str(NOTEBOOKS / f"{stage}.ipynb")]
                 subprocess.run(

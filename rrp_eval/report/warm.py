@@ -106,6 +106,9 @@ def serve(fd: int, parent: int | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the worker's to handle
     if parent is not None:  # from now on there may be kernels to stop on the way out
         signal.signal(signal.SIGTERM, _leave)
+        # exit handlers (matplotlib's among them) run last-registered first: this one, first,
+        # lets a SIGTERM during them end the process without a traceback
+        atexit.register(signal.signal, signal.SIGTERM, signal.SIG_DFL)
     sock = socket.socket(fileno=fd)
     _send(sock, {"ready": True, "pid": os.getpid(), "env": env, "executable": sys.executable})
     children: dict[int, dict[str, Any]] = {}
@@ -137,9 +140,15 @@ def serve(fd: int, parent: int | None = None) -> None:
             if state["returncode"] is None:
                 with contextlib.suppress(OSError):
                     os.killpg(pid, signal.SIGKILL)
+        # nothing left to stop: a SIGTERM from here on (the worker dying as the run ends)
+        # ends the process quietly, not with a traceback from an exit handler on the user's
+        # terminal
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _leave(signum: int, frame: Any) -> None:
+    if sys.is_finalizing():  # exit handlers are running: end now, quietly
+        os._exit(128 + signum)
     raise SystemExit(128 + signum)
 
 

@@ -14,8 +14,7 @@ CELLS = [
     'trust = rrp.evaluate_trust(programme, "X01", sensitivity=False)\n'
     "trust",
     'trust.its["seclusion"].summary()',
-    'refit = trust.refit("seclusion", phase_in=3)\n'
-    "refit",
+    'refit = trust.refit("seclusion", phase_in=3)\nrefit',
     "fig = refit.plot()\n"
     "import json\n"
     "print(json.dumps({\n"
@@ -42,7 +41,7 @@ def test_an_analyst_inspects_refits_and_plots_in_a_kernel(tmp_path):
     summary = cells[1].outputs[0]["data"]
     assert "<table" in summary["text/html"] and "level_change" in summary["text/plain"]
     assert cells[2].outputs[0]["data"]["text/plain"].startswith("MeasureITS(X01, seclusion, ok")
-    printed = [o for o in cells[3].outputs if o.get("name") == "stdout"][0]["text"]
+    printed = next(o for o in cells[3].outputs if o.get("name") == "stdout")["text"]
     moves = json.loads(printed.strip().splitlines()[-1])
     assert moves == {"phase_in": 3, "was": 0, "figure": "Figure", "rule": False}
     shown = [o for o in cells[4].outputs if "text/html" in o.get("data", {})]

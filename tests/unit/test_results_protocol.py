@@ -98,9 +98,10 @@ def test_the_analysts_moves_on_a_trust(prog):
     assert "level_change" in str(seclusion.summary())
     refit = trust.refit("seclusion", phase_in=3)
     assert refit.result.spec.phase_in == 3 and seclusion.result.spec.phase_in == 0
-    assert refit.result.effect("level_change").estimate != seclusion.result.effect(
-        "level_change"
-    ).estimate
+    assert (
+        refit.result.effect("level_change").estimate
+        != seclusion.result.effect("level_change").estimate
+    )
     with pytest.raises(ValueError, match="not allowed"):
         trust.refit("seclusion", phase=3)
     assert trust.summary_frame().index.names == ["measure", "effect"]

@@ -336,9 +336,17 @@ class ProgrammeEvaluation(ResultMixin):
                 return row
         return None
 
+    @functools.cached_property
+    def _ward_changes(self) -> dict[str, pd.DataFrame]:
+        return {}
+
     def ward_changes(self, measure: str) -> pd.DataFrame:
-        """Each participating ward's rate before and after joining (see ``ward_changes``)."""
-        return ward_changes(self.data.ward_month, self.data.wards, measure)
+        """Each participating ward's rate before and after joining (see ``ward_changes``),
+        computed once per measure: the aims, the breakdowns and the glance all read it."""
+        if measure not in self._ward_changes:
+            wm, wards = self.data.ward_month, self.data.wards
+            self._ward_changes[measure] = ward_changes(wm, wards, measure)
+        return self._ward_changes[measure]
 
     def aims(self, measure: str) -> pd.DataFrame | None:
         """Share of wards meeting each aim (None when no ward can be judged)."""

@@ -302,10 +302,8 @@ class MeasureSPC(ResultMixin):
         """One row per month: ``value, centre, lower, upper, point_type``."""
         if self.result is None:
             return pd.DataFrame(columns=["value", "centre", "lower", "upper", "point_type"])
-        f = self.result.frame
-        out = f.rename(columns={"lcl": "lower", "ucl": "upper"})
-        cols = ["value", "centre", "lower", "upper", "point_type"]
-        return out.set_index("date")[cols] if "date" in f else out[cols]
+        frame = self.result.summary_frame(alpha)
+        return frame.set_index("date") if "date" in frame else frame
 
     def _summary_title(self) -> str:
         if self.result is None:

@@ -15,12 +15,10 @@ from rrp_eval.models.meta import (
     aim_attainment,
     breakdown,
     funnel_limits,
-    funnel_table,
     rate_intervals,
 )
 from rrp_eval.plots import (
     plot_caterpillar,
-    plot_event_study,
     plot_event_time_rates,
     plot_forest,
     plot_funnel,
@@ -221,21 +219,15 @@ def funnel(
         return
     import matplotlib.pyplot as plt
 
-    wm = prog.data.ward_month
-    last = wm["month"].max()
-    recent = wm[
-        (wm["month"] > last - pd.DateOffset(months=months))
-        & wm[measure].notna()
-        & (wm["occupied_bed_days"] > 0)
-    ]
-    g = recent.groupby("trust_code")[[measure, "occupied_bed_days"]].sum()
-    if g.empty or g[measure].sum() == 0:
+    funnel = prog.funnel(measure, months)
+    if funnel is None:
         paragraph(
             f"{prog.label(measure)}: no trust with usable data recorded it in the last {months} "
             "months, so there is no funnel plot."
         )
         return
-    table_, rate, phi = funnel_table(g[measure], g["occupied_bed_days"], pd.Series(g.index))
+    table_, rate, phi = funnel
+    g = prog.recent_totals(measure, months)
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     plot_funnel(
         table_,
@@ -356,16 +348,8 @@ def controlled(prog: ProgrammeEvaluation, rule: DisclosureRule, measure: str | N
         paragraph(f"No controlled analysis: {fit.message}.")
         return
     res = fit.result
-    cs = fit.cs_event_study.rename(
-        columns={"ratio": "estimate", "ratio_low": "ci_low", "ratio_high": "ci_high"}
-    )
     fig, ax = plt.subplots(figsize=(8, 4.2))
-    plot_event_study(
-        fit.event_study,
-        ax,
-        sensitivity=cs,
-        title=f"{short}: change against wards that never joined",
-    )
+    fit.plot(ax, title=f"{short}: change against wards that never joined")
     lag = fit.event_study[fit.event_study["kind"] == "lag"]
     figure(
         fig,

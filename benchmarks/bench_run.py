@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rrp_eval.report.run import run_suite
+from rrp_eval.report.suite import run_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 

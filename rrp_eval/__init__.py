@@ -23,8 +23,10 @@ from rrp_eval.evaluate.programme import (
     evaluate_programme,
     load_programme,
 )
+from rrp_eval.evaluate.quality import DataQuality, evaluate_quality
 from rrp_eval.evaluate.trust import MeasureITS, MeasureSPC, TrustEvaluation, evaluate_trust
 from rrp_eval.models.its import ITSResult, NotEstimableError, fit_its
+from rrp_eval.models.meta import PooledEffect, pool_random_effects
 from rrp_eval.models.spc import (
     ControlChartResult,
     RunChartResult,
@@ -37,20 +39,24 @@ from rrp_eval.models.spc import (
 __all__ = [
     "ControlChartResult",
     "ControlledFit",
+    "DataQuality",
     "DisclosureRule",
     "ITSResult",
     "MeasureITS",
     "MeasureSPC",
     "NotEstimableError",
+    "PooledEffect",
     "ProgrammeEvaluation",
     "RunChartResult",
     "SPCResult",
     "TrustEvaluation",
     "__version__",
     "evaluate_programme",
+    "evaluate_quality",
     "evaluate_trust",
     "fit_its",
     "load_programme",
+    "pool_random_effects",
     "run_chart",
     "run_suite",
     "show",
@@ -63,7 +69,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # the runner and the page sections load papermill and matplotlib: only when asked for
     if name == "run_suite":
-        from rrp_eval.report.run import run_suite
+        from rrp_eval.report.suite import run_suite
 
         return run_suite
     if name == "show":

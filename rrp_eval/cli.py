@@ -151,7 +151,7 @@ def _default_params(given: Path | None) -> Path | None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from rrp_eval.report.run import EXIT_UNWRITABLE, OutputUnwritable, UnusableInput, run_suite
+    from rrp_eval.report.suite import EXIT_UNWRITABLE, OutputUnwritable, UnusableInput, run_suite
 
     if args.jobs is not None and args.jobs < 1:
         raise ValueError(f"--jobs {args.jobs}: must be at least 1")

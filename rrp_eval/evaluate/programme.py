@@ -31,11 +31,14 @@ from rrp_eval.models.controlled import (
     fit_event_study,
 )
 from rrp_eval.models.meta import (
+    EFFECTS,
     PROGRAMME_COLUMNS,
+    PooledEffect,
     aim_attainment,
     breakdown,
     funnel_table,
     gee_rows,
+    pool_random_effects,
     programme_effects,
     ward_changes,
 )
@@ -327,6 +330,29 @@ class ProgrammeEvaluation(ResultMixin):
         p = self.pooled
         rows = p[(p.measure == measure) & (p.method == method) & (p.effect == effect)]
         return rows.iloc[0] if len(rows) else None
+
+    def pool(
+        self,
+        measure: str | None = None,
+        effect: str = "level_rr",
+        method: str = "reml",
+        hartung_knapp: bool = True,
+    ) -> PooledEffect:
+        """The trusts' ``effect`` on ``measure`` pooled again by random effects (``method``
+        "dl", "pm" or "reml"): the ``pooled`` table's meta-analysis rows, as a result to
+        inspect, plot (a forest plot with the trusts named) or vary."""
+        measure = measure or self.headline
+        its = self.its_effects
+        rows = its[(its["measure"] == measure) & (its["status"] == "ok")]
+        if f"{effect}_log_se" not in rows:
+            raise ValueError(f"effect={effect!r}; pooled effects are {', '.join(EFFECTS)}")
+        return pool_random_effects(
+            np.log(rows[effect].to_numpy(float)),
+            rows[f"{effect}_log_se"].to_numpy(float),
+            method,
+            hartung_knapp,
+            labels=list(rows["trust_code"]),
+        )
 
     def headline_effect(self, measure: str | None = None) -> pd.Series | None:
         """The level change the reports lead with: controlled if possible, else pooled."""

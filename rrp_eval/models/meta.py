@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 from statsmodels.stats.meta_analysis import combine_effects
 
+from rrp_eval.models.results import FrozenMap, ResultMixin, as_figure
 from rrp_eval.prepare import months_since
 
 METHODS = {"dl": "random_effects_dl", "pm": "random_effects_pm", "reml": "random_effects_reml"}
@@ -61,72 +65,174 @@ def _tau2_reml(y: np.ndarray, v: np.ndarray, tol: float = 1e-10, max_iter: int =
     return tau2
 
 
+POOLED_FIELDS = ("estimate", "ci_low", "ci_high", "pi_low", "pi_high", "i2", "tau2", "n_trusts")
+
+
+@dataclass(frozen=True, eq=False)
+class PooledEffect(ResultMixin):
+    """A random-effects pooled rate ratio over trusts (``pool_random_effects``).
+
+    ``estimate, ci_low, ci_high`` are rate ratios (95% interval: normal, or t on k - 1 df with
+    Hartung-Knapp); ``pi_low, pi_high`` the 95% prediction interval for a new trust (NaN below
+    3 trusts); ``i2`` (Q-based), ``tau2`` (log scale) and ``n_trusts``. ``log_effects`` and
+    ``se`` are the trusts that entered (finite, positive SE), ``log_se`` and ``df`` the pooled
+    estimate's standard error and the interval's degrees of freedom (None: normal).
+    """
+
+    estimate: float
+    ci_low: float
+    ci_high: float
+    pi_low: float
+    pi_high: float
+    i2: float
+    tau2: float
+    n_trusts: int
+    log_se: float
+    df: int | None
+    log_effects: tuple[float, ...]
+    se: tuple[float, ...]
+    labels: tuple[str, ...]
+    spec: FrozenMap
+    warnings: tuple[str, ...] = ()
+
+    def row(self) -> dict[str, float]:
+        """The fields of a ``programme_effects`` row."""
+        return {name: getattr(self, name) for name in POOLED_FIELDS}
+
+    @property
+    def p_value(self) -> float:
+        """Two-sided p-value against a rate ratio of 1 (normal, or t on ``df``)."""
+        if not (math.isfinite(self.estimate) and self.log_se > 0):
+            return math.nan
+        stat = abs(math.log(self.estimate)) / self.log_se
+        dist = stats.norm if self.df is None else stats.t(self.df)
+        return float(2 * dist.sf(stat))
+
+    def summary_frame(self, alpha: float = 0.05) -> pd.DataFrame:
+        """One row, ``pooled``: the 95% intervals (computed at fitting; ``alpha`` is ignored)."""
+        del alpha
+        return pd.DataFrame([{**self.row(), "p_value": self.p_value}], index=["pooled"]).astype(
+            {"n_trusts": int}
+        )
+
+    def _summary_title(self) -> str:
+        how = "Hartung-Knapp" if self.spec["hartung_knapp"] else "normal"
+        return f"Random-effects pooled rate ratio ({self.spec['method']}, {how} interval)"
+
+    def plot(self, ax: Any = None) -> Any:
+        """Forest plot: each trust's rate ratio (95% normal interval) and the pooled one."""
+        from rrp_eval.plots import plot_forest
+
+        y, s = np.asarray(self.log_effects), np.asarray(self.se)
+        labels = self.labels or tuple(f"trust {i + 1}" for i in range(len(y)))
+        table = pd.DataFrame(
+            {
+                "label": labels,
+                "estimate": np.exp(y),
+                "ci_low": np.exp(y - Z95 * s),
+                "ci_high": np.exp(y + Z95 * s),
+            }
+        )
+        return as_figure(plot_forest(table, self.row(), ax, title=self._summary_title()))
+
+    def __repr__(self) -> str:
+        return (
+            f"PooledEffect({self.spec['method']}{'-HK' if self.spec['hartung_knapp'] else ''}: "
+            f"{self.estimate:.3f} ({self.ci_low:.3f} to {self.ci_high:.3f}), "
+            f"{self.n_trusts} trusts, tau2={self.tau2:.3g})"
+        )
+
+
+Z95 = float(stats.norm.ppf(0.975))
+
+
 def pool_random_effects(
-    log_effects: np.ndarray, se: np.ndarray, method: str = "dl", hartung_knapp: bool = False
-) -> dict:
+    log_effects: np.ndarray,
+    se: np.ndarray,
+    method: str = "dl",
+    hartung_knapp: bool = False,
+    labels: Sequence[str] | None = None,
+) -> PooledEffect:
     """Inverse-variance random-effects pooling of log rate ratios.
 
     Parameters
     ----------
     log_effects, se : array
-        Each trust's log rate ratio and its standard error.
+        Each trust's log rate ratio and its standard error (non-finite values and SEs of 0
+        are left out).
     method : {"dl", "pm", "reml"}, default "dl"
         Between-trust variance by DerSimonian-Laird, Paule-Mandel (statsmodels) or REML.
     hartung_knapp : bool, default False
         Hartung-Knapp(-Sidik-Jonkman) interval: the variance of the pooled estimate from the
         weighted residuals, Σ w (y - μ)² / ((k - 1) Σ w), with t on k - 1 df.
+    labels : sequence of str, optional
+        The trusts' names, for the forest plot.
 
     Returns
     -------
-    dict
-        ``estimate, ci_low, ci_high`` (rate ratios, normal 95% interval), ``pi_low, pi_high``
+    PooledEffect
+        ``estimate, ci_low, ci_high`` (rate ratios, 95% interval), ``pi_low, pi_high``
         (95% prediction interval for a new trust, Higgins, Thompson & Spiegelhalter 2009:
         t on k - 2 df; NaN below 3 trusts), ``i2``, ``tau2`` (log scale), ``n_trusts``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pooled = pool_random_effects(np.log([0.7, 0.8, 0.9]), [0.1, 0.1, 0.1], "reml")
+    >>> round(pooled.estimate, 3), pooled.n_trusts
+    (0.796, 3)
     """
     if method not in METHODS:
         raise ValueError(f"method={method!r}; allowed: {', '.join(METHODS)}")
     y = np.asarray(log_effects, dtype=float)
     s = np.asarray(se, dtype=float)
+    names = list(labels) if labels is not None else [""] * len(y)
+    if len(names) != len(y):
+        raise ValueError(f"{len(names)} labels for {len(y)} effects")
     ok = np.isfinite(y) & np.isfinite(s) & (s > 0)
     y, s = y[ok], s[ok]
     k = len(y)
-    out = dict.fromkeys(
-        ["estimate", "ci_low", "ci_high", "pi_low", "pi_high", "i2", "tau2"], math.nan
-    )
-    out["n_trusts"] = k
-    if k == 0:
-        return out
+    out = dict.fromkeys(POOLED_FIELDS, math.nan) | {"n_trusts": k, "log_se": math.nan}
+    out["df"] = None
     if k == 1:
-        z = stats.norm.ppf(0.975)
         out.update(
             estimate=math.exp(y[0]),
-            ci_low=math.exp(y[0] - z * s[0]),
-            ci_high=math.exp(y[0] + z * s[0]),
+            ci_low=math.exp(y[0] - Z95 * s[0]),
+            ci_high=math.exp(y[0] + Z95 * s[0]),
             i2=0.0,
             tau2=0.0,
+            log_se=float(s[0]),
         )
-        return out
-    tau2 = _tau2(y, s**2, method)
-    w = 1.0 / (s**2 + tau2)
-    mu = float(np.sum(w * y) / np.sum(w))
-    se_mu = float(1.0 / math.sqrt(np.sum(w)))
-    z = stats.norm.ppf(0.975)
-    if hartung_knapp:
-        se_mu = float(math.sqrt(np.sum(w * (y - mu) ** 2) / ((k - 1) * np.sum(w))))
-        z = stats.t.ppf(0.975, k - 1)
-    w_fe = 1.0 / s**2
-    q = float(np.sum(w_fe * (y - np.sum(w_fe * y) / np.sum(w_fe)) ** 2))
-    out.update(
-        estimate=math.exp(mu),
-        ci_low=math.exp(mu - z * se_mu),
-        ci_high=math.exp(mu + z * se_mu),
-        i2=max(0.0, (q - (k - 1)) / q) if q > 0 else 0.0,
-        tau2=tau2,
+    elif k > 1:
+        tau2 = _tau2(y, s**2, method)
+        w = 1.0 / (s**2 + tau2)
+        mu = float(np.sum(w * y) / np.sum(w))
+        se_mu = float(1.0 / math.sqrt(np.sum(w)))
+        z = Z95
+        if hartung_knapp:
+            se_mu = float(math.sqrt(np.sum(w * (y - mu) ** 2) / ((k - 1) * np.sum(w))))
+            z = stats.t.ppf(0.975, k - 1)
+            out["df"] = k - 1
+        w_fe = 1.0 / s**2
+        q = float(np.sum(w_fe * (y - np.sum(w_fe * y) / np.sum(w_fe)) ** 2))
+        out.update(
+            estimate=math.exp(mu),
+            ci_low=math.exp(mu - z * se_mu),
+            ci_high=math.exp(mu + z * se_mu),
+            i2=max(0.0, (q - (k - 1)) / q) if q > 0 else 0.0,
+            tau2=tau2,
+            log_se=se_mu,
+        )
+        if k >= 3:
+            half = stats.t.ppf(0.975, k - 2) * math.sqrt(tau2 + se_mu**2)
+            out.update(pi_low=math.exp(mu - half), pi_high=math.exp(mu + half))
+    return PooledEffect(
+        **out,
+        log_effects=tuple(float(v) for v in y),
+        se=tuple(float(v) for v in s),
+        labels=tuple(n for n, keep in zip(names, ok, strict=True) if keep) if labels else (),
+        spec=FrozenMap({"method": method, "hartung_knapp": hartung_knapp}),
     )
-    if k >= 3:
-        half = stats.t.ppf(0.975, k - 2) * math.sqrt(tau2 + se_mu**2)
-        out.update(pi_low=math.exp(mu - half), pi_high=math.exp(mu + half))
-    return out
 
 
 def programme_effects(
@@ -159,7 +265,8 @@ def programme_effects(
                 for hk in (False, True):
                     pooled = pool_random_effects(logs, ses, method, hk)
                     name = METHODS[method] + ("_hk" if hk else "")
-                    rows.append({"measure": measure, "effect": effect, "method": name, **pooled})
+                    row = pooled.row()
+                    rows.append({"measure": measure, "effect": effect, "method": name, **row})
     return pd.DataFrame(rows, columns=PROGRAMME_COLUMNS)
 
 

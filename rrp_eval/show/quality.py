@@ -1,27 +1,22 @@
 """The data-quality sections: completeness, reporting changes, validation findings, events.
-Each takes the validated programme (every trust, with its validation report) and the rule."""
+Each takes the data-quality evaluation (``rrp.evaluate_quality``) and the rule."""
 
 from __future__ import annotations
 
 from rrp_eval.data.validate import ProgrammeData
 from rrp_eval.disclosure import DisclosureRule
-from rrp_eval.models.spc import run_chart
+from rrp_eval.evaluate.quality import FINDING_COLUMNS, DataQuality
 from rrp_eval.plots import plot_completeness, plot_small_multiples
 from rrp_eval.show.display import figure, heading, paragraph, section, table
 from rrp_eval.show.text import month
 
 
-def _analysed(programme: ProgrammeData) -> ProgrammeData:
-    """The rows analysed: a trust that failed validation is listed by its findings only."""
-    return programme.without_trusts(programme.report.failed_trusts)
-
-
 @section
-def title(programme: ProgrammeData, rule: DisclosureRule) -> None:
+def title(quality: DataQuality, rule: DisclosureRule) -> None:
     """The programme's name, its trusts and wards, and the months the data cover."""
-    data = _analysed(programme)
-    heading(programme.params.programme if programme.params else "Programme", 1)
-    paragraph(programme_facts(data))
+    params = quality.data.params
+    heading(params.programme if params else "Programme", 1)
+    paragraph(programme_facts(quality.data))
 
 
 def programme_facts(data: ProgrammeData) -> str:
@@ -36,23 +31,15 @@ def programme_facts(data: ProgrammeData) -> str:
 
 
 @section
-def completeness(programme: ProgrammeData, rule: DisclosureRule) -> None:
+def completeness(quality: DataQuality, rule: DisclosureRule) -> None:
     """Share of each trust's ward-months with each measure recorded."""
-    data = _analysed(programme)
     import matplotlib.pyplot as plt
 
-    wm = data.ward_month
-    measures = list(data.measures)
-    share = wm.groupby("trust_code")[measures].agg(lambda s: s.notna().mean())
+    share = quality.completeness
     fig, ax = plt.subplots(figsize=(8, 0.3 * len(share) + 1.8))
     plot_completeness(share, ax, title="Completeness by trust and measure")
     figure(fig, "Heat map of the percentage of ward-months with each measure recorded, by trust")
-    months = wm.groupby("trust_code").agg(
-        wards=("ward_id", "nunique"),
-        ward_months=("month", "size"),
-        first=("month", "min"),
-        last=("month", "max"),
-    )
+    months = quality.coverage.copy()
     months["first"] = months["first"].map(month)
     months["last"] = months["last"].map(month)
     names = {
@@ -66,19 +53,11 @@ def completeness(programme: ProgrammeData, rule: DisclosureRule) -> None:
 
 
 @section
-def reporting_run_charts(programme: ProgrammeData, rule: DisclosureRule) -> None:
+def reporting_run_charts(quality: DataQuality, rule: DisclosureRule) -> None:
     """Run charts of each trust's monthly occupied bed days: a shift is a reporting change."""
-    data = _analysed(programme)
-    wm = data.ward_month
-    panels = []
-    for trust, g in wm.groupby("trust_code", sort=True):
-        monthly = g.groupby("month")["occupied_bed_days"].sum().reset_index()
-        if len(monthly) >= 2:
-            panels.append(
-                (f"{trust}", run_chart(monthly["occupied_bed_days"], dates=monthly["month"]), None)
-            )
+    panels = [(trust, chart, None) for trust, chart in quality.bed_days.items()]
     fig = plot_small_multiples(panels, ylabel="bed days")
-    signals = [title for title, res, _ in panels if res.signal]
+    signals = quality.reporting_changes
     figure(
         fig,
         f"Run charts of monthly occupied bed days for {len(panels)} trusts; "
@@ -92,30 +71,25 @@ def reporting_run_charts(programme: ProgrammeData, rule: DisclosureRule) -> None
 
 
 @section
-def validation_findings(programme: ProgrammeData, rule: DisclosureRule) -> None:
+def validation_findings(quality: DataQuality, rule: DisclosureRule) -> None:
     """Warnings from validation: every message internally; counts by trust and rule when shared."""
-    frame = programme.report.to_frame()
-    if frame.empty:
+    if quality.findings.empty:
         paragraph("Validation found no problems.")
         return
-    paragraph(programme.report.summary())
+    paragraph(quality.report.summary())
     if rule.internal:
-        table(frame[["severity", "trust_code", "source", "line", "column", "message"]], "Findings")
+        table(quality.findings[FINDING_COLUMNS], "Findings")
         return
-    counts = (
-        frame.groupby(["trust_code", "severity", "rule"]).size().rename("findings").reset_index()
-    )
     table(
-        counts,
+        quality.findings_by_rule(),
         "Findings by trust and rule (messages, which quote values, are in the internal report)",
     )
 
 
 @section
-def events_table(programme: ProgrammeData, rule: DisclosureRule) -> None:
+def events_table(quality: DataQuality, rule: DisclosureRule) -> None:
     """The events that change a series (free-text notes in internal reports only)."""
-    data = _analysed(programme)
-    ev = data.events
+    ev = quality.data.events
     if ev.empty:
         paragraph("No events were recorded (events.csv).")
         return

@@ -18,7 +18,7 @@ import pytest
 from rrp_eval.data.synthetic import write_demo_programme
 from rrp_eval.report.incremental import OutputLocked, output_lock, recover, write_marker
 from rrp_eval.report.manifest import state_path
-from rrp_eval.report.run import UnusableInput, run_suite
+from rrp_eval.report.suite import UnusableInput, run_suite
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "suite"
@@ -148,7 +148,7 @@ def _start_slow_run(demo_data, out, env, force=False):
     """A run of X01 and the slow X06 in a subprocess (its own session), returned once X01's
     page is in the build folder."""
     script = (
-        "from pathlib import Path; from rrp_eval.report.run import run_suite; "
+        "from pathlib import Path; from rrp_eval.report.suite import run_suite; "
         f"run_suite(data=Path({str(demo_data)!r}), params_dir=Path({str(ROOT / 'params')!r}), "
         f"out=Path({str(out)!r}), trusts=['X01', 'X06'], jobs=2, "
         f"notebooks=Path({str(FIXTURES)!r}), force={force})"
@@ -259,7 +259,8 @@ def test_a_kernel_that_dies_before_answering_is_started_once_more(demo_data, tmp
     import papermill
 
     from rrp_eval.disclosure import DisclosureRule
-    from rrp_eval.report.run import TRUST, Task, _execute
+    from rrp_eval.report.execute import execute
+    from rrp_eval.report.plan import TRUST, Task
 
     real, calls = papermill.execute_notebook, []
 
@@ -275,7 +276,7 @@ def test_a_kernel_that_dies_before_answering_is_started_once_more(demo_data, tmp
     parameters = {"params_dir": str(ROOT / "params"), "data": str(demo_data), "trust_code": "X01"}
     task = Task(TRUST, "X01", "trusts/X01.html", "X01", parameters)
     page = {"programme": "Test", "disclosure": "rule", "internal": False}
-    result = _execute(task, FIXTURES, tmp_path, page, DisclosureRule(), None, "cold")
+    result = execute(task, FIXTURES, tmp_path, page, DisclosureRule(), None, "cold")
     assert result.status == "ok" and len(calls) == 2
     log = (tmp_path / "logs" / f"{TRUST}_X01.log").read_text()
     assert "starting the kernel again" in log
@@ -288,5 +289,5 @@ def test_a_kernel_that_dies_before_answering_is_started_once_more(demo_data, tmp
             RuntimeError("Kernel died before replying to kernel_info")
         ),
     )
-    failed = _execute(task, FIXTURES, tmp_path, page, DisclosureRule(), None, "cold")
+    failed = execute(task, FIXTURES, tmp_path, page, DisclosureRule(), None, "cold")
     assert failed.status == "failed" and "Kernel died" in failed.message

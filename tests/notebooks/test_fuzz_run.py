@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from rrp_eval.data.load import load_raw
 from rrp_eval.data.validate import validate_programme
-from rrp_eval.report.run import UnusableInput, run_suite
+from rrp_eval.report.suite import UnusableInput, run_suite
 
 OPTIONAL_WARD_COLUMNS = ("ward_name", "cohort", "region", "beds")
 MEASURES = (

@@ -12,7 +12,8 @@ from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 
 from rrp_eval.params import ParameterError, load_params
-from rrp_eval.report.run import UnusableInput, inside, run_suite
+from rrp_eval.report.plan import inside
+from rrp_eval.report.suite import UnusableInput, run_suite
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT_NAME = "<script>alert('t')</script> Trust & Co"

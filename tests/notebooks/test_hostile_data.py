@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from rrp_eval.data.synthetic import write_demo_programme
-from rrp_eval.report.run import run_suite
+from rrp_eval.report.suite import run_suite
 
 ROOT = Path(__file__).resolve().parents[2]
 TRUSTS = ["X01", "X02", "X03", "X04"]

@@ -19,7 +19,7 @@ from datafiles import WARD_MONTH, write_programme
 
 from rrp_eval.report.incremental import MARKER, check_output_folder, recover, write_marker
 from rrp_eval.report.manifest import state_path
-from rrp_eval.report.run import OutputUnwritable, UnusableInput, run_suite
+from rrp_eval.report.suite import OutputUnwritable, UnusableInput, run_suite
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "suite"
@@ -278,7 +278,7 @@ def test_a_planted_link_as_the_lock_is_refused_and_its_target_kept(data, tmp_pat
 def test_a_manifest_that_cannot_be_written_stops_the_run_before_the_swap(
     data, tmp_path, monkeypatch
 ):
-    from rrp_eval.report import run as run_module
+    from rrp_eval.report import suite as run_module
 
     out = tmp_path / "out"
     run_suite(data=data, out=out, jobs=1, notebooks=FIXTURES, trusts=["RXA"])

@@ -28,7 +28,7 @@ from rrp_eval.prepare import with_derived_measures
 from rrp_eval.report.export import csv_text
 from rrp_eval.report.html import external_requests, html_tables
 from rrp_eval.report.manifest import state_path
-from rrp_eval.report.run import UnusableInput, run_suite
+from rrp_eval.report.suite import UnusableInput, run_suite
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "suite"

@@ -7,10 +7,18 @@ import doctest
 import pytest
 
 import rrp_eval.evaluate.programme
+import rrp_eval.evaluate.quality
 import rrp_eval.evaluate.trust
 import rrp_eval.models.its
+import rrp_eval.models.meta
 
-MODULES = [rrp_eval.models.its, rrp_eval.evaluate.trust, rrp_eval.evaluate.programme]
+MODULES = [
+    rrp_eval.models.its,
+    rrp_eval.models.meta,
+    rrp_eval.evaluate.trust,
+    rrp_eval.evaluate.programme,
+    rrp_eval.evaluate.quality,
+]
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)

@@ -182,7 +182,7 @@ def test_exclude_wards_is_set_from_yaml_and_leaves_the_wards_out_everywhere(tmp_
 def test_an_excluded_ward_that_is_not_in_the_data_is_refused(tmp_path):
     from datafiles import write_programme
 
-    from rrp_eval.report.run import UnusableInput, run_suite
+    from rrp_eval.report.suite import UnusableInput, run_suite
 
     params_dir = tmp_path / "params"
     (params_dir / "trusts").mkdir(parents=True)

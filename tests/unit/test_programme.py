@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
+from scipy import stats
 
 from rrp_eval.models.meta import PROGRAMME_COLUMNS, pool_random_effects, programme_effects
 
@@ -28,12 +29,12 @@ def _dl_by_hand(y, v):
 def test_dersimonian_laird_matches_the_formula():
     mu, se, tau2, i2 = _dl_by_hand(Y, SE**2)
     out = pool_random_effects(Y, SE, "dl")
-    assert_allclose(np.log(out["estimate"]), mu, rtol=1e-12)
-    assert_allclose(np.log(out["ci_high"]) - np.log(out["estimate"]), 1.959964 * se, rtol=1e-6)
-    assert_allclose(out["tau2"], tau2, rtol=1e-12)
-    assert_allclose(out["i2"], i2, rtol=1e-12)
-    assert tau2 > 0 and out["n_trusts"] == 5
-    half = (np.log(out["pi_high"]) - np.log(out["pi_low"])) / 2
+    assert_allclose(np.log(out.estimate), mu, rtol=1e-12)
+    assert_allclose(np.log(out.ci_high) - np.log(out.estimate), 1.959964 * se, rtol=1e-6)
+    assert_allclose(out.tau2, tau2, rtol=1e-12)
+    assert_allclose(out.i2, i2, rtol=1e-12)
+    assert tau2 > 0 and out.n_trusts == 5
+    half = (np.log(out.pi_high) - np.log(out.pi_low)) / 2
     assert_allclose(half, 3.182446 * math.sqrt(tau2 + se**2), rtol=1e-6)  # t(0.975, 3)
 
 
@@ -43,22 +44,45 @@ def test_between_trust_variance_is_never_negative():
     se = np.full(4, 0.2)
     for method in ("dl", "pm"):
         out = pool_random_effects(y, se, method)
-        assert out["tau2"] == 0.0
-        assert_allclose(np.log(out["estimate"]), y.mean(), atol=1e-12)
-        assert_allclose(np.log(out["ci_high"]) - np.log(out["estimate"]), 1.959964 * 0.1, rtol=1e-6)
+        assert out.tau2 == 0.0
+        assert_allclose(np.log(out.estimate), y.mean(), atol=1e-12)
+        assert_allclose(np.log(out.ci_high) - np.log(out.estimate), 1.959964 * 0.1, rtol=1e-6)
 
 
 def test_paule_mandel_solves_its_estimating_equation():
     out = pool_random_effects(Y, SE, "pm")
-    w = 1 / (SE**2 + out["tau2"])
+    w = 1 / (SE**2 + out.tau2)
     mu = (w * Y).sum() / w.sum()
     assert_allclose((w * (Y - mu) ** 2).sum(), len(Y) - 1, rtol=1e-4)
 
 
+def test_the_p_value_agrees_with_the_interval(bcg):
+    """p < 0.05 exactly when the 95% interval excludes 1: both from one SE and one reference
+    distribution (normal; t on k - 1 df with Hartung-Knapp)."""
+    y, se = bcg
+    for hk, q in ((False, 1.959964), (True, 2.178813)):
+        out = pool_random_effects(y, se, "reml", hartung_knapp=hk)
+        log_se = (np.log(out.ci_high) - np.log(out.estimate)) / q
+        dist = stats.t(12) if hk else stats.norm
+        assert_allclose(out.p_value, 2 * dist.sf(abs(np.log(out.estimate)) / log_se), rtol=1e-5)
+    shifted = pool_random_effects(y - np.log(out.ci_high), se, "reml", hartung_knapp=True)
+    assert_allclose(shifted.ci_high, 1.0, rtol=1e-12)
+    assert_allclose(shifted.p_value, 0.05, rtol=1e-9)
+
+
+def test_a_pooled_effect_is_a_result_with_its_trusts():
+    out = pool_random_effects([0.1, np.nan, -0.2], [0.1, 0.2, 0.1], labels=["A", "B", "C"])
+    assert out.labels == ("A", "C") and out.n_trusts == 2  # B has no estimate
+    assert list(out.summary_frame().index) == ["pooled"]
+    assert "2 trusts" in repr(out) and out.row()["n_trusts"] == 2
+    with pytest.raises(ValueError, match="2 labels for 3 effects"):
+        pool_random_effects([0.1, 0.2, 0.3], [0.1] * 3, labels=["A", "B"])
+
+
 def test_few_or_no_trusts():
-    assert math.isnan(pool_random_effects([], [], "dl")["estimate"])
+    assert math.isnan(pool_random_effects([], [], "dl").estimate)
     one = pool_random_effects([math.log(0.8)], [0.1])
-    assert_allclose(one["estimate"], 0.8) and math.isnan(one["pi_low"])
+    assert_allclose(one.estimate, 0.8) and math.isnan(one.pi_low)
     with pytest.raises(ValueError, match="method='sj'"):
         pool_random_effects(Y, SE, "sj")
 
@@ -79,11 +103,11 @@ def test_programme_effects_table():
     )
     out = programme_effects(its)
     assert list(out.columns) == PROGRAMME_COLUMNS
-    assert set(out["effect"]) == {"level_rr", "slope_rr", "rr_h"}
-    assert set(out["method"]) == {
+    assert set(out.effect) == {"level_rr", "slope_rr", "rr_h"}
+    assert set(out.method) == {
         f"random_effects_{m}{hk}" for m in ("dl", "pm", "reml") for hk in ("", "_hk")
     }
-    assert (out["n_trusts"] == 4).all()  # the failed trust is left out
+    assert (out.n_trusts == 4).all()  # the failed trust is left out
 
 
 # Colditz et al. (1994) BCG vaccine trials (metafor's dat.bcg): TB cases and non-cases,
@@ -119,29 +143,29 @@ def test_bcg_published_results(bcg):
     y, se = bcg
     dl = pool_random_effects(y, se, "dl")
     assert_allclose(
-        np.log([dl["estimate"], dl["ci_low"], dl["ci_high"]]),
+        np.log([dl.estimate, dl.ci_low, dl.ci_high]),
         [-0.7141, -1.0644, -0.3638],
         atol=0.5e-4,
     )
-    assert_allclose(dl["tau2"], 0.3088, atol=0.5e-4)
+    assert_allclose(dl.tau2, 0.3088, atol=0.5e-4)
     reml = pool_random_effects(y, se, "reml")
     assert_allclose(
-        np.log([reml["estimate"], reml["ci_low"], reml["ci_high"]]),
+        np.log([reml.estimate, reml.ci_low, reml.ci_high]),
         [-0.7145, -1.0669, -0.3622],
         atol=0.5e-4,
     )
-    assert_allclose(reml["tau2"], 0.3132, atol=0.5e-4)
-    assert_allclose(dl["i2"], (152.2330 - 12) / 152.2330, atol=1e-5)
+    assert_allclose(reml.tau2, 0.3132, atol=0.5e-4)
+    assert_allclose(dl.i2, (152.2330 - 12) / 152.2330, atol=1e-5)
 
 
 def test_hartung_knapp_interval(bcg):
     y, se = bcg
     hk = pool_random_effects(y, se, "reml", hartung_knapp=True)
-    tau2 = hk["tau2"]
+    tau2 = hk.tau2
     w = 1 / (se**2 + tau2)
     mu = (w * y).sum() / w.sum()
     se_hk = np.sqrt((w * (y - mu) ** 2).sum() / (12 * w.sum()))
-    assert_allclose(np.log(hk["ci_high"]) - mu, 2.178813 * se_hk, rtol=1e-6)  # t(0.975, 12)
+    assert_allclose(np.log(hk.ci_high) - mu, 2.178813 * se_hk, rtol=1e-6)  # t(0.975, 12)
 
 
 def test_wilson_interval_matches_newcombe():

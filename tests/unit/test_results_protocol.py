@@ -59,6 +59,11 @@ RESULTS = {
     "TrustEvaluation": (lambda small, prog: prog.trusts["X02"], TIDY),
     "ControlledFit": (lambda small, prog: prog.controlled["physical_restraint"], TIDY),
     "ProgrammeEvaluation": (lambda small, prog: prog, {"estimate", "ci_low", "ci_high"}),
+    "PooledEffect": (lambda small, prog: prog.pool("physical_restraint"), TIDY),
+    "DataQuality": (
+        lambda small, prog: rrp.evaluate_quality(small),
+        {"wards", "ward_months", "completeness", "errors", "warnings"},
+    ),
 }
 
 
@@ -105,6 +110,23 @@ def test_the_analysts_moves_on_a_trust(prog):
     with pytest.raises(ValueError, match="not allowed"):
         trust.refit("seclusion", phase=3)
     assert trust.summary_frame().index.names == ["measure", "effect"]
+
+
+@pytest.mark.slow
+def test_a_pooled_effect_is_the_programme_tables_row(prog):
+    """``prog.pool`` re-pools what the ``programme_effects`` table holds, trusts named."""
+    for method, name in (("reml", "random_effects_reml_hk"), ("dl", "random_effects_dl_hk")):
+        pooled = prog.pool("seclusion", "rr_h", method)
+        row = prog.effect("seclusion", name, "rr_h")
+        assert row is not None
+        np.testing.assert_allclose(
+            [pooled.row()[k] for k in ("estimate", "ci_low", "ci_high", "tau2")],
+            row[["estimate", "ci_low", "ci_high", "tau2"]].to_numpy(float),
+            rtol=1e-12,
+        )
+        assert set(pooled.labels) <= set(prog.trusts) and len(pooled.labels) == pooled.n_trusts
+    with pytest.raises(ValueError, match="pooled effects are"):
+        prog.pool("seclusion", "rr_end")
 
 
 def test_warnings_are_recorded_not_silenced():

@@ -1,0 +1,130 @@
+"""The run's front page: one row per trust (status, headline effect, Making Data Count icons)
+and the programme-level pages, rendered by ``html.render_index``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from rrp_eval.disclosure import DisclosureRule
+from rrp_eval.params import ProgrammeParams
+from rrp_eval.plots import ICON_TEXT
+from rrp_eval.report.execute import TaskResult
+from rrp_eval.report.html import render_index
+from rrp_eval.report.plan import TRUST
+
+
+def index_page(
+    params: ProgrammeParams,
+    trusts: pd.DataFrame,
+    its: pd.DataFrame,
+    spc: pd.DataFrame,
+    results: list[TaskResult],
+    failed_trusts: dict[str, str],
+    rule: DisclosureRule,
+    headline: str,
+) -> str:
+    """``index.html``: ``trusts`` has ``trust_code`` and ``trust_name``, one row per trust."""
+    context = _index_context(params, trusts, its, spc, results, failed_trusts, rule, headline)
+    return render_index(context)
+
+
+def _badges(spc: pd.DataFrame, params: ProgrammeParams) -> list[dict[str, str]]:
+    out = []
+    for row in spc.itertuples():
+        icon = row.variation_icon if isinstance(row.variation_icon, str) else ""
+        icon = icon or "common_cause"
+        text, colour, words = ICON_TEXT[icon]
+        out.append(
+            {
+                "text": text,
+                "colour": colour,
+                "title": f"{params.measure(row.measure).label}: {words}",
+            }
+        )
+    return out
+
+
+def _ci(row: pd.Series, name: str) -> str:
+    if pd.isna(row[name]):
+        return ""
+    return f"{row[name]:.2f} ({row[f'{name}_low']:.2f} to {row[f'{name}_high']:.2f})"
+
+
+def _sort_value(head: pd.Series | None, name: str) -> str:
+    """A cell's sort key for the index table (blank sorts last)."""
+    if head is None or pd.isna(head[name]):
+        return ""
+    return f"{float(head[name]):.6f}"
+
+
+def _index_context(
+    params: ProgrammeParams,
+    data_trusts: pd.DataFrame,
+    its: pd.DataFrame,
+    spc: pd.DataFrame,
+    results: list[TaskResult],
+    failed_trusts: dict[str, str],
+    rule: DisclosureRule,
+    headline: str,
+) -> dict[str, Any]:
+    by_name = {r.task.name: r for r in results}
+    trusts = []
+    for code, name in data_trusts.itertuples(index=False):
+        result = by_name.get(code)
+        if code in failed_trusts:
+            status, message = "failed", failed_trusts[code]
+        elif result is None:
+            continue
+        else:
+            status, message = result.status, result.message
+        rows = its[(its.trust_code == code) & (its.measure == headline)]
+        head = rows.iloc[0] if len(rows) else None
+        trusts.append(
+            {
+                "code": code,
+                "name": name,
+                "status": status,
+                "status_text": {"ok": "complete", "failed": "failed"}.get(status, status),
+                "message": message,
+                "href": f"trusts/{code}.html" if result is not None else "",
+                "design": head["design"] if head is not None else "",
+                "level": _ci(head, "level_rr") if head is not None else "",
+                "rr_h": _ci(head, "rr_h") if head is not None else "",
+                "badges": _badges(spc[spc.trust_code == code], params),
+                "level_sort": _sort_value(head, "level_rr"),
+                "rr_h_sort": _sort_value(head, "rr_h"),
+                "concerns": int(
+                    spc.loc[spc.trust_code == code, "variation_icon"]
+                    .fillna("")
+                    .astype(str)
+                    .str.startswith("concern")
+                    .sum()
+                ),
+            }
+        )
+    programme_rows = [
+        {
+            "name": r.task.title,
+            "href": r.task.html,
+            "status": r.status,
+            "status_text": "complete" if r.status == "ok" else "failed",
+            "message": r.message,
+        }
+        for r in results
+        if r.task.stage != TRUST
+    ]
+    n_ok = sum(t["status"] == "ok" for t in trusts)
+    failed = [t["code"] for t in trusts if t["status"] != "ok"]
+    return {
+        "programme": params.programme,
+        "internal": rule.internal,
+        "disclosure": rule.statement,
+        "summary": f"{n_ok} of {len(trusts)} trust evaluations complete.",
+        "failed": f"Failed: {', '.join(failed)} (see each row)." if failed else "",
+        "programme_rows": programme_rows,
+        "trusts": trusts,
+        "measure_label": params.measure(headline).label,
+        "horizon": params.horizon_months,
+    }

@@ -1,0 +1,487 @@
+"""The main job (SPEC §4-5): plan the run, execute every notebook in worker processes while the
+programme-level fits run here, assemble the tables, write the index and the manifest, and swap
+the finished build into place.
+
+The steps live in ``plan``, ``execute``, ``assemble`` and ``index``; this module orders them and
+owns the output folder (its lock, the build beside it, the swap).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from rrp_eval.evaluate.programme import evaluate_programme, fit_panel
+from rrp_eval.evaluate.trust import TrustEvaluation, headline_measure
+from rrp_eval.models.controlled import CS_SEED
+from rrp_eval.report.assemble import (
+    OUTPUT_FILES,
+    read_tables,
+    run_tables,
+    write_glance,
+    write_parquet,
+    write_tables,
+)
+from rrp_eval.report.execute import (
+    OutputUnwritable,
+    TaskResult,
+    completed,
+    evaluate_and_execute,
+    evaluate_only,
+    evaluation_cache,
+    execute,
+    executor,
+    is_unwritable,
+    unwritable_message,
+)
+from rrp_eval.report.incremental import (
+    OutputLocked,
+    OutputRefused,
+    check_output_folder,
+    copy_into,
+    output_lock,
+    previous_outputs,
+    recover,
+    reusable,
+    write_marker,
+)
+from rrp_eval.report.index import index_page
+from rrp_eval.report.manifest import (
+    manifest_text,
+    shareable,
+    state_path,
+    write_atomic,
+    write_manifest,
+)
+from rrp_eval.report.plan import (
+    CONTEXT,
+    NOTEBOOKS,
+    PROGRAMME,
+    TRUST,
+    RunOptions,
+    RunPlan,
+    Task,
+    UnusableInput,
+    load_inputs,
+    output_folder,
+    plan_run,
+)
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_TRUSTS_FAILED, EXIT_UNUSABLE, EXIT_UNWRITABLE = 0, 1, 2, 3
+
+__all__ = [
+    "EXIT_OK",
+    "EXIT_TRUSTS_FAILED",
+    "EXIT_UNUSABLE",
+    "EXIT_UNWRITABLE",
+    "OutputUnwritable",
+    "RunSummary",
+    "UnusableInput",
+    "run_suite",
+]
+
+
+@dataclass
+class RunSummary:
+    """What a run did; ``exit_code`` follows SPEC §4."""
+
+    out: Path
+    results: list[TaskResult] = field(default_factory=list)
+    failed_trusts: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        failed = self.failed_trusts or any(r.status != "ok" for r in self.results)
+        return EXIT_TRUSTS_FAILED if failed else EXIT_OK
+
+
+def run_suite(
+    *,
+    data: str | Path | None = None,
+    params_dir: str | Path | None = None,
+    out: str | Path | None = None,
+    trusts: list[str] | None = None,
+    jobs: int | None = None,
+    internal: bool = False,
+    notebooks: Path = NOTEBOOKS,
+    force: bool = False,
+    timeout: float | None = None,
+    progress: bool = False,
+    scheduler: str | None = None,
+    kernels: str = "warm",
+) -> RunSummary:
+    """Run the whole evaluation.
+
+    Parameters
+    ----------
+    data : str or Path, optional
+        Data folder or workbook; default the parameters' ``data`` (the demonstration programme).
+    params_dir : str or Path, optional
+        Parameters folder; default built-in defaults.
+    out : str or Path, optional
+        Output folder; default ``outputs/<data folder name>`` (``outputs/demo``).
+    trusts : list of str, optional
+        Evaluate these trusts only.
+    jobs : int, optional
+        Worker processes; default the number of CPUs.
+    internal : bool, default False
+        Render without disclosure control, every page marked "internal: not for sharing".
+    notebooks : Path
+        Folder of the notebooks to execute.
+    force : bool, default False
+        Execute every notebook and recompute the tables even when their inputs are unchanged.
+    timeout : float, optional
+        Seconds a notebook may run before it is stopped and marked failed (its partial
+        notebook is rendered); default no limit.
+    progress : bool, default False
+        A progress bar (tqdm, on stderr) and one line per notebook as it finishes.
+    scheduler : str, optional
+        Address of a Dask distributed scheduler to run the notebooks on instead of local
+        worker processes (``pip install "rrp-eval[dask]"``).
+    kernels : {"warm", "cold"}, default "warm"
+        "warm" forks each notebook's kernel from a per-worker template process that has
+        imported the libraries once (Linux; elsewhere, or if the template cannot be used, the
+        kernel starts the usual way and run.json says why); "cold" always starts a new
+        ``python -m ipykernel_launcher``.
+
+    Returns
+    -------
+    RunSummary
+
+    Raises
+    ------
+    UnusableInput
+        Structural data errors or bad parameters, before anything is written.
+    """
+    t0 = time.perf_counter()
+    inputs = load_inputs(data, params_dir, trusts)
+    options = RunOptions(jobs, force, timeout, progress, scheduler, kernels)
+    out_dir = output_folder(out, "demo" if inputs.demo else inputs.data_path.stem, internal)
+    protected = {"data": inputs.data_path}
+    if inputs.params.source:
+        protected["parameters"] = Path(inputs.params.source).parent
+    try:
+        check_output_folder(out_dir, "internal" if internal else "shared", protected)
+    except OutputRefused as exc:
+        raise UnusableInput(str(exc)) from exc
+    out_dir = out_dir.resolve()
+    try:
+        with output_lock(out_dir):
+            plan = plan_run(inputs, out_dir, trusts, internal, notebooks, options)
+            return _run_locked(plan, t0)
+    except OutputLocked as exc:
+        raise UnusableInput(str(exc)) from exc
+    except OSError as exc:
+        if not is_unwritable(exc) or isinstance(exc, OutputUnwritable):
+            raise
+        where = f"{exc.strerror} at {exc.filename}" if exc.filename else exc.strerror
+        raise OutputUnwritable(exc.errno, unwritable_message(out_dir, where)) from exc
+
+
+def _run_locked(plan: RunPlan, t0: float) -> RunSummary:
+    """The run, with the output folder locked: build beside it, then swap the build in."""
+    out_dir = plan.out_dir
+    recovered = recover(out_dir)
+    if recovered:
+        logger.warning("%s: %s", out_dir, recovered)
+    previous = {} if plan.options.force else previous_outputs(out_dir)
+    build = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.build-", dir=out_dir.parent))
+    run_id = uuid.uuid4().hex
+    write_marker(build, "internal" if plan.internal else "shared", run_id)
+    for sub in ("notebooks", "trusts", "tables", "logs"):
+        (build / sub).mkdir()
+    build.chmod(0o755)
+    summary = RunSummary(out=out_dir, failed_trusts=dict(plan.failed_trusts))
+    try:
+        reused, to_run = _reuse(plan, previous, build)
+        tables_reused = reusable(
+            previous, "tables", plan.tables_digest, [out_dir / f for f in OUTPUT_FILES]
+        )
+        workers = max(1, min(plan.options.jobs or os.cpu_count() or 1, max(len(to_run), 1)))
+        run = _Execution(plan, build, summary, workers)
+        its, spc = run.all(to_run, reused, tables_reused)
+        full = [r for r in summary.results if r.unwritable]
+        if full:  # never swap in a half-written run
+            raise OutputUnwritable(
+                errno.ENOSPC,
+                unwritable_message(out_dir, f"{full[0].task.html}: {full[0].message}"),
+            )
+        _report_kernels(summary.results, plan.options.kernels)
+        summary.results += reused
+        summary.results.sort(key=lambda r: (r.task.stage, r.task.name))
+        write_atomic(build / "index.html", _index(plan, its, spc, summary))
+        summary.seconds = time.perf_counter() - t0
+        pending = _write_manifests(plan, build, summary, run_id, workers, tables_reused, run)
+        try:
+            _swap_into_place(build, out_dir)
+        except BaseException:
+            pending.unlink(missing_ok=True)
+            raise
+        try:
+            os.replace(pending, state_path(out_dir))
+        except OSError as exc:  # the reports are in place; the next run reuses nothing
+            state = state_path(out_dir)
+            logger.warning("%s: the run's manifest could not be kept (%s)", state, exc.strerror)
+            pending.unlink(missing_ok=True)
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+    return summary
+
+
+def _reuse(
+    plan: RunPlan, previous: dict[str, Any], build: Path
+) -> tuple[list[TaskResult], list[Task]]:
+    """Copy into the build the pages that have not changed since the last run; the rest run."""
+    reused: list[TaskResult] = []
+    to_run: list[Task] = []
+    for task in plan.tasks:
+        files = [plan.out_dir / p for p in task.files]
+        if reusable(previous, task.html, plan.digests[task.html], files):
+            copy_into([(plan.out_dir / p, build / p) for p in task.files])
+            reused.append(TaskResult(task, "ok", "", 0.0, reused=True))
+        else:
+            to_run.append(task)
+    if plan.options.progress and reused:
+        print(
+            f"  {len(reused)} notebook(s) unchanged since the last run: reused "
+            "(--force to run them again)",
+            file=sys.stderr,
+        )
+    return reused, to_run
+
+
+class _Execution:
+    """The notebooks on the workers and the programme-level evaluation here, overlapped."""
+
+    def __init__(self, plan: RunPlan, build: Path, summary: RunSummary, workers: int):
+        self.plan, self.build, self.summary, self.workers = plan, build, summary, workers
+        self.evaluations: dict[str, TrustEvaluation | None] = {}
+        self.tables_seconds = 0.0
+        self.bar: Any = None
+
+    def all(
+        self, to_run: list[Task], reused: list[TaskResult], tables_reused: bool
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Run every task and build (or reuse) the tables; ``its_effects`` and ``spc_signals``
+        for the index."""
+        plan, build = self.plan, self.build
+        if to_run:  # imported once here, so that the forked workers share them
+            import nbconvert  # noqa: F401
+            import papermill  # noqa: F401
+        self.bar = _progress_bar(len(to_run), plan.options.progress)
+        # the trust tasks first: each worker evaluates its trust (the tables are built from
+        # the evaluations) and then runs the notebook, which reads the evaluation from the
+        # run's cache; the programme-level page last, as it shows the programme's evaluation
+        trust_tasks = [t for t in to_run if t.stage == TRUST]
+        last = [t for t in to_run if t.stage in (PROGRAMME, CONTEXT)]
+        others = [t for t in to_run if t not in trust_tasks and t not in last]
+        run = (plan.notebooks, build, plan.page, plan.rule, plan.options.timeout)
+        run += (plan.options.kernels,)
+        analysed, params = plan.analysed, plan.params
+        warm = plan.options.kernels == "warm"
+        with evaluation_cache(), executor(self.workers, plan.options.scheduler, warm) as submit:
+            trust_futures = [
+                submit(evaluate_and_execute, t, analysed.only_trust(t.name), params, *run)
+                for t in trust_tasks
+            ]
+            futures = [submit(execute, t, *run) for t in others]
+            t_tables = time.perf_counter()
+            if tables_reused:
+                files = [(plan.out_dir / f, build / f) for f in OUTPUT_FILES]
+                copy_into(files)
+                self._finished(trust_futures)
+                futures += [submit(execute, t, *run) for t in last]
+                its, spc = read_tables(build)
+            else:
+                # the evaluations of reused trust pages are made again (their pages are not)
+                trust_futures += [
+                    submit(evaluate_only, r.task, analysed.only_trust(r.task.name), params)
+                    for r in reused
+                    if r.task.stage == TRUST
+                ]
+                panel = fit_panel(analysed, params)  # while the trusts run
+                self._finished(trust_futures)
+                ok = plan.ok_trusts
+                prog = evaluate_programme(
+                    analysed,
+                    params,
+                    trusts={t: e for t in ok if (e := self.evaluations.get(t)) is not None},
+                    panel=panel,
+                )
+                measures = params.analysed_measures(plan.inputs.programme.measures)
+                tables = run_tables(prog, self.evaluations, ok, plan.failed_trusts, measures)
+                write_parquet(build / "tables" / "parquet", tables)
+                futures += [submit(execute, t, *run) for t in last]
+                # while the programme notebook runs
+                write_tables(build, params, tables, plan.internal)
+                write_glance(build / "programme_at_a_glance.png", prog, plan.rule)
+                its, spc = tables["its_effects"], tables["spc_signals"]
+            self.tables_seconds = time.perf_counter() - t_tables
+            self._finished(futures)
+        self.bar.close()
+        return its, spc
+
+    def _finished(self, futures: list[Any]) -> None:
+        for result in completed(futures):
+            if result.task.stage == TRUST:
+                self.evaluations[result.task.name] = result.evaluation
+                result.evaluation = None  # kept once, here
+            if not (result.reused and result.task.stage == TRUST):
+                self.summary.results.append(result)
+                _report_line(self.bar, result)
+
+
+def _index(plan: RunPlan, its: pd.DataFrame, spc: pd.DataFrame, summary: RunSummary) -> str:
+    """``index.html``: the selected trusts, and any failed trust that wards.csv does not list."""
+    wards = plan.inputs.programme.wards
+    trusts = wards[["trust_code", "trust_name"]].drop_duplicates("trust_code")
+    trusts = trusts[trusts.trust_code.isin(plan.selected)]
+    unknown = [t for t in summary.failed_trusts if t not in set(trusts.trust_code)]
+    if unknown:
+        extra = pd.DataFrame({"trust_code": unknown, "trust_name": "(not in wards.csv)"})
+        trusts = pd.concat([trusts, extra], ignore_index=True)
+    return index_page(
+        plan.params,
+        trusts,
+        its,
+        spc,
+        summary.results,
+        summary.failed_trusts,
+        plan.rule,
+        headline_measure(plan.params, plan.inputs.programme.measures),
+    )
+
+
+def _write_manifests(
+    plan: RunPlan,
+    build: Path,
+    summary: RunSummary,
+    run_id: str,
+    workers: int,
+    tables_reused: bool,
+    run: _Execution,
+) -> Path:
+    """``run.json`` in the build (a shared one without hashes or absolute paths) and the full
+    manifest beside the output folder, under a name that is renamed into place after the swap
+    (written before it, so a full disk stops the run here; it names the run, so a stale one is
+    never trusted). Returns the pending full manifest."""
+    options = plan.options
+    manifest_path = write_manifest(
+        build,
+        command="run",
+        inputs=plan.inputs.files,
+        parameters={
+            "programme": plan.params.model_dump(mode="json"),
+            "data": str(plan.inputs.data_path),
+            "trusts": plan.selected,
+            "internal": plan.internal,
+            "jobs": workers,
+            "timeout": options.timeout,
+            "scheduler": options.scheduler,
+            "force": options.force,
+            "kernels": options.kernels,
+        },
+        outputs={
+            **{
+                r.task.html: {
+                    "status": r.status,
+                    "message": r.message,
+                    "seconds": round(r.seconds, 2),
+                    "reused": r.reused,
+                    "peak_mib": r.peak_mib,
+                    "kernel": r.kernel,
+                    "input_sha256": plan.digests[r.task.html],
+                }
+                for r in summary.results
+            },
+            **{
+                f"trusts/{t}.html": {"status": "failed", "message": m}
+                for t, m in summary.failed_trusts.items()
+            },
+            "tables": {
+                "status": "ok",
+                "reused": tables_reused,
+                "input_sha256": plan.tables_digest,
+            },
+        },
+        notebooks={
+            stage: plan.notebooks / f"{stage}.ipynb"
+            for stage in sorted({t.stage for t in plan.tasks})
+        },
+        reproduce=plan.reproduce,
+        seeds={"callaway_santanna_bootstrap": CS_SEED},
+        timings={
+            "total": summary.seconds,
+            "tables": run.tables_seconds,
+            **{f"{r.task.stage}_{r.task.name}": r.seconds for r in summary.results},
+        },
+    )
+    full = json.loads(manifest_path.read_text(encoding="utf-8")) | {"run_id": run_id}
+    if plan.internal:
+        write_atomic(manifest_path, manifest_text(full))
+    else:  # the shared folder gets no hashes and no absolute paths
+        write_atomic(manifest_path, manifest_text(shareable(full)))
+    state = state_path(plan.out_dir)
+    pending = state.with_name(f"{state.name}.{run_id}")
+    write_atomic(pending, manifest_text(full))
+    return pending
+
+
+def _swap_into_place(build: Path, out: Path) -> None:
+    """Replace ``out`` by ``build`` with two renames; the old run is removed last."""
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    if out.exists():
+        os.replace(out, old)
+    os.replace(build, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _progress_bar(total: int, enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    bar = tqdm(
+        total=total,
+        unit="notebook",
+        desc="rrp-eval",
+        disable=not (enabled and sys.stderr.isatty()) or total == 0,
+        dynamic_ncols=True,
+        file=sys.stderr,
+    )
+    bar.lines = enabled  # one line per notebook even when there is no terminal for the bar
+    return bar
+
+
+def _report_line(bar: Any, r: TaskResult) -> None:
+    from tqdm.auto import tqdm
+
+    bar.update(1)
+    if bar.lines:
+        note = f": {r.message}" if r.message else ""
+        tqdm.write(f"  {r.status:<6} {r.task.html} ({r.seconds:.1f} s){note}", file=sys.stderr)
+
+
+def _report_kernels(results: list[TaskResult], kernels: str) -> None:
+    """One log line when warm kernels were asked for and some kernel started cold."""
+    cold = [r.kernel for r in results if r.kernel.startswith("cold:")]
+    if kernels == "warm" and cold:
+        logger.warning(
+            "warm kernels unavailable for %d of %d notebooks (%s); they started the usual way",
+            len(cold),
+            len(results),
+            cold[0].removeprefix("cold: "),
+        )

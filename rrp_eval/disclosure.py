@@ -13,7 +13,9 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from rrp_eval.params import DisclosureParams
@@ -58,9 +60,14 @@ class DisclosureRule:
             f"Disclosure control: counts and bed days of 1 to {self.suppress_below - 1} are "
             f"shown as {SUPPRESSED} and others rounded to the nearest {self.round_to}; monthly "
             f"rates are not shown where the count is under {self.min_rate_count} or the bed "
-            f"days under {self.min_rate_bed_days}, and are otherwise rounded to "
-            f"{self.rate_decimals} decimal place{'s' * (self.rate_decimals != 1)}. Model "
-            "estimates and their intervals are not disclosive (NHS Digital's MHSDS rule)."
+            f"days under {self.min_rate_bed_days}, and are otherwise rounded (to 1, 2 or 5 "
+            "× 10^k per 1,000, at least "
+            f"{self.rate_decimals} decimal place{'s' * (self.rate_decimals != 1)}) so that no "
+            f"rate gives its count more precisely than rounding to {self.round_to} does; SPC "
+            "centre lines and limits are rounded the same way and withheld when the baseline "
+            f"has under {self.min_rate_count} events, and funnel and caterpillar plots leave out "
+            f"a trust with 1 to {self.suppress_below - 1} events. Model estimates and their "
+            "intervals are not disclosive (NHS Digital's MHSDS rule)."
         )
 
     def count(self, value: float) -> str:
@@ -78,6 +85,35 @@ class DisclosureRule:
         """A column of counts or bed days as text that may be shown."""
         return values.map(self.count)
 
+    def rate_step(self, bed_days: Any, minimum: float | None = None, per: float = 1000.0) -> Any:
+        """The step a shared rate over ``bed_days`` is rounded to: coarse enough that the rate
+        pins its count no more finely than counts are rounded (step × bed days / ``per`` ≥
+        ``round_to``), taken up to 1, 2 or 5 × 10^k, and never finer than ``minimum`` (default
+        ``10^-rate_decimals``). The step comes from the bed days rounded as they are
+        published, so that a reader who knows the rule computes the same step. Bed days of 0
+        or NaN give NaN (no rate)."""
+        floor = 10.0**-self.rate_decimals if minimum is None else minimum
+        bd = np.asarray(bed_days, dtype=float)
+        if self.round_to > 1:  # from the bed days as published, so a reader gets the same step
+            bd = self.round_to * np.round(bd / self.round_to)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            need = np.where(bd > 0, self.round_to * per / bd, np.nan)
+        step = np.fmax(nice_step(need), floor)
+        return np.where(bd > 0, step, np.nan)
+
+    def round_rate(self, rate: Any, bed_days: Any, minimum: float | None = None) -> Any:
+        """``rate`` rounded to :meth:`rate_step` (unchanged in internal reports); a Series
+        stays a Series."""
+        if self.internal:
+            return rate
+        step = self.rate_step(bed_days, minimum)
+        values = np.asarray(rate, dtype=float)
+        with np.errstate(invalid="ignore"):
+            rounded = np.round(np.round(values / step) * step, 10)
+        if isinstance(rate, pd.Series):
+            return pd.Series(rounded, index=rate.index, name=rate.name)
+        return rounded if np.ndim(rounded) else float(rounded)
+
     def rate_mask(self, count: pd.Series, bed_days: pd.Series) -> pd.Series:
         """True where a monthly rate may be shown."""
         if self.internal:
@@ -85,23 +121,56 @@ class DisclosureRule:
         return (count >= self.min_rate_count) & (bed_days >= self.min_rate_bed_days)
 
     def rates(self, rate: pd.Series, count: pd.Series, bed_days: pd.Series) -> pd.Series:
-        """Monthly rates that may be shown: NaN where suppressed, else rounded (for charts)."""
+        """Monthly rates that may be shown: NaN where suppressed, else rounded to
+        :meth:`rate_step` (for charts and tables)."""
         shown = rate.where(self.rate_mask(count, bed_days))
-        return shown if self.internal else shown.round(self.rate_decimals)
+        return self.round_rate(shown, bed_days)
 
     def aggregate_rates(self, rate: pd.Series, count: pd.Series, bed_days: pd.Series) -> pd.Series:
         """Rates over many wards or providers (a national or programme month): the same
-        small-number mask as :meth:`rates` but to one decimal place, since rounding such an
-        aggregate to a whole number protects no one and hides its trend."""
+        small-number mask as :meth:`rates`, rounded to :meth:`rate_step` but to one decimal
+        place where the bed days allow (a whole number would hide such an aggregate's trend)."""
         shown = rate.where(self.rate_mask(count, bed_days))
-        return shown if self.internal else shown.round(1)
+        return self.round_rate(shown, bed_days, minimum=0.1)
 
     def rate_text(self, rate: pd.Series, count: pd.Series, bed_days: pd.Series) -> pd.Series:
         """Monthly rates as text for tables: ``*`` where suppressed."""
-        decimals = 1 if self.internal else self.rate_decimals
         shown = self.rates(rate, count, bed_days)
-        text = shown.map(lambda v: "" if pd.isna(v) else f"{v:,.{decimals}f}")
+        if self.internal:
+            text = shown.map(lambda v: "" if pd.isna(v) else f"{v:,.1f}")
+        else:
+            steps = pd.Series(self.rate_step(bed_days), index=shown.index)
+            text = pd.Series(
+                [
+                    "" if pd.isna(v) else f"{v:,.{_decimals(st)}f}"
+                    for v, st in zip(shown, steps, strict=True)
+                ],
+                index=shown.index,
+            )
         return text.where(shown.notna() | count.isna() | bed_days.isna(), SUPPRESSED)
+
+
+def _decimals(step: float) -> int:
+    """Decimal places that show a multiple of ``step`` exactly."""
+    if not np.isfinite(step) or step >= 1:
+        return 0
+    return max(0, -math.floor(math.log10(step) + 1e-9))
+
+
+def nice_step(need: Any) -> Any:
+    """The smallest of 1, 2 or 5 × 10^k at or above ``need`` (elementwise; NaN stays NaN)."""
+    need = np.asarray(need, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        power = 10.0 ** np.floor(np.log10(need))
+        mantissa = need / power
+        factor = np.where(mantissa <= 1, 1.0, np.where(mantissa <= 2, 2.0, 5.0))
+        factor = np.where(mantissa > 5, 10.0, factor)
+        # a mantissa a hair above 1, 2 or 5 from floating point is that step
+        factor = np.where(
+            np.isclose(mantissa, np.round(mantissa)) & (mantissa <= 5), np.round(mantissa), factor
+        )
+        step = np.where(need > 0, factor * power, np.nan)
+    return step
 
 
 def suppressed_share(rule: DisclosureRule, count: pd.Series, bed_days: pd.Series) -> float:
@@ -112,7 +181,7 @@ def suppressed_share(rule: DisclosureRule, count: pd.Series, bed_days: pd.Series
     return float((~rule.rate_mask(count[ok], bed_days[ok])).mean())
 
 
-__all__ = ["SUPPRESSED", "DisclosureRule", "suppressed_share"]
+__all__ = ["SUPPRESSED", "DisclosureRule", "nice_step", "suppressed_share"]
 
 
 # --- the check every shared page passes before it is written --------------------------------

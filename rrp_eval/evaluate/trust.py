@@ -9,13 +9,14 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from rrp_eval.data.validate import ProgrammeData
+from rrp_eval.disclosure import DisclosureRule
 from rrp_eval.evaluate.cache import cached
 from rrp_eval.evaluate.tables import (
     SENSITIVITY_COLUMNS,
@@ -269,8 +270,39 @@ class MeasureSPC(ResultMixin):
             "baseline_months": self.result.freeze or len(self.result.frame),
         }
 
-    def row(self) -> dict[str, object]:
-        """One ``spc_signals.csv`` row."""
+    @property
+    def baseline(self) -> pd.DataFrame:
+        """The months the centre line and limits come from (the frozen baseline, or all)."""
+        n = (self.result.freeze or len(self.series)) if self.result is not None else 0
+        return self.series.iloc[:n]
+
+    def controlled(self, rule: DisclosureRule) -> MeasureSPC:
+        """The chart as it may be shared: each month's value by ``rule.rates`` (NaN where
+        suppressed), its limits rounded to the step of that month's bed days and the centre
+        line to the step of the baseline's bed days (so that neither pins a count or a month's
+        bed days more finely than counts are rounded); centre and limits withheld (NaN) when
+        the baseline holds 1 to ``min_rate_count - 1`` events. Internal: unchanged."""
+        if rule.internal or self.result is None:
+            return self
+        s, f = self.series, self.result.frame.copy()
+        base = self.baseline
+        base_count = float(base["count"].sum())
+        bd = s["occupied_bed_days"].to_numpy(float)
+        shown = rule.rates(s["rate_per_1000_obd"], s["count"], s["occupied_bed_days"])
+        f["value"] = shown.to_numpy(float)
+        if 0 < base_count < rule.min_rate_count:
+            f[["centre", "lcl", "ucl"]] = math.nan
+        else:
+            f["centre"] = rule.round_rate(f["centre"], float(base["occupied_bed_days"].sum()))
+            for col in ("lcl", "ucl"):
+                f[col] = rule.round_rate(f[col], bd)
+            f["lcl"] = f["lcl"].clip(lower=0)
+        return replace(self, result=replace(self.result, frame=f))
+
+    def row(self, rule: DisclosureRule | None = None) -> dict[str, object]:
+        """One ``spc_signals.csv`` row (centre and limits as ``rule`` allows them shared)."""
+        if rule is not None:
+            return self.controlled(rule).row()
         row: dict[str, object] = dict.fromkeys(SPC_COLUMNS, math.nan)
         row.update(trust_code=self.trust_code, measure=self.measure, series=self.label)
         res = self.result
@@ -429,12 +461,13 @@ class TrustEvaluation(ResultMixin):
         """The measure reports lead with (see :func:`headline_measure`)."""
         return headline_measure(self.params, self.data.measures)
 
-    def tables(self) -> dict[str, pd.DataFrame]:
-        """This trust's rows of ``its_effects``, ``spc_signals`` and ``its_sensitivity``."""
+    def tables(self, rule: DisclosureRule | None = None) -> dict[str, pd.DataFrame]:
+        """This trust's rows of ``its_effects``, ``spc_signals`` and ``its_sensitivity``
+        (``spc_signals`` controlled by ``rule`` when given: see ``MeasureSPC.controlled``)."""
         return {
             "its_effects": its_effects_table([self.its[m].row() for m in self.measures]),
             "spc_signals": pd.DataFrame(
-                [self.spc[m].row() for m in self.measures], columns=SPC_COLUMNS
+                [self.spc[m].row(rule) for m in self.measures], columns=SPC_COLUMNS
             ),
             "its_sensitivity": pd.concat(
                 [self.sensitivity[m] for m in self.measures if m in self.sensitivity]

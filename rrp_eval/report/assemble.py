@@ -41,9 +41,11 @@ def run_tables(
     trusts: list[str],
     failed_trusts: dict[str, str],
     measures: list[str],
+    rule: DisclosureRule,
 ) -> dict[str, pd.DataFrame]:
-    """The run's four tables: the trusts' rows in order, a failed trust's rows saying why."""
-    its, spc, sensitivity = trust_tables(prog, evaluations, trusts)
+    """The run's four tables: the trusts' rows in order, a failed trust's rows saying why;
+    controlled by ``rule`` (the SPC centre lines and limits)."""
+    its, spc, sensitivity = trust_tables(prog, evaluations, trusts, rule)
     failed_rows = [
         {"trust_code": t, "measure": m, "status": "failed", "message": msg}
         for t, msg in failed_trusts.items()
@@ -60,7 +62,10 @@ def run_tables(
 
 
 def trust_tables(
-    prog: ProgrammeEvaluation, evaluations: dict[str, TrustEvaluation | None], trusts: list[str]
+    prog: ProgrammeEvaluation,
+    evaluations: dict[str, TrustEvaluation | None],
+    trusts: list[str],
+    rule: DisclosureRule,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """``its_effects``, ``spc_signals`` and ``its_sensitivity`` of the trusts, in order, from
     their evaluations (a trust whose evaluation broke in its worker gets the programme's own
@@ -69,7 +74,7 @@ def trust_tables(
     for t in trusts:
         e = evaluations.get(t) or prog.trusts.get(t)
         if e is not None:
-            parts.append(e.tables())
+            parts.append(e.tables(rule))
     if not parts:
         return (
             its_effects_table([]),

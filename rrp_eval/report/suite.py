@@ -324,7 +324,9 @@ class _Execution:
                     panel=panel,
                 )
                 measures = params.analysed_measures(plan.inputs.programme.measures)
-                tables = run_tables(prog, self.evaluations, ok, plan.failed_trusts, measures)
+                tables = run_tables(
+                    prog, self.evaluations, ok, plan.failed_trusts, measures, plan.rule
+                )
                 write_parquet(build / "tables" / "parquet", tables)
                 futures += [submit(execute, t, *run) for t in last]
                 # while the programme notebook runs

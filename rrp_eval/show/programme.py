@@ -93,7 +93,10 @@ def glance_figure(
     else:
         big, text = "No pooled estimate", "too few trusts with an estimate"
     s = programme_series(prog.data, measure)
-    s = s.assign(rate=s["rate_per_1000_obd"])
+    # a group may be one small ward: its monthly rates are controlled like any other
+    s = s.assign(
+        rate=rule.aggregate_rates(s["rate_per_1000_obd"], s["count"], s["occupied_bed_days"])
+    )
     fig = plot_glance(facts, (big, text), s, title=f"{prog.params.programme}: at a glance")
     alt = f"Programme at a glance: {'; '.join(f'{v} {k}' for v, k in facts)}. {big}: {text}."
     return fig, alt
@@ -228,6 +231,10 @@ def funnel(
         return
     table_, rate, phi = funnel
     g = prog.recent_totals(measure, months)
+    # a point at (bed days, rate) or an exact interval gives its count: 1-4 is not shown
+    small = (g[measure] > 0) & (g[measure] < rule.suppress_below) & (not rule.internal)
+    g = g[~small]
+    table_ = table_[~table_["label"].isin(small[small].index)]
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     plot_funnel(
         table_,
@@ -251,6 +258,11 @@ def funnel(
         f"Caterpillar plot of {len(ci)} trusts' {prog.label(measure)} rates, ranked, with exact "
         "Poisson 95% intervals",
     )
+    if small.any():
+        paragraph(
+            f"{int(small.sum())} trust(s) with 1 to {rule.suppress_below - 1} events in these "
+            "months are not shown in either plot (small numbers)."
+        )
     paragraph(
         f"Programme rate {rate:.1f} per 1,000 occupied bed days. "
         + (

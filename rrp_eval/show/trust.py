@@ -3,6 +3,7 @@ returns a :class:`~rrp_eval.show.display.Section` that Jupyter displays."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from rrp_eval.disclosure import DisclosureRule
@@ -84,6 +85,13 @@ def spc_summary(trust: TrustEvaluation, rule: DisclosureRule) -> None:
     table(pd.DataFrame(rows), "Making Data Count summary (rates per 1,000 occupied bed days)")
 
 
+def _centre_text(centre: float) -> str:
+    """The centre line for alt text, at the precision it was controlled to."""
+    if pd.isna(centre):
+        return "centre line and limits withheld (under 5 events in the baseline)"
+    return f"centre line {centre:g}"
+
+
 @section
 def spc_charts(trust: TrustEvaluation, rule: DisclosureRule) -> None:
     """A u or u′ chart per measure, suppressed points left out."""
@@ -92,15 +100,14 @@ def spc_charts(trust: TrustEvaluation, rule: DisclosureRule) -> None:
     design = trust.design
     start = min(design.starts) if design.starts else None
     events = trust.data.events[trust.data.events["trust_code"] == trust.code]
+    coarsest = 1.0  # the coarsest rate step drawn
     for m in trust.measures:
-        s = trust.spc[m]
+        s = trust.spc[m].controlled(rule)  # values, centre and limits as they may be shared
         res, series, label = s.result, s.series, s.label
         if res is None:
             paragraph(f"{trust.label(m)}: too few months with data for a chart.")
             continue
-        shown = rule.rates(
-            series["rate_per_1000_obd"], series["count"], series["occupied_bed_days"]
-        )
+        shown = res.frame["value"]
         if shown.isna().all():
             paragraph(
                 f"{trust.label(m)}: every month's numbers are too small to show (latest "
@@ -119,11 +126,20 @@ def spc_charts(trust: TrustEvaluation, rule: DisclosureRule) -> None:
         n_hidden = int(shown.isna().sum())
         alt = (
             f"{res.chart} chart of {trust.label(m)} per 1,000 occupied bed days, {len(series)} "
-            f"months; centre line {res.frame['centre'].iloc[-1]:.1f}; latest variation: "
+            f"months; {_centre_text(res.frame['centre'].iloc[-1])}; latest variation: "
             f"{icon_description(res.variation_icon)}"
             + (f"; {n_hidden} months not shown (small numbers)" if n_hidden else "")
         )
         figure(fig, alt)
+        if not rule.internal and shown.notna().any():
+            steps = rule.rate_step(series["occupied_bed_days"][shown.notna()])
+            coarsest = max(coarsest, float(np.nanmax(steps)))
+    if coarsest > 1:
+        paragraph(
+            f"In months with few bed days the charts' rates are rounded more coarsely, up to "
+            f"the nearest {coarsest:g} per 1,000 (disclosure control: a finer rate over so few "
+            "bed days would give away its count); the signals are judged on the exact rates."
+        )
 
 
 @section

@@ -497,7 +497,8 @@ def plot_glance(
         g = series[series["group"] == group]
         if len(g):
             ax.plot(g["month"], g["rate"], color=colour, linewidth=2, label=f"{group} wards")
-    ax.legend(fontsize=8, frameon=False, loc="upper right")
+    if ax.get_lines():  # nothing to label when no ward has data (every trust failed, say)
+        ax.legend(fontsize=8, frameon=False, loc="upper right")
     _style(ax, "Restrictive practice per 1,000 occupied bed days, every trust", None)
     _month_axis(ax)
     ax.set_ylim(bottom=0)

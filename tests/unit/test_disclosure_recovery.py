@@ -207,3 +207,19 @@ def test_funnel_and_caterpillar_leave_out_a_trust_with_one_to_four_events(tmp_pa
         labels = [t.get_text() for ax in caterpillar.axes for t in ax.get_yticklabels()]
         assert ("RXB" in labels) is (section is internal)
     plt.close("all")
+
+
+def test_a_glance_with_no_series_draws_no_empty_legend():
+    """Every trust failed: no line to label, and no matplotlib warning on the user's screen."""
+    import warnings
+
+    import matplotlib.pyplot as plt
+
+    from rrp_eval.plots import plot_glance
+
+    empty = pd.DataFrame(columns=["month", "group", "rate"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plot_glance([("0", "trusts")], ("No pooled estimate", "none"), empty, title="t")
+    assert fig.axes[0].get_legend() is None
+    plt.close(fig)

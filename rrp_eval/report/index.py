@@ -3,8 +3,6 @@ and the programme-level pages, rendered by ``html.render_index``."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 
 from rrp_eval.disclosure import DisclosureRule
@@ -13,21 +11,6 @@ from rrp_eval.plots import ICON_TEXT
 from rrp_eval.report.execute import TaskResult
 from rrp_eval.report.html import render_index
 from rrp_eval.report.plan import TRUST
-
-
-def index_page(
-    params: ProgrammeParams,
-    trusts: pd.DataFrame,
-    its: pd.DataFrame,
-    spc: pd.DataFrame,
-    results: list[TaskResult],
-    failed_trusts: dict[str, str],
-    rule: DisclosureRule,
-    headline: str,
-) -> str:
-    """``index.html``: ``trusts`` has ``trust_code`` and ``trust_name``, one row per trust."""
-    context = _index_context(params, trusts, its, spc, results, failed_trusts, rule, headline)
-    return render_index(context)
 
 
 def _badges(spc: pd.DataFrame, params: ProgrammeParams) -> list[dict[str, str]]:
@@ -59,7 +42,7 @@ def _sort_value(head: pd.Series | None, name: str) -> str:
     return f"{float(head[name]):.6f}"
 
 
-def _index_context(
+def index_page(
     params: ProgrammeParams,
     data_trusts: pd.DataFrame,
     its: pd.DataFrame,
@@ -68,7 +51,8 @@ def _index_context(
     failed_trusts: dict[str, str],
     rule: DisclosureRule,
     headline: str,
-) -> dict[str, Any]:
+) -> str:
+    """``index.html``: ``data_trusts`` has ``trust_code`` and ``trust_name``, one per trust."""
     by_name = {r.task.name: r for r in results}
     trusts = []
     for code, name in data_trusts.itertuples(index=False):
@@ -117,14 +101,16 @@ def _index_context(
     ]
     n_ok = sum(t["status"] == "ok" for t in trusts)
     failed = [t["code"] for t in trusts if t["status"] != "ok"]
-    return {
-        "programme": params.programme,
-        "internal": rule.internal,
-        "disclosure": rule.statement,
-        "summary": f"{n_ok} of {len(trusts)} trust evaluations complete.",
-        "failed": f"Failed: {', '.join(failed)} (see each row)." if failed else "",
-        "programme_rows": programme_rows,
-        "trusts": trusts,
-        "measure_label": params.measure(headline).label,
-        "horizon": params.horizon_months,
-    }
+    return render_index(
+        {
+            "programme": params.programme,
+            "internal": rule.internal,
+            "disclosure": rule.statement,
+            "summary": f"{n_ok} of {len(trusts)} trust evaluations complete.",
+            "failed": f"Failed: {', '.join(failed)} (see each row)." if failed else "",
+            "programme_rows": programme_rows,
+            "trusts": trusts,
+            "measure_label": params.measure(headline).label,
+            "horizon": params.horizon_months,
+        }
+    )

@@ -99,6 +99,15 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="parameters folder (programme.yaml), for extra measures and warning thresholds",
     )
+    audit = sub.add_parser(
+        "audit",
+        help="check a shared output folder: exit 0 if nothing in it gives back a small count",
+        description="Read everything in a shared output folder (pages, figures, notebooks, "
+        "tables, run.json) and list any count of 1-4, suppressed value, internal stamp, path or "
+        "traceback a recipient could recover (docs/methods.md 3.2). Every shared run does this "
+        "itself; use it on a folder that was edited or copied by hand. Exit 1 on a finding.",
+    )
+    audit.add_argument("folder", type=Path, metavar="OUT")
     mhsds = sub.add_parser(
         "mhsds",
         help="convert NHS Digital MHSDS restrictive-intervention CSVs to the data format",
@@ -183,11 +192,39 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"  failed trusts/{trust}.html (not run): {message}")
     n_bad = sum(r.status != "ok" for r in summary.results) + len(summary.failed_trusts)
     n_reused = sum(r.reused for r in summary.results)
+    audit = summary.audit
+    if audit is not None:
+        withheld = audit.files_with_findings
+        print(
+            f"Disclosure audit: {audit.files} files, {audit.tables} tables and {audit.figures} "
+            f"figures read in {audit.seconds:.1f} s; "
+            + (f"{len(withheld)} withheld: {', '.join(withheld)}" if withheld else "no findings")
+        )
     print(
         f"{len(summary.results)} notebooks ({n_reused} reused) in {summary.seconds:.0f} s, "
         f"{n_bad} failed; open {summary.out / 'index.html'}"
     )
     return summary.exit_code
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from rrp_eval.report.audit import audit_outputs
+
+    if not args.folder.is_dir():
+        raise ValueError(f"{args.folder}: not a folder")
+    report = audit_outputs(args.folder)
+    for finding in report.findings:
+        print(finding)
+    print(
+        f"{args.folder}: {report.files} files, {report.tables} tables and {report.figures} "
+        f"figures read in {report.seconds:.1f} s; "
+        + (
+            f"{len(report.findings)} finding(s) in {', '.join(report.files_with_findings)}"
+            if report.findings
+            else "no findings"
+        )
+    )
+    return 0 if report.ok else 1
 
 
 def _cmd_demo_data(args: argparse.Namespace) -> int:
@@ -228,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         "demo-data": _cmd_demo_data,
         "validate": _cmd_validate,
         "mhsds": _cmd_mhsds,
+        "audit": _cmd_audit,
     }
     try:
         return commands[args.command](args)

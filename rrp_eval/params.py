@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from rrp_eval.digest import digest
 from rrp_eval.schema import (
@@ -70,7 +70,18 @@ class DisclosureParams(_Strict):
     min_rate_count: int = Field(5, ge=0, description="rates need a count of at least this")
     min_rate_bed_days: int = Field(100, ge=0, description="and at least this many bed days")
     rate_decimals: int = Field(0, ge=0, le=3, description="decimals of ward-month rates")
-    other_trusts: Literal["anonymised", "aggregate", "named"] = "anonymised"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_other_trusts(cls, values: Any) -> Any:
+        """``other_trusts`` was accepted and never read (issue 14): say so rather than ignore it."""
+        if isinstance(values, dict) and "other_trusts" in values:
+            raise ValueError(
+                "other_trusts is not a setting (it was accepted and never read, and is removed):"
+                " a trust's report shows only that trust, and the programme-level pages and"
+                " tables name the programme's trusts for its members; delete the line"
+            )
+        return values
 
 
 class PlausibilityParams(_Strict):

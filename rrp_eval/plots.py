@@ -125,8 +125,8 @@ def plot_spc(
     step = "mid" if centre == "centre" else None
     for _, g in groups:
         gx = x.loc[g.index]
-        ax.plot(gx, g[centre], color=NHS_DARK, linewidth=1)
-        for col in (low, high):
+        ax.plot(gx, g[centre], color=NHS_DARK, linewidth=1, gid="centre")
+        for col, role in ((low, "lower_limit"), (high, "upper_limit")):
             ax.plot(
                 gx,
                 g[col],
@@ -134,11 +134,12 @@ def plot_spc(
                 linewidth=1,
                 linestyle="--",
                 drawstyle="steps-mid" if step else "default",
+                gid=role,
             )
-        ax.plot(gx, y.loc[g.index], color=COMMON, linewidth=1.2, zorder=2)
+        ax.plot(gx, y.loc[g.index], color=COMMON, linewidth=1.2, zorder=2, gid="rate")
     colours = f["point_type"].map(POINT_COLOURS)
     ok = y.notna()
-    ax.scatter(x[ok], y[ok], c=colours[ok], s=22, zorder=3, edgecolors="none")
+    ax.scatter(x[ok], y[ok], c=colours[ok], s=22, zorder=3, edgecolors="none", gid="rate")
     hidden = int((~ok).sum())
     if hidden:
         ax.text(
@@ -205,8 +206,9 @@ def plot_run_chart(
         markersize=3,
         markerfacecolor=NHS_BLUE,
         markeredgecolor=NHS_BLUE,
+        gid="value",
     )
-    ax.plot(x, f["median"], color=NHS_DARK, linewidth=1)
+    ax.plot(x, f["median"], color=NHS_DARK, linewidth=1, gid="median")
     r = res.runs
     verdict = "non-random variation" if r.signal else "random variation"
     ax.text(
@@ -225,9 +227,15 @@ def plot_run_chart(
 
 
 def plot_small_multiples(
-    panels: list[tuple[str, Any, np.ndarray | None]], *, ncols: int = 2, ylabel: str | None = None
+    panels: list[tuple[str, Any, np.ndarray | None]],
+    *,
+    ncols: int = 2,
+    ylabel: str | None = None,
+    keys: list[str] | None = None,
 ) -> Any:
-    """One small chart per (title, result, shown values) panel, sharing nothing but style."""
+    """One small chart per (title, result, shown values) panel, sharing nothing but style;
+    ``keys`` name what each panel shows (``trust/scope/measure``, see
+    :mod:`rrp_eval.show.figdata`)."""
     n = len(panels)
     nrows = max(1, -(-n // ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 2.4 * nrows), squeeze=False)
@@ -238,6 +246,8 @@ def plot_small_multiples(
             plot_spc(res, ax, shown=shown, title=title, ylabel=ylabel)
         ax.title.set_fontsize(9)
         ax.tick_params(labelsize=7)
+    for ax, key in zip(axes.flat, keys or [], strict=False):
+        ax.set_gid(key)
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
     fig.tight_layout()
@@ -297,8 +307,8 @@ def plot_its(
     fitted = by_time["fitted"] / by_time["exposure"] * per
     cf = by_time["cf"] / by_time["exposure"] * per
     post = frame.groupby("time_value")["level_change"].max() > 0
-    ax.scatter(months, rate, s=16, color=COMMON, zorder=3, label="observed")
-    ax.plot(months, fitted, color=NHS_BLUE, linewidth=1.8, label="model")
+    ax.scatter(months, rate, s=16, color=COMMON, zorder=3, label="observed", gid="rate")
+    ax.plot(months, fitted, color=NHS_BLUE, linewidth=1.8, label="model", gid="fitted")
     ax.plot(
         months[post.to_numpy()],
         cf[post],
@@ -306,6 +316,7 @@ def plot_its(
         linewidth=1.5,
         linestyle="--",
         label="counterfactual (no programme)",
+        gid="counterfactual",
     )
     if res.spec.unit is None:
         band = post.to_numpy()
@@ -443,7 +454,8 @@ def plot_funnel(
             CONCERN if p.startswith("above") else IMPROVEMENT if p.startswith("below") else COMMON
         )
     )
-    ax.scatter(table["exposure"], table["rate_per_1000_obd"], c=colours, s=30, zorder=3)
+    ax.scatter(table["exposure"], table["rate_per_1000_obd"], c=colours, s=30, zorder=3, gid="rate")
+    ax.set_gid("funnel")
     # label every unit when there are few; otherwise only those outside the 95% limits
     labelled = table if len(table) <= 20 else table[table["position"] != "within"]
     for row in labelled.itertuples():
@@ -496,7 +508,9 @@ def plot_glance(
     for group, colour in (("participating", NHS_BLUE), ("comparison", COMMON)):
         g = series[series["group"] == group]
         if len(g):
-            ax.plot(g["month"], g["rate"], color=colour, linewidth=2, label=f"{group} wards")
+            ax.plot(
+                g["month"], g["rate"], color=colour, linewidth=2, label=f"{group} wards", gid="rate"
+            )
     if ax.get_lines():  # nothing to label when no ward has data (every trust failed, say)
         ax.legend(fontsize=8, frameon=False, loc="upper right")
     _style(ax, "Restrictive practice per 1,000 occupied bed days, every trust", None)
@@ -517,8 +531,9 @@ def plot_caterpillar(
     colours = np.where(
         t["ci_low"] > overall, CONCERN, np.where(t["ci_high"] < overall, IMPROVEMENT, COMMON)
     )
-    ax.hlines(y, t["ci_low"], t["ci_high"], colors=colours, linewidth=2)
-    ax.scatter(t["rate"], y, color=NHS_DARK, s=14, zorder=3)
+    ax.hlines(y, t["ci_low"], t["ci_high"], colors=colours, linewidth=2, gid="interval")
+    ax.scatter(t["rate"], y, color=NHS_DARK, s=14, zorder=3, gid="rate")
+    ax.set_gid("caterpillar")
     ax.axvline(overall, color=NHS_BLUE, linewidth=1.2)
     ax.set_yticks(y, t["label"], fontsize=8)
     _style(ax, title, None)
@@ -585,7 +600,14 @@ def plot_event_time_rates(rates: pd.DataFrame, ax: Any = None, *, title: str | N
     rate_per_1000_obd``), the joining month marked."""
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 3.0))
-    ax.plot(rates["event_time"], rates["rate_per_1000_obd"], "-o", color=NHS_BLUE, markersize=3)
+    ax.plot(
+        rates["event_time"],
+        rates["rate_per_1000_obd"],
+        "-o",
+        color=NHS_BLUE,
+        markersize=3,
+        gid="rate",
+    )
     ax.axvline(-0.5, color=NHS_DARK, linewidth=0.8, linestyle="--")
     ax.set_ylim(bottom=0)
     _style(ax, title, "rate per 1,000 occupied bed days")

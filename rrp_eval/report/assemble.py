@@ -4,6 +4,7 @@ and the "programme at a glance" picture (SPEC §5). Nothing here reads what a no
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pandas as pd
@@ -146,6 +147,7 @@ def write_glance(path: Path, prog: ProgrammeEvaluation, rule: DisclosureRule) ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from rrp_eval.show.figdata import figure_data, png_with_data
     from rrp_eval.show.programme import glance_figure
 
     with matplotlib.rc_context({"text.parse_math": False}):  # names shown literally
@@ -161,5 +163,8 @@ def write_glance(path: Path, prog: ProgrammeEvaluation, rule: DisclosureRule) ->
                 fontweight="bold",
                 color="#DA291C",
             )
-        fig.savefig(path, dpi=150, bbox_inches="tight")
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=150, bbox_inches="tight")
+        data = figure_data(fig, 150)
     plt.close(fig)
+    path.write_bytes(png_with_data(buffer.getvalue(), data))

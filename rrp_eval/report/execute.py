@@ -167,9 +167,11 @@ def execute(
     if status == "failed" and timeout is not None and time.perf_counter() - start >= timeout:
         status, message = "failed", f"timed out after {timeout:g} s ({message.splitlines()[0]})"
     try:
+        if executed.exists() and not rule.internal:  # the page is rendered from the shared copy
+            _mark_executed(executed, internal=False)
         status, message = _render(task, executed, out_dir, page, rule, status, message)
-        if executed.exists():
-            _mark_executed(executed, rule.internal)
+        if executed.exists() and rule.internal:
+            _mark_executed(executed, internal=True)
     except (OSError, ValueError) as exc:  # a notebook cut short by a full disk, say
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         unwritable = unwritable or is_unwritable(exc) or _disk_full(out_dir)
@@ -200,7 +202,9 @@ def _mark_executed(executed: Path, internal: bool) -> None:
     """Rewrite an executed notebook for where it goes: an internal one gets a first cell that
     says it is not for sharing (it is read without the report's banner); a shared one records
     its parameters and papermill's paths with folder names only (absolute paths name people's
-    folders and machines)."""
+    folders and machines), keeps of an error its type and message but not the traceback (whose
+    frames name install paths and may quote the data), and drops warnings written to stderr
+    (which name install paths too; the run's log keeps them)."""
     import nbformat
 
     nb = nbformat.read(executed, as_version=4)
@@ -220,11 +224,26 @@ def _mark_executed(executed: Path, internal: bool) -> None:
             if "injected-parameters" in cell.metadata.get("tags", []):
                 cell.source = translate_parameters("python3", "python", parameters, "Parameters")
         meta["parameters"] = parameters
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                cell.outputs = [_shareable_output(o) for o in cell.outputs if not _stderr(o)]
         for key in ("input_path", "output_path"):
             if meta.get(key):
                 meta[key] = Path(meta[key]).name
     text = nbformat.writes(nb)
     write_atomic(executed, text if text.endswith("\n") else text + "\n")
+
+
+def _stderr(output: Any) -> bool:
+    return output.get("output_type") == "stream" and output.get("name") == "stderr"
+
+
+def _shareable_output(output: Any) -> Any:
+    """An error output reduced to its type and message (first line, at most 300 characters)."""
+    if output.get("output_type") == "error":
+        text = f"{output.get('ename', 'Error')}: {output.get('evalue', '')}".splitlines()[0]
+        output["traceback"] = [text[:300]]
+    return output
 
 
 def _disk_full(folder: Path, margin: int = 1 << 20) -> bool:

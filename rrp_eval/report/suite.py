@@ -34,6 +34,7 @@ from rrp_eval.report.assemble import (
     write_parquet,
     write_tables,
 )
+from rrp_eval.report.audit import AuditReport, audit_outputs
 from rrp_eval.report.execute import (
     OutputUnwritable,
     TaskResult,
@@ -103,11 +104,13 @@ class RunSummary:
     results: list[TaskResult] = field(default_factory=list)
     failed_trusts: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    audit: AuditReport | None = None
 
     @property
     def exit_code(self) -> int:
         failed = self.failed_trusts or any(r.status != "ok" for r in self.results)
-        return EXIT_TRUSTS_FAILED if failed else EXIT_OK
+        withheld = self.audit is not None and not self.audit.ok
+        return EXIT_TRUSTS_FAILED if failed or withheld else EXIT_OK
 
 
 def run_suite(
@@ -227,6 +230,7 @@ def _run_locked(plan: RunPlan, t0: float) -> RunSummary:
         write_atomic(build / "index.html", _index(plan, its, spc, summary))
         summary.seconds = time.perf_counter() - t0
         pending = _write_manifests(plan, build, summary, run_id, workers, tables_reused, run)
+        _audit(plan, build, summary)
         try:
             _swap_into_place(build, out_dir)
         except BaseException:
@@ -241,6 +245,27 @@ def _run_locked(plan: RunPlan, t0: float) -> RunSummary:
     finally:
         shutil.rmtree(build, ignore_errors=True)
     return summary
+
+
+def _audit(plan: RunPlan, build: Path, summary: RunSummary) -> None:
+    """Every shared run ends with the recoverability audit of what it is about to publish: a
+    file with a finding is withheld (deleted from the build), the findings go to the console
+    with their values and to run.json without them, and the run exits 1."""
+    if plan.internal:
+        return
+    report = audit_outputs(build, plan.rule)
+    summary.audit = report
+    for finding in report.findings:
+        logger.error("disclosure audit withheld %s", finding)
+    for name in report.files_with_findings:
+        if name != "run.json":
+            (build / name).unlink(missing_ok=True)
+    manifest_path = build / "run.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    if "run.json" in report.files_with_findings:  # keep only what says what the run was
+        manifest = {k: manifest[k] for k in ("command", "created_utc", "run_id") if k in manifest}
+    manifest["disclosure_audit"] = report.public()
+    write_atomic(manifest_path, manifest_text(manifest))
 
 
 def _reuse(

@@ -70,6 +70,7 @@ def national_trend(
     plot_run_chart(
         res, ax, title=f"{prog.label(measure)}: all providers", ylabel="per 1,000 bed days"
     )
+    ax.set_gid(f"programme/all providers/{measure}")
     figure(
         fig,
         f"Run chart of {prog.label(measure)} per 1,000 occupied bed days summed over "
@@ -94,7 +95,7 @@ def provider_spc(
 ) -> None:
     """One Making Data Count chart per provider and a table of what each says."""
     measure = measure or prog.headline
-    panels, rows = [], []
+    panels, rows, keys = [], [], []
     for trust in prog.data.trusts:
         s = prog.trusts[trust].spc[measure]
         res, series = s.result, s.series
@@ -117,10 +118,11 @@ def provider_spc(
         )
         if shown.notna().sum() >= 2:
             panels.append((trust, res, shown.to_numpy()))
+            keys.append(f"{trust}/trust:{s.label}/{measure}")
     if not rows:
         paragraph(f"No provider has enough months of {prog.label(measure).lower()} for a chart.")
         return
-    fig = plot_small_multiples(panels, ncols=4, ylabel="per 1,000 bed days")
+    fig = plot_small_multiples(panels, ncols=4, ylabel="per 1,000 bed days", keys=keys)
     figure(
         fig,
         f"{len(panels)} small u or u-prime charts of {prog.label(measure)} per 1,000 occupied bed "

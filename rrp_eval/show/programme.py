@@ -98,6 +98,7 @@ def glance_figure(
         rate=rule.aggregate_rates(s["rate_per_1000_obd"], s["count"], s["occupied_bed_days"])
     )
     fig = plot_glance(facts, (big, text), s, title=f"{prog.params.programme}: at a glance")
+    fig.get_axes()[0].set_gid(f"programme/glance/{measure}")
     alt = f"Programme at a glance: {'; '.join(f'{v} {k}' for v, k in facts)}. {big}: {text}."
     return fig, alt
 
@@ -244,6 +245,7 @@ def funnel(
         ax,
         title=f"{prog.label(measure)}: the last {months} months, every ward",
     )
+    ax.set_gid(f"programme/funnel/{measure}")
     outside = table_[table_["position"] != "within"]
     figure(
         fig,
@@ -253,6 +255,7 @@ def funnel(
     ci = rate_intervals(g[measure], g["occupied_bed_days"]).assign(label=g.index)
     fig, ax = plt.subplots(figsize=(7.5, 0.3 * len(ci) + 1.2))
     plot_caterpillar(ci, rate, ax, title="The same rates ranked, with Poisson 95% intervals")
+    ax.set_gid(f"programme/caterpillar/{measure}")
     figure(
         fig,
         f"Caterpillar plot of {len(ci)} trusts' {prog.label(measure)} rates, ranked, with exact "

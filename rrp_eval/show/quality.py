@@ -56,7 +56,8 @@ def completeness(quality: DataQuality, rule: DisclosureRule) -> None:
 def reporting_run_charts(quality: DataQuality, rule: DisclosureRule) -> None:
     """Run charts of each trust's monthly occupied bed days: a shift is a reporting change."""
     panels = [(trust, chart, None) for trust, chart in quality.bed_days.items()]
-    fig = plot_small_multiples(panels, ylabel="bed days")
+    keys = [f"{trust}/all wards/occupied_bed_days" for trust in quality.bed_days]
+    fig = plot_small_multiples(panels, ylabel="bed days", keys=keys)
     signals = quality.reporting_changes
     figure(
         fig,

@@ -123,6 +123,7 @@ def spc_charts(trust: TrustEvaluation, rule: DisclosureRule) -> None:
             events=events,
             start=start,
         )
+        ax.set_gid(f"{trust.code}/trust:{label}/{m}")  # what the audit reads it as
         n_hidden = int(shown.isna().sum())
         alt = (
             f"{res.chart} chart of {trust.label(m)} per 1,000 occupied bed days, {len(series)} "
@@ -148,17 +149,18 @@ def ward_charts(trust: TrustEvaluation, rule: DisclosureRule, measure: str | Non
     defaults to the headline measure."""
     measure = measure or trust.headline
     wards = ward_series(trust.data, trust.code, measure, participating_only=False)
-    panels = []
+    panels, keys = [], []
     for ward, g in wards.groupby("ward_id", sort=True):
         shown = rule.rates(g["rate_per_1000_obd"], g["count"], g["occupied_bed_days"])
         if shown.notna().sum() < 2:
             continue
         ok = shown.notna().to_numpy()
         panels.append((f"Ward {ward}", run_chart(shown[ok], dates=g["month"][ok]), None))
+        keys.append(f"{trust.code}/ward:{ward}/{measure}")
     if not panels:
         paragraph(f"Too few ward-months can be shown for ward charts of {trust.label(measure)}.")
         return
-    fig = plot_small_multiples(panels, ylabel="per 1,000 bed days")
+    fig = plot_small_multiples(panels, ylabel="per 1,000 bed days", keys=keys)
     figure(
         fig,
         f"Run charts of {trust.label(measure)} per 1,000 occupied bed days for each of "
@@ -222,6 +224,7 @@ def its_details(trust: TrustEvaluation, rule: DisclosureRule) -> None:
                 shown=shown,
                 title=f"{trust.label(m)}: observed, model and counterfactual",
             )
+            ax.set_gid(f"{trust.code}/its/{m}")
             figure(
                 fig,
                 f"Interrupted time series of {trust.label(m)}: observed monthly rate, fitted "

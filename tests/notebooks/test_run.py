@@ -3,6 +3,7 @@ HTML they leave, and the failure paths with tiny fixture notebooks."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -25,6 +26,7 @@ from rrp_eval.evaluate.trust import evaluate_trust
 from rrp_eval.models.meta import PROGRAMME_COLUMNS
 from rrp_eval.params import load_params
 from rrp_eval.prepare import with_derived_measures
+from rrp_eval.report.audit import Finding, audit_outputs
 from rrp_eval.report.export import csv_text
 from rrp_eval.report.html import external_requests, html_tables
 from rrp_eval.report.manifest import state_path
@@ -331,6 +333,10 @@ def test_a_failing_notebook_does_not_stop_the_others(demo_data, tmp_path):
     assert summary.exit_code == 1
     failed = (tmp_path / "o" / "trusts" / "X02.html").read_text()
     assert "deliberate failure for X02" in failed  # the partial notebook is rendered with its error
+    # ... but not its traceback, whose frames name install paths (and may quote data)
+    executed = (tmp_path / "o" / "notebooks" / "20_trust_evaluation_X02.ipynb").read_text()
+    for text in (failed, executed):
+        assert "most recent call last" not in text and "site-packages" not in text
     index = (tmp_path / "o" / "index.html").read_text()
     assert "RuntimeError: deliberate failure for X02" in index
     assert "programme ok" in (tmp_path / "o" / "programme.html").read_text()
@@ -346,6 +352,40 @@ def test_a_page_failing_the_disclosure_check_is_withheld(demo_data, tmp_path):
     page = (tmp_path / "o" / "trusts" / "X05.html").read_text()
     assert "Report withheld" in page and "<caption>Leak" not in page
     assert summary.exit_code == 1
+
+
+def test_every_shared_run_ends_with_the_recoverability_audit(shared_run):
+    out, summary = shared_run
+    audit = json.loads((out / "run.json").read_text())["disclosure_audit"]
+    assert audit["findings"] == [] and summary.audit.ok
+    assert audit["files"] >= 20 and audit["tables"] >= 20 and audit["figures"] >= 40
+    again = audit_outputs(out)  # the folder as published, read from disk again
+    assert again.ok, [str(f) for f in again.findings]
+    assert again.figures == audit["figures"]
+
+
+def test_a_file_with_an_audit_finding_is_withheld_and_the_run_exits_1(
+    demo_data, tmp_path, monkeypatch
+):
+    from rrp_eval.report import suite
+
+    def leaky(folder, rule):
+        report = audit_outputs(folder, rule)
+        leak = Finding("trusts/X01.html", "parts", "Seclusion, 2021-03", "pins it to 3")
+        return dataclasses.replace(report, findings=(*report.findings, leak))
+
+    monkeypatch.setattr(suite, "audit_outputs", leaky)
+    summary = run_suite(
+        data=demo_data, out=tmp_path / "o", trusts=["X01", "X03"], jobs=2, notebooks=FIXTURES
+    )
+    assert summary.exit_code == 1
+    assert not (tmp_path / "o" / "trusts" / "X01.html").exists()
+    assert (tmp_path / "o" / "trusts" / "X03.html").exists()
+    manifest = (tmp_path / "o" / "run.json").read_text()
+    assert json.loads(manifest)["disclosure_audit"]["findings"] == [
+        {"file": "trusts/X01.html", "check": "parts", "where": "Seclusion, 2021-03"}
+    ]
+    assert "pins it to 3" not in manifest  # the value stays on the console
 
 
 def test_no_shared_page_or_table_shows_an_uncontrolled_small_count(shared_run):

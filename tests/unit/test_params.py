@@ -208,3 +208,10 @@ def test_the_override_example_in_params_readme_is_valid(tmp_path):
     (tmp_path / "trusts" / "RXT.yaml").write_text(example, encoding="utf-8")
     trust = load_params(tmp_path).for_trust("RXT")
     assert trust.phase_in_months == 3 and trust.exclude_wards == ("W7", "W12")
+
+
+@pytest.mark.parametrize("value", ["anonymised", "aggregate", "named"])
+def test_other_trusts_is_refused_not_ignored(tmp_path, value):
+    # it was accepted and never read (issue 14): a setting that does nothing must not pass
+    message = _error(tmp_path, f"disclosure:\n  other_trusts: {value}\n")
+    assert "programme.yaml:1" in message and "other_trusts is not a setting" in message

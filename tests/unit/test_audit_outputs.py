@@ -1,0 +1,263 @@
+"""The recoverability audit (rrp_eval.report.audit): folders built to leak in each way the
+issue lists are caught, and their controlled twins pass."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from rrp_eval.disclosure import DisclosureRule
+from rrp_eval.report.audit import audit_outputs
+from rrp_eval.show.display import png_base64
+
+RULE = DisclosureRule()
+MONTHS = pd.date_range("2022-01-01", periods=12, freq="MS")
+
+
+def _page(folder, name, figures=(), body=""):
+    imgs = "".join(f'<img src="data:image/png;base64,{png_base64(f)}" alt="">' for f in figures)
+    for f in figures:
+        plt.close(f)
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"<html><body>{body}{imgs}</body></html>", encoding="utf-8")
+
+
+def _spc(key, rates, centre, upper, chart="u"):
+    """A chart drawn as plot_spc draws one: rate, centre and limit lines with their roles."""
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    ax.plot(MONTHS, np.broadcast_to(centre, len(MONTHS)), gid="centre")
+    ax.plot(MONTHS, np.broadcast_to(upper, len(MONTHS)), gid="upper_limit")
+    ax.plot(MONTHS, rates, gid="rate")
+    ax.text(1.0, -0.28, f"{chart} chart", transform=ax.transAxes)
+    ax.set_ylim(0, 80)
+    ax.set_title(key)
+    ax.set_gid(key)
+    return fig
+
+
+def _checks(folder, rule=RULE):
+    report = audit_outputs(folder, rule)
+    return sorted({f.check for f in report.findings}), report
+
+
+def test_a_rate_over_bed_days_given_by_u_chart_limits_is_caught(tmp_path):
+    # 420 bed days a month and a centre of 10.3 per 1,000, drawn unrounded: the limit gives
+    # the bed days, and the rate 2 / 420 the count
+    rates = np.full(12, 20.0)
+    rates[5] = 2 / 420 * 1000
+    upper = 10.3 + 3 * math.sqrt(10.3 * 1000 / 420)
+    _page(tmp_path, "trusts/T1.html", [_spc("T1/trust:all wards/seclusion", rates, 10.3, upper)])
+    checks, report = _checks(tmp_path)
+    assert checks == ["rate_count"], report.findings
+    assert report.findings[0].file == "trusts/T1.html"
+    assert "2" in report.findings[0].detail
+
+
+def test_the_same_chart_controlled_passes(tmp_path):
+    rates = np.full(12, 20.0)
+    rates[5] = np.nan  # suppressed: 2 events; centre and limits on the rule's steps
+    _page(tmp_path, "trusts/T1.html", [_spc("T1/trust:all wards/seclusion", rates, 10.0, 25.0)])
+
+
+def test_a_nice_looking_rate_over_rounded_limits_is_not_pinned(tmp_path):
+    # 5 per 1,000 with centre 10 and limit 25 could be 2 events over 400 bed days, but every
+    # drawn value sits on a step the rule could have rounded it to: nothing is certain
+    rates = np.full(12, 20.0)
+    rates[5] = 5.0
+    _page(tmp_path, "trusts/T1.html", [_spc("T1/trust:all wards/seclusion", rates, 10.0, 25.0)])
+    checks, report = _checks(tmp_path)
+    assert checks == [], report.findings
+
+
+def test_a_baseline_centre_times_the_baseline_bed_days_is_caught(tmp_path):
+    # 1,000 bed days a month (UCL = 0.25 + 3 sqrt(0.25)) and a centre of 0.25: 3 events a year
+    fig = _spc("T1/trust:all wards/segregation", np.full(12, np.nan), 0.25, 1.75)
+    fig.axes[0].set_ylim(0, 3)
+    _page(tmp_path, "trusts/T1.html", [fig])
+    checks, report = _checks(tmp_path)
+    assert checks == ["centre"], report.findings
+    assert "3" in report.findings[0].detail
+
+
+def test_a_suppressed_part_pinned_by_its_total_and_the_other_parts_is_caught(tmp_path):
+    # 1,000 bed days: physical restraint 31, rapid tranquillisation 11, total 44 -> seclusion 2
+    key = "T1/trust:participating wards/{}"
+    u44 = 44 + 3 * math.sqrt(44)
+    figs = [
+        _spc(key.format("restrictive_practice"), np.full(12, 44.0), 44.0, u44),
+        _spc(key.format("physical_restraint"), np.full(12, 31.0), 31.0, 31 + 3 * math.sqrt(31)),
+        _spc(key.format("rapid_tranquillisation"), np.full(12, 11.0), 11.0, 11 + 3 * math.sqrt(11)),
+        _spc(key.format("seclusion"), np.full(12, np.nan), 3.0, 3 + 3 * math.sqrt(3)),
+    ]
+    _page(tmp_path, "trusts/T1.html", figs)
+    checks, report = _checks(tmp_path)
+    assert "parts" in checks, report.findings
+    assert next(f.detail[-2:] for f in report.findings if f.check == "parts") == " 2"
+
+
+def test_parts_rounded_to_the_step_do_not_pin_the_suppressed_one(tmp_path):
+    key = "T1/trust:participating wards/{}"
+    figs = [  # rates and limits on the 5-per-1,000 step 1,000 bed days get
+        _spc(key.format("restrictive_practice"), np.full(12, 45.0), 45.0, 65.0),
+        _spc(key.format("physical_restraint"), np.full(12, 30.0), 30.0, 45.0),
+        _spc(key.format("rapid_tranquillisation"), np.full(12, 10.0), 10.0, 20.0),
+        _spc(key.format("seclusion"), np.full(12, np.nan), 5.0, 10.0),
+    ]
+    _page(tmp_path, "trusts/T1.html", figs)
+    checks, report = _checks(tmp_path)
+    assert checks == [], report.findings
+
+
+def _caterpillar(counts, bed_days):
+    k, e = np.asarray(counts, float), np.asarray(bed_days, float)
+    low = stats.chi2.ppf(0.025, 2 * k) / 2 / e * 1000
+    high = stats.chi2.ppf(0.975, 2 * k + 2) / 2 / e * 1000
+    fig, ax = plt.subplots(figsize=(7.5, 2.5))
+    y = np.arange(len(k))
+    ax.hlines(y, low, high, gid="interval")
+    ax.scatter(k / e * 1000, y, gid="rate")
+    ax.set_gid("programme/caterpillar/seclusion")
+    return fig
+
+
+def test_an_exact_interval_of_a_small_count_is_caught_by_its_width(tmp_path):
+    _page(tmp_path, "programme.html", [_caterpillar([3, 40, 90], [9000, 20000, 31000])])
+    checks, report = _checks(tmp_path)
+    assert checks == ["interval"], report.findings
+    assert " 3 events" in report.findings[0].detail
+
+
+def test_intervals_of_large_counts_pass(tmp_path):
+    _page(tmp_path, "programme.html", [_caterpillar([12, 40, 90], [9000, 20000, 31000])])
+    assert _checks(tmp_path)[0] == []
+
+
+def _funnel(points):
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    ax.scatter([p[0] for p in points], [p[1] for p in points], gid="rate")
+    ax.set_xscale("log")
+    ax.set_gid("programme/funnel/seclusion")
+    return fig
+
+
+def test_a_funnel_point_of_a_small_count_is_caught(tmp_path):
+    _page(tmp_path, "programme.html", [_funnel([(800, 3.75), (20000, 5.0), (9000, 8.0)])])
+    checks, report = _checks(tmp_path)
+    assert checks == ["funnel"], report.findings
+
+
+def test_bed_day_run_charts_and_rates_together_are_caught(tmp_path):
+    # the data quality page's monthly bed days (600) and a trust chart's rate 5: 3 events
+    fig, ax = plt.subplots(figsize=(4.2, 2.4))
+    ax.plot(MONTHS, np.full(12, 600.0), gid="value")
+    ax.set_gid("T1/trust:all wards/occupied_bed_days")
+    _page(tmp_path, "data_quality.html", [fig])
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    rates = np.full(12, 50.0)
+    rates[2] = 5.0
+    ax.plot(MONTHS, rates, gid="rate")
+    ax.set_gid("T1/trust:all wards/prone_restraint")
+    _page(tmp_path, "trusts/T1.html", [fig])
+    checks, report = _checks(tmp_path)
+    assert checks == ["rate_count"], report.findings
+
+
+def test_table_cells_in_every_format_are_checked(tmp_path):
+    frame = pd.DataFrame({"trust_code": ["T1", "T2"], "events": [3, 10]})
+    frame.to_csv(tmp_path / "a.csv", index=False)
+    frame.to_parquet(tmp_path / "b.parquet")
+    with pd.ExcelWriter(tmp_path / "c.xlsx") as xl:
+        frame.to_excel(xl, index=False)
+    (tmp_path / "d.html").write_text(frame.to_html(index=False), encoding="utf-8")
+    _, report = _checks(tmp_path)
+    assert sorted(f.file for f in report.findings if f.check == "cells") == [
+        "a.csv",
+        "b.parquet",
+        "c.xlsx",
+        "d.html",
+    ]
+
+
+def test_rounded_and_suppressed_cells_pass(tmp_path):
+    pd.DataFrame({"trust_code": ["T1", "T2"], "events": ["*", "10"]}).to_csv(
+        tmp_path / "a.csv", index=False
+    )
+    assert _checks(tmp_path)[0] == []
+
+
+def test_marking_paths_tracebacks_and_digests_are_caught(tmp_path):
+    (tmp_path / "index.html").write_text(
+        "<p>INTERNAL: NOT FOR SHARING (small numbers are not suppressed)</p>", encoding="utf-8"
+    )
+    nb = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "source": "x",
+                "outputs": [
+                    {
+                        "output_type": "error",
+                        "traceback": [
+                            "Traceback (most recent call last)",
+                            '  File "/home/analyst/.venv/lib/python3.11/x.py"',
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
+    (tmp_path / "n.ipynb").write_text(json.dumps(nb), encoding="utf-8")
+    (tmp_path / "run.json").write_text(
+        json.dumps({"inputs": {"data/ward_month.csv": "ab" * 32}}), encoding="utf-8"
+    )
+    _, report = _checks(tmp_path)
+    got = {(f.file, f.check) for f in report.findings}
+    assert got == {
+        ("index.html", "marking"),
+        ("n.ipynb", "path"),
+        ("n.ipynb", "traceback"),
+        ("run.json", "digest"),
+    }
+    assert all("ab" * 32 not in json.dumps(f.public()) for f in report.findings)
+
+
+def test_an_internal_stamp_on_a_picture_is_caught(tmp_path):
+    fig = plt.figure()
+    fig.text(0.5, 0.9, "INTERNAL: NOT FOR SHARING (small numbers are not suppressed)")
+    (tmp_path / "programme_at_a_glance.png").write_bytes(
+        __import__("base64").b64decode(png_base64(fig))
+    )
+    plt.close(fig)
+    assert _checks(tmp_path)[0] == ["marking"]
+
+
+def test_an_internal_folder_is_not_audited(tmp_path):
+    (tmp_path / "a.csv").write_text("events\n3\n", encoding="utf-8")
+    report = audit_outputs(tmp_path, DisclosureRule(internal=True))
+    assert report.ok and report.files == 0
+
+
+@pytest.mark.parametrize("value", [0.1234, 7.0, 55.5])
+def test_figure_data_is_kept_to_a_quarter_pixel(value):
+    from rrp_eval.show.figdata import figure_data
+
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    ax.plot([0, 1], [value, 60.0], gid="rate")
+    ax.set_ylim(0, 80)
+    data = figure_data(fig, 100)
+    plt.close(fig)
+    axes = data["axes"][0]
+    y = axes["series"][0]["y"][0]
+    assert abs(y - value) <= axes["yres"] / 2 + 1e-9
+    # a quarter of a pixel of a ~2.5 inch high axes at 100 dpi
+    assert 80 / 4 / 300 < axes["yres"] < 80 / 4 / 150

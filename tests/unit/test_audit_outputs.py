@@ -261,3 +261,49 @@ def test_figure_data_is_kept_to_a_quarter_pixel(value):
     assert abs(y - value) <= axes["yres"] / 2 + 1e-9
     # a quarter of a pixel of a ~2.5 inch high axes at 100 dpi
     assert 80 / 4 / 300 < axes["yres"] < 80 / 4 / 150
+
+
+@pytest.fixture(scope="module")
+def x07():
+    import rrp_eval as rrp
+
+    return rrp.evaluate_trust(rrp.load_programme(), "X07", sensitivity=False)
+
+
+def _trust_page(folder, trust, old_way):
+    """X07's SPC charts drawn as the suite draws them, or the way they were drawn before the
+    rate step (exact centre and limits, rates to a whole number)."""
+    from rrp_eval.plots import plot_spc
+
+    figs = []
+    for m in trust.measures:
+        s = trust.spc[m] if old_way else trust.spc[m].controlled(RULE)
+        if s.result is None:
+            continue
+        series = s.series
+        if old_way:
+            ok = (series["count"] >= 5) & (series["occupied_bed_days"] >= 100)
+            shown = series["rate_per_1000_obd"].round(0).where(ok).to_numpy()
+        else:
+            shown = s.result.frame["value"].to_numpy()
+        fig, ax = plt.subplots(figsize=(8, 3.2))
+        plot_spc(s.result, ax, shown=shown, title=m)
+        ax.set_gid(f"X07/trust:{s.label}/{m}")
+        figs.append(fig)
+    _page(folder, "trusts/X07.html", figs)
+
+
+def test_the_demo_charts_drawn_the_old_way_give_counts_away(x07, tmp_path):
+    _trust_page(tmp_path, x07, old_way=True)
+    checks, report = _checks(tmp_path)
+    # exact limits give the bed days; whole-number rates of the total and the other parts
+    # then narrow a suppressed part (2 months of X07: seclusion 2020-07, rapid
+    # tranquillisation 2023-04)
+    assert checks == ["parts"], report.findings
+    assert len(report.findings) >= 2
+
+
+def test_the_demo_charts_as_drawn_now_pass(x07, tmp_path):
+    _trust_page(tmp_path, x07, old_way=False)
+    checks, report = _checks(tmp_path)
+    assert checks == [], [str(f) for f in report.findings]

@@ -99,9 +99,14 @@ def write_parquet(folder: Path, tables: dict[str, pd.DataFrame]) -> None:
 def write_tables(
     build: Path, params: ProgrammeParams, tables: dict[str, pd.DataFrame], internal: bool = False
 ) -> None:
-    """The CSV files and the workbook (an internal workbook's every title row says so)."""
+    """The CSV files and the workbook. An internal workbook's every title row says so, and an
+    internal CSV's first column (``marking``) says so on every row, so that a file copied out of
+    its ``-internal`` folder still carries the warning."""
     stamp = f"{INTERNAL_STAMP}. " if internal else ""
     for name, frame in tables.items():
+        if internal:
+            frame = frame.copy()
+            frame.insert(0, "marking", INTERNAL_STAMP)
         write_atomic(build / "tables" / f"{name}.csv", csv_text(frame))
     sheets = {
         "ITS effects": ("its_effects", "each trust's ITS effects"),

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import functools
 import io
 import json
 import math
@@ -360,6 +361,18 @@ def _steps_between(fine: float, coarse: float) -> list[float]:
         k += 1
 
 
+@functools.lru_cache(maxsize=65536)
+def _cached_step(rule: DisclosureRule, bed_days: float) -> float:
+    return float(rule.rate_step(bed_days))
+
+
+def _rate_step(rule: DisclosureRule, bed_days: float) -> float:
+    """:meth:`DisclosureRule.rate_step` of one figure (cached on the bed days as the rule
+    rounds them, which is all the step depends on)."""
+    published = rule.round_to * round(bed_days / rule.round_to) if rule.round_to > 1 else bed_days
+    return _cached_step(rule, float(max(published, rule.round_to)))
+
+
 def _published_rate(v: float, res: float, bed_days: _Interval, rule: DisclosureRule) -> _Interval:
     """What a reader knows for certain of the true rate behind a drawn ``v`` (read to ``res``)
     over bed days somewhere in ``bed_days``: the rule rounds to a step between the one the
@@ -367,8 +380,8 @@ def _published_rate(v: float, res: float, bed_days: _Interval, rule: DisclosureR
     so the true rate is within half the coarsest step ``v`` sits on. A ``v`` on none of them
     was not rounded, and is as exact as the picture."""
     least = max(rule.round_to, 1.0)  # fewer bed days are published as 0: no rate at all
-    fine = float(rule.rate_step(max(bed_days.hi, least)))
-    coarse = float(rule.rate_step(max(bed_days.lo, least)))
+    fine = _rate_step(rule, max(bed_days.hi, least))
+    coarse = _rate_step(rule, max(bed_days.lo, least))
     on = [st for st in _steps_between(fine, coarse) if abs(v - round(v / st) * st) <= res]
     if on:
         half = max(on) / 2

@@ -166,14 +166,16 @@ def png_with_data(png: bytes, data: dict[str, Any]) -> bytes:
 
 
 def read_figure_data(png: bytes) -> dict[str, Any] | None:
-    """The figure data a PNG carries, or None (a PNG the suite did not draw)."""
+    """The figure data a PNG carries, or None (a PNG the suite did not draw). The chunk is
+    written before the pixels, so they are decoded only when it is not found there."""
     from PIL import Image
 
     try:
         image = Image.open(io.BytesIO(png))
-        image.load()
+        raw = image.info.get(FIGURE_DATA_KEY)
+        if raw is None:
+            image.load()  # a chunk after the pixels
+            raw = (getattr(image, "text", {}) or {}).get(FIGURE_DATA_KEY)
     except Exception:  # not a PNG we can read: nothing to report from it
         return None
-    text = getattr(image, "text", {}) or {}
-    raw = text.get(FIGURE_DATA_KEY)
     return json.loads(raw) if raw else None

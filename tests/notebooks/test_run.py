@@ -30,6 +30,7 @@ from rrp_eval.report.audit import Finding, audit_outputs
 from rrp_eval.report.export import csv_text
 from rrp_eval.report.html import external_requests, html_tables
 from rrp_eval.report.manifest import state_path
+from rrp_eval.report.plan import INTERNAL_STAMP
 from rrp_eval.report.suite import UnusableInput, run_suite
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -322,6 +323,11 @@ def test_internal_run_marks_every_page(demo_data, tmp_path):
     assert summary.out.name == "internal-internal"  # an internal run has its own folder
     for name, page in _pages(summary.out).items():
         assert "Internal: not for sharing" in page, name
+    for path in (summary.out / "tables").glob("*.csv"):  # a copied CSV still says so
+        frame = pd.read_csv(path)
+        assert frame.columns[0] == "marking", path.name
+        assert (frame["marking"] == INTERNAL_STAMP).all(), path.name
+    assert summary.audit is None  # an internal folder is not for sharing: nothing to audit
 
 
 def test_a_failing_notebook_does_not_stop_the_others(demo_data, tmp_path):

@@ -307,3 +307,12 @@ def test_the_demo_charts_as_drawn_now_pass(x07, tmp_path):
     _trust_page(tmp_path, x07, old_way=False)
     checks, report = _checks(tmp_path)
     assert checks == [], [str(f) for f in report.findings]
+
+
+@pytest.mark.parametrize("rule", [RULE, DisclosureRule(round_to=10, rate_decimals=1)])
+def test_the_audits_cached_step_is_the_rules_step(rule):
+    from rrp_eval.report.audit import _rate_step
+
+    # from the rounding base up (fewer bed days are published as 0, with no rate)
+    bed_days = np.r_[np.arange(rule.round_to, 3000, 0.7), np.geomspace(rule.round_to, 1e9, 400)]
+    assert [_rate_step(rule, b) for b in bed_days] == [float(rule.rate_step(b)) for b in bed_days]

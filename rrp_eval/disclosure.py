@@ -165,10 +165,11 @@ def nice_step(need: Any) -> Any:
         mantissa = need / power
         factor = np.where(mantissa <= 1, 1.0, np.where(mantissa <= 2, 2.0, 5.0))
         factor = np.where(mantissa > 5, 10.0, factor)
-        # a mantissa a hair above 1, 2 or 5 from floating point is that step
-        factor = np.where(
-            np.isclose(mantissa, np.round(mantissa)) & (mantissa <= 5), np.round(mantissa), factor
-        )
+        # a mantissa a hair above 1, 2 or 5 from floating point is that step (and only those:
+        # a mantissa of 3 or 4 takes 5)
+        snapped = np.round(mantissa)
+        nice = np.isin(snapped, (1.0, 2.0, 5.0)) & np.isclose(mantissa, snapped)
+        factor = np.where(nice, snapped, factor)
         step = np.where(need > 0, factor * power, np.nan)
     return step
 
@@ -192,6 +193,8 @@ _NOT_COUNT = re.compile(
     re.I,
 )
 _RATE_HEADER = re.compile(r"\brate\b|per 1,000", re.I)
+_CONTROL_HEADER = re.compile(r"^(centre|limits)\b", re.I)  # SPC centre lines and limits
+_ANY_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 _NUMBER = re.compile(r"^-?[\d,]*\.?\d+$")
 
 
@@ -218,7 +221,10 @@ def audit_tables(tables: dict[str, list[list[str]]], rule: DisclosureRule) -> li
     Flags (1) a count or bed-day cell that is neither ``*``, 0 nor a multiple of the rounding
     base at or above the suppression threshold, (2) a rate shown beside a suppressed count, and
     (3) a rate and bed days in one row from which a suppressed count (1 to threshold - 1) can be
-    back-calculated. Returns one message per finding (empty when the page may be shared).
+    back-calculated, and (4) an SPC centre line or limit (columns "Centre", "Limits ...")
+    shown finer than the rule's finest rate step (they are stepped like rates, and a finer one
+    with the limits gives away a month's bed days and, times them, a small baseline count).
+    Returns one message per finding (empty when the page may be shared).
     """
     if rule.internal:
         return []
@@ -233,7 +239,18 @@ def audit_tables(tables: dict[str, list[list[str]]], rule: DisclosureRule) -> li
         ]
         beds = [j for j in counts if re.search(r"bed days", header[j], re.I)]
         rates = [j for j, h in enumerate(header) if _RATE_HEADER.search(h)]
+        controls = [j for j, h in enumerate(header) if _CONTROL_HEADER.search(h.strip())]
+        floor = 10.0**-rule.rate_decimals
         for i, row in enumerate(rows[1:], start=2):
+            for j in controls:
+                for text in _ANY_NUMBER.findall(row[j] if j < len(row) else ""):
+                    v = float(text.replace(",", ""))
+                    if abs(v / floor - round(v / floor)) > 1e-6:
+                        findings.append(
+                            f"{caption!r} row {i}, {header[j]!r}: {row[j]} is finer than the "
+                            f"rate step ({floor:g})"
+                        )
+                        break
             for j in counts:
                 if j >= len(row):
                     continue

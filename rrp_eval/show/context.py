@@ -97,13 +97,11 @@ def provider_spc(
     measure = measure or prog.headline
     panels, rows, keys = [], [], []
     for trust in prog.data.trusts:
-        s = prog.trusts[trust].spc[measure]
-        res, series = s.result, s.series
+        s = prog.trusts[trust].spc[measure].controlled(rule)  # centre and limits stepped too
+        res = s.result
         if res is None:
             continue
-        shown = rule.rates(
-            series["rate_per_1000_obd"], series["count"], series["occupied_bed_days"]
-        )
+        shown = res.frame["value"]
         rows.append(
             {
                 "Provider": trust,

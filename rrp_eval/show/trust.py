@@ -56,10 +56,11 @@ def wards(trust: TrustEvaluation, rule: DisclosureRule) -> None:
 
 @section
 def spc_summary(trust: TrustEvaluation, rule: DisclosureRule) -> None:
-    """One row per measure: the chart used, its latest limits and what it says now."""
+    """One row per measure: the chart used, its latest limits (controlled as the chart's are:
+    stepped, withheld under 5 baseline events) and what it says now."""
     rows = []
     for m in trust.measures:
-        s = trust.spc[m]
+        s = trust.spc[m].controlled(rule)
         res, series = s.result, s.series
         if res is None:
             rows.append(
@@ -72,8 +73,10 @@ def spc_summary(trust: TrustEvaluation, rule: DisclosureRule) -> None:
                 "Measure": trust.label(m),
                 "Chart": res.chart,
                 "Months": len(res.frame),
-                "Centre": f"{last['centre']:.1f}",
-                "Limits (latest month)": f"{last['lcl']:.1f} to {last['ucl']:.1f}",
+                "Centre": "withheld" if pd.isna(last["centre"]) else f"{last['centre']:g}",
+                "Limits (latest month)": "withheld"
+                if pd.isna(last["ucl"])
+                else f"{last['lcl']:g} to {last['ucl']:g}",
                 "Variation (latest month)": icon_description(res.variation_icon),
                 "Improvement points": int(
                     (res.frame.point_type == "special_cause_improvement").sum()

@@ -316,3 +316,37 @@ def test_the_audits_cached_step_is_the_rules_step(rule):
     # from the rounding base up (fewer bed days are published as 0, with no rate)
     bed_days = np.r_[np.arange(rule.round_to, 3000, 0.7), np.geomspace(rule.round_to, 1e9, 400)]
     assert [_rate_step(rule, b) for b in bed_days] == [float(rule.rate_step(b)) for b in bed_days]
+
+
+def test_an_spc_table_with_centre_and_limits_finer_than_the_step_is_caught(tmp_path):
+    # the trust page's summary table once printed uncontrolled centre lines and limits to one
+    # decimal: with the limits they give the month's bed days and a small baseline count
+    leaky = pd.DataFrame(
+        {
+            "Measure": ["Long-term segregation"],
+            "Chart": ["u"],
+            "Centre": ["0.1"],
+            "Limits (latest month)": ["0.0 to 1.2"],
+        }
+    )
+    (tmp_path / "a.html").write_text(leaky.to_html(index=False), encoding="utf-8")
+    controlled = leaky.assign(Centre=["withheld"], **{"Limits (latest month)": ["withheld"]})
+    (tmp_path / "b.html").write_text(controlled.to_html(index=False), encoding="utf-8")
+    _, report = _checks(tmp_path)
+    assert {(f.file, f.check) for f in report.findings} == {("a.html", "cells")}
+    assert len(report.findings) == 2  # the centre and the limits
+
+
+def test_the_trust_spc_summary_is_controlled_like_the_charts(x07):
+    # X07's long-term segregation has 1-4 baseline events: its centre and limits are withheld
+    # in the table as in spc_signals.csv (found by an attack on the shared demo folder)
+    from rrp_eval.disclosure import audit_tables
+    from rrp_eval.show.trust import spc_summary
+
+    table = spc_summary(x07, RULE).tables[0].set_index("Measure")
+    row = table.loc[x07.label("segregation")]
+    assert row["Centre"] == "withheld" and row["Limits (latest month)"] == "withheld"
+    assert math.isnan(x07.spc["segregation"].controlled(RULE).row()["mean"])  # as in the CSV
+    frame = table.reset_index().astype(str)
+    rows = [list(frame.columns), *frame.to_numpy().tolist()]
+    assert audit_tables({"summary": rows}, RULE) == []

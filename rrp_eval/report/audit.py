@@ -397,6 +397,23 @@ def _small(interval: _Interval, rule: DisclosureRule) -> list[int]:
     return []
 
 
+def _small_count(
+    name: str, check: str, where: str, count: _Interval, rule: DisclosureRule, detail: str
+) -> list[Finding]:
+    """A finding when ``count`` allows only 1 to threshold - 1 events; ``{n}`` in ``detail``
+    becomes the counts it allows."""
+    ks = _small(count, rule)
+    return [Finding(name, check, where, detail.replace("{n}", _span(ks)))] if ks else []
+
+
+def _total(intervals: Any) -> _Interval:
+    """The sum of intervals (empty: 0)."""
+    total = _Interval(0.0, 0.0)
+    for k in intervals:
+        total = total + k
+    return total
+
+
 def _span(ks: list[int]) -> str:
     return str(ks[0]) if len(ks) == 1 else f"{ks[0]} to {ks[-1]}"
 
@@ -448,16 +465,14 @@ def _figure_findings(pub: _Published, rule: DisclosureRule) -> list[Finding]:
         if y is None or bd is None:
             continue
         count = _published_rate(y, yres, bd, rule) * bd.scale(1e-3)
-        ks = _small(count, rule)
-        if ks:
-            findings.append(
-                Finding(
-                    name,
-                    "rate_count",
-                    f"{title}, {x}",
-                    f"the rate drawn and the bed days ({bd!r}) give a count of {_span(ks)}",
-                )
-            )
+        findings += _small_count(
+            name,
+            "rate_count",
+            f"{title}, {x}",
+            count,
+            rule,
+            f"the rate drawn and the bed days ({bd!r}) give a count of {{n}}",
+        )
     for total, parts in DERIVED_MEASURES.items():
         members = (total, *parts)
         groups: dict[tuple[str, str, str], dict[str, Any]] = defaultdict(dict)
@@ -504,26 +519,18 @@ def _figure_findings(pub: _Published, rule: DisclosureRule) -> list[Finding]:
         known = [bed_days.get((trust, scope, x)) for x in months]
         if any(k is None for k in known):
             continue
-        total = _Interval(0.0, 0.0)
-        for k in known:
-            total = total + k
+        total = _total(known)
         yres = float(ax.get("yres") or 0.0)
         count = _published_rate(first, yres, total, rule) * total.scale(1e-3)
-        ks = _small(count, rule)
-        if ks:
-            findings.append(
-                Finding(
-                    name,
-                    "centre",
-                    f"{ax.get('title')}",
-                    f"the centre line times the baseline's bed days gives {_span(ks)} events",
-                )
-            )
+        findings += _small_count(
+            name,
+            "centre",
+            f"{ax.get('title')}",
+            count,
+            rule,
+            "the centre line times the baseline's bed days gives {n} events",
+        )
     return findings
-
-
-def _floor(rule: DisclosureRule) -> float:
-    return 10.0**-rule.rate_decimals
 
 
 def _chart_bed_days(ax: dict[str, Any], rule: DisclosureRule) -> dict[str, _Interval]:
@@ -553,9 +560,7 @@ def _chart_bed_days(ax: dict[str, Any], rule: DisclosureRule) -> dict[str, _Inte
                 new[x] = anything
                 continue
             new[x] = _Interval(9000 * cc.lo / gap.hi**2, 9000 * cc.hi / gap.lo**2)
-        total = _Interval(0.0, 0.0)
-        for x in baseline:
-            total = total + new[x]
+        total = _total(new[x] for x in baseline)
         total = total if total.lo > 0 else anything
         if all(new[x].lo == n[x].lo and new[x].hi == n[x].hi for x in months):
             break
@@ -608,16 +613,14 @@ def _funnel(name: str, ax: dict[str, Any], rule: DisclosureRule) -> list[Finding
                 else _Interval(x - xres / 2, x + xres / 2)
             )
             count = _Interval(max(y - yres / 2, 0.0), y + yres / 2) * bd.scale(1e-3)
-            ks = _small(count, rule)
-            if ks:
-                out.append(
-                    Finding(
-                        name,
-                        "funnel",
-                        str(ax.get("title")),
-                        f"a point at {x:g} bed days and rate {y:g} is {_span(ks)} events",
-                    )
-                )
+            out += _small_count(
+                name,
+                "funnel",
+                str(ax.get("title")),
+                count,
+                rule,
+                f"a point at {x:g} bed days and rate {y:g} is {{n}} events",
+            )
     return out
 
 

@@ -56,9 +56,9 @@ class MeasureParams(_Strict):
 class ModelParams(_Strict):
     """Interrupted time-series model options (see ``rrp_eval.models.its.fit_its``)."""
 
-    family: Literal["auto", "poisson", "quasipoisson", "negbin"] = "auto"
+    family: Literal["quasipoisson", "auto", "poisson", "negbin"] = "quasipoisson"
     harmonics: Harmonics = "auto"
-    cov_type: Literal["ar1", "nonrobust", "hac"] = "ar1"
+    cov_type: Literal["arma", "ar1", "nonrobust", "hac"] = "arma"
     maxlags: int | None = Field(None, ge=0, le=24)
 
 
@@ -97,9 +97,9 @@ class PlausibilityParams(_Strict):
 class ModelOverride(_Strict):
     """Per-trust changes to the model options; keys left out keep the programme's value."""
 
-    family: Literal["auto", "poisson", "quasipoisson", "negbin"] | None = None
+    family: Literal["quasipoisson", "auto", "poisson", "negbin"] | None = None
     harmonics: Harmonics = None
-    cov_type: Literal["ar1", "nonrobust", "hac"] | None = None
+    cov_type: Literal["arma", "ar1", "nonrobust", "hac"] | None = None
     maxlags: int | None = Field(None, ge=0, le=24)
 
 

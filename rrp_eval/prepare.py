@@ -176,6 +176,36 @@ def composition_change(data: ProgrammeData, trust_code: str, ward_ids: tuple[str
     return f"{first['ward_id']}: {str(first['type']).replace('_', ' ')} {when:%b %Y}"
 
 
+def measure_gaps(
+    data: ProgrammeData, trust_code: str, ward_ids: tuple[str, ...], measure: str
+) -> str:
+    """Wards among ``ward_ids`` that recorded ``measure`` in some months but left it blank in
+    others while they had occupied bed days (blank if none), e.g. ``"W2 (2021-03 to 2021-05)"``.
+
+    Summed over wards, such a gap changes which wards the trust's series counts, so the summed
+    rate moves though no ward's rate did (issue 15); a ward that never records the measure
+    leaves the sum consistently and is not a gap.
+    """
+    wm = data.ward_month
+    if measure not in wm:
+        return ""
+    rows = wm[
+        (wm["trust_code"] == trust_code)
+        & wm["ward_id"].isin(ward_ids)
+        & (wm["occupied_bed_days"] > 0)
+    ]
+    out = []
+    for ward, g in rows.groupby("ward_id", sort=True):
+        blank = g[measure].isna()
+        if blank.any() and not blank.all():
+            months = g.loc[blank, "month"].sort_values()
+            span = f"{months.iloc[0]:%Y-%m}" + (
+                f" to {months.iloc[-1]:%Y-%m}" if len(months) > 1 else ""
+            )
+            out.append(f"{ward} ({len(months)} month{'s' * (len(months) > 1)}, {span})")
+    return "; ".join(out)
+
+
 def ward_series(
     data: ProgrammeData,
     trust_code: str,

@@ -725,6 +725,8 @@ def _plausibility_warnings(
             )
         _jump_warnings(check, g, trust, ward, events, measures, rules)
         start = info["start_month"].get((trust, ward), pd.NaT)
+        if pd.notna(start):
+            _measure_gap_warnings(check, g, trust, ward, measures)
         if pd.notna(start) and start > months.iloc[-1]:
             check.add(
                 [int(idx[-1])],
@@ -734,6 +736,31 @@ def _plausibility_warnings(
                 f"data ({months.iloc[-1]:%Y-%m}): there is no post-intervention period",
                 severity=WARNING,
             )
+
+
+def _measure_gap_warnings(
+    check: _TableCheck, g: pd.DataFrame, trust: str, ward: str, measures: tuple[str, ...]
+) -> None:
+    """A participating ward with bed days that leaves a measure blank in some months and
+    records it in others: summed into the trust's series, the gap would look like a change."""
+    open_months = g[g["occupied_bed_days"] > 0]
+    for m in measures:
+        blank = open_months[m].isna()
+        if not blank.any() or blank.all():
+            continue
+        months = open_months.loc[blank, "month"]
+        listed = ", ".join(f"{v:%Y-%m}" for v in months.iloc[:6])
+        more = f" and {len(months) - 6} more" if len(months) > 6 else ""
+        check.add(
+            [int(months.index[0])],
+            m,
+            "measure-gap",
+            f"{m}: participating ward {trust}/{ward} has occupied bed days but no {m} in "
+            f"{len(months)} month{'s' * (len(months) > 1)} ({listed}{more}) while it records "
+            f"it in others; the trust's {m} ITS uses the ward series (stacked) so that the gap "
+            "cannot pass for a change",
+            severity=WARNING,
+        )
 
 
 def _wards_without_data(check: _TableCheck, ward_month: pd.DataFrame) -> None:

@@ -36,7 +36,16 @@ ITS_EFFECTS_COLUMNS = [
     "autocorrelation_p",
 ]
 # beyond the SPEC columns: how the model was set up, and standard errors for pooling
-ITS_EXTRA_COLUMNS = ["design", "level_rr_log_se", "slope_rr_log_se", "rr_h_log_se"]
+ITS_EXTRA_COLUMNS = [
+    "design",
+    "level_rr_log_se",
+    "slope_rr_log_se",
+    "rr_h_log_se",
+    "level_rr_df",
+    "rr_h_df",
+    "residual_lag1",
+    "correlation",
+]
 
 SPC_COLUMNS = [
     "trust_code",
@@ -133,11 +142,15 @@ def its_effects_row(
         row[name], row[f"{name}_low"], row[f"{name}_high"] = eff.estimate, eff.ci_low, eff.ci_high
         if f"{name}_log_se" in row:
             row[f"{name}_log_se"] = eff.std_err
+        if f"{name}_df" in row:
+            row[f"{name}_df"] = eff.df
     row["p_level"] = pieces["level_rr"].p_value
     if "slope_rr" in pieces:
         row["p_slope"] = pieces["slope_rr"].p_value
     row["dispersion"] = res.dispersion
     row["autocorrelation_p"] = res.ljung_box()
+    row["residual_lag1"] = res.rho if res.rho is not None else math.nan
+    row["correlation"] = res.serial.structure if res.serial is not None else spec.cov_type
     return row
 
 

@@ -28,11 +28,58 @@ from rrp_eval.models.its import ITSResult, NotEstimableError, fit_its
 from rrp_eval.models.results import FrozenMap, ResultMixin, recorded_warnings
 from rrp_eval.models.spc import ControlChartResult, overdispersion_test, u_chart
 from rrp_eval.params import EffectiveTrustParams, ProgrammeParams
-from rrp_eval.prepare import TrustDesign, trust_design, trust_series, ward_series
+from rrp_eval.prepare import (
+    TrustDesign,
+    measure_gaps,
+    trust_design,
+    trust_series,
+    ward_series,
+)
 
 logger = logging.getLogger(__name__)
 
 FEW_POINTS = 8
+#: events needed in each segment (before and after the start) for a level and a slope
+MIN_SEGMENT_EVENTS = 10
+#: rate ratios outside this range, or intervals wider than a factor of MAX_CI_RATIO, are not
+#: findings: the data cannot pin the effect down
+DISPLAY_RANGE = (0.05, 20.0)
+MAX_CI_RATIO = 100.0
+
+
+def information_problem(res: ITSResult) -> str:
+    """Why a fitted ITS is too thin to report (blank when it is not): fewer than
+    ``MIN_SEGMENT_EVENTS`` events before or after the start, or a level change or rate ratio at
+    the horizon outside ``DISPLAY_RANGE`` or with an interval wider than a factor of
+    ``MAX_CI_RATIO`` (docs/methods.md, "Enough information")."""
+    f = res.frame
+    treated = f["z"] == 1 if "z" in f else pd.Series(True, index=f.index)
+    post = f["level_change"] > 0
+    before = float(f.loc[treated & ~post, "y"].sum())
+    after = float(f.loc[treated & post, "y"].sum())
+    if min(before, after) < MIN_SEGMENT_EVENTS:
+        return (
+            f"{before:.0f} events before the start and {after:.0f} after: at least "
+            f"{MIN_SEGMENT_EVENTS} in each are needed to estimate a change in level and slope"
+        )
+    low, high = DISPLAY_RANGE
+    for name, eff in (("level change", res.effect("level_change")), ("rate ratio", res.rr_h)):
+        if name == "rate ratio" and not res.spec.slope_change:
+            continue
+        what = name if name == "level change" else f"rate ratio at {res.spec.horizon} months"
+        if not low <= eff.estimate <= high:
+            return (
+                f"the {what} ({eff.estimate:.3g}) is outside {low:g} to {high:g}: too little "
+                "information to estimate it"
+            )
+        if not eff.ci_low > 0 or eff.ci_high / eff.ci_low > MAX_CI_RATIO:
+            return (
+                f"the 95% interval of the {what} ({eff.ci_low:.2g} to {eff.ci_high:.2g}) spans "
+                f"more than a factor of {MAX_CI_RATIO:g}: too little information to estimate it"
+            )
+    return ""
+
+
 HEADLINE_MEASURES = ("restrictive_practice", "physical_restraint", "people_restrained")
 
 
@@ -140,6 +187,9 @@ def fit_trust_its(
         return MeasureITS(
             trust_code, measure, "not_estimable", design.description, design, None, empty
         )
+    gaps = measure_gaps(data, trust_code, design.participating, measure)
+    if design.kind == "summed" and gaps:
+        design = replace(design, kind="stacked", composition=f"{measure} blank in {gaps}")
     opts = _model_options(params)
     if design.kind == "summed":
         build = trust_series
@@ -170,6 +220,11 @@ def fit_trust_its(
             res, status, message = None, "failed", str(exc)
     if res is None:
         return MeasureITS(trust_code, measure, status, message, design, None, empty, (*caught,))
+    thin = information_problem(res)
+    if thin:
+        return MeasureITS(
+            trust_code, measure, "not_estimable", thin, design, None, empty, (*caught,)
+        )
     few = min(res.n_pre, res.n_post)
     message = ""
     if design.kind == "summed" and few < FEW_POINTS:

@@ -28,7 +28,10 @@ logger = logging.getLogger(__name__)
 
 FAMILIES = ("auto", "poisson", "quasipoisson", "negbin", "gaussian")
 LOG_LINK_FAMILIES = ("poisson", "quasipoisson", "negbin")
-COV_TYPES = ("nonrobust", "ar1", "hac", "cluster")
+COV_TYPES = ("nonrobust", "arma", "ar1", "hac", "cluster")
+SERIAL_COV_TYPES = ("arma", "ar1")
+DECAY_MAX = 0.95
+ARMA_LR_CRITICAL = 2.71
 OVERDISPERSION_P = 0.05
 MIN_POINTS_PER_SEGMENT = 3
 
@@ -108,7 +111,10 @@ class ITSResult(ResultMixin):
     alpha : float or None
         The negative binomial's α (Var = μ + αμ²).
     rho : float or None
-        The AR(1) correlation used by ``cov_type="ar1"``.
+        The lag-1 correlation of the residuals used by ``cov_type="arma"`` or ``"ar1"``.
+    serial : SerialCorrelation or None
+        The residual correlation (structure, parameters, how they were estimated) and the
+        Satterthwaite degrees of freedom it implies, for ``cov_type="arma"`` or ``"ar1"``.
     design : pandas.DataFrame
         The design matrix, rows as in ``frame``.
     """
@@ -131,6 +137,15 @@ class ITSResult(ResultMixin):
     design: pd.DataFrame | None = field(default=None, repr=False)
     offset: np.ndarray | None = field(default=None, repr=False)
     model_result: Any = field(default=None, repr=False)
+    serial: SerialCorrelation | None = None
+
+    def df_for(self, weights: np.ndarray) -> float:
+        """Degrees of freedom of the t reference for the contrast ``weights`` (on ``params``):
+        Satterthwaite's for the ``arma``/``ar1`` covariances (see :class:`SerialCorrelation`),
+        else ``df_inference``."""
+        if self.serial is None:
+            return self.df_inference
+        return self.serial.df(np.atleast_2d(np.asarray(weights, dtype=float)))[0]
 
     @property
     def bse(self) -> pd.Series:
@@ -141,15 +156,20 @@ class ITSResult(ResultMixin):
     def _use_t(self) -> bool:
         return self.spec.inference == "t"
 
-    def _quantile(self, alpha: float) -> float:
+    def _quantile(self, alpha: float, df: float | np.ndarray | None = None) -> Any:
         if self._use_t:
-            return float(stats.t.ppf(1 - alpha / 2, self.df_inference))
+            return stats.t.ppf(1 - alpha / 2, self.df_inference if df is None else df)
         return float(stats.norm.ppf(1 - alpha / 2))
 
-    def _p_value(self, z: float) -> float:
+    def _p_value(self, z: float, df: float | None = None) -> float:
         if self._use_t:
-            return float(2 * stats.t.sf(abs(z), self.df_inference))
+            return float(2 * stats.t.sf(abs(z), self.df_inference if df is None else df))
         return float(2 * stats.norm.sf(abs(z)))
+
+    def _dfs(self, W: np.ndarray) -> np.ndarray | None:
+        """Satterthwaite degrees of freedom of the contrasts in the rows of ``W`` (None when
+        the covariance has one reference for every contrast)."""
+        return None if self.serial is None else self.serial.df(W)
 
     def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
         """Wald confidence intervals for ``params`` (linear-predictor scale).
@@ -164,7 +184,8 @@ class ITSResult(ResultMixin):
         pandas.DataFrame
             Columns ``lower`` and ``upper``, indexed like ``params``.
         """
-        q = self._quantile(alpha)
+        dfs = self._dfs(np.eye(len(self.params)))
+        q = self._quantile(alpha, dfs)
         se = self.bse
         return pd.DataFrame({"lower": self.params - q * se, "upper": self.params + q * se})
 
@@ -173,12 +194,14 @@ class ITSResult(ResultMixin):
         se = self.bse
         stat = self.params / se
         ci = self.conf_int(alpha)
+        dfs = self._dfs(np.eye(len(self.params)))
+        dfs = [None] * len(stat) if dfs is None else list(dfs)
         return pd.DataFrame(
             {
                 "estimate": self.params,
                 "std_err": se,
                 "statistic": stat,
-                "p_value": [self._p_value(z) for z in stat],
+                "p_value": [self._p_value(z, d) for z, d in zip(stat, dfs, strict=True)],
                 "ci_low": ci["lower"],
                 "ci_high": ci["upper"],
             }
@@ -192,13 +215,18 @@ class ITSResult(ResultMixin):
             w[names.index(name)] = value
         est = float(w @ self.params.to_numpy())
         se = float(math.sqrt(max(float(w @ self.cov_params.to_numpy() @ w), 0.0)))
-        q = self._quantile(alpha)
-        p = self._p_value(est / se) if se > 0 else float("nan")
+        df = self.df_for(w)
+        q = float(self._quantile(alpha, df))
+        p = self._p_value(est / se, df) if se > 0 else float("nan")
         low, high = est - q * se, est + q * se
         if self.spec.link == "log":
             with np.errstate(over="ignore"):
                 est, low, high = (float(v) for v in np.exp([est, low, high]))
-        return pd.Series([est, low, high, p, se], index=[*_EFFECT_COLUMNS, "std_err"], dtype=float)
+        return pd.Series(
+            [est, low, high, p, se, df if self._use_t else math.inf],
+            index=[*_EFFECT_COLUMNS, "std_err", "df"],
+            dtype=float,
+        )
 
     def effect(self, name: str, alpha: float = 0.05) -> pd.Series:
         """One row of ``effects`` with its ``std_err`` on the linear-predictor scale."""
@@ -235,7 +263,8 @@ class ITSResult(ResultMixin):
         -------
         pandas.Series
             ``estimate, ci_low, ci_high, p_value``: a rate ratio for log-link families, a
-            difference for ``gaussian``; and ``std_err`` on the linear-predictor scale (log).
+            difference for ``gaussian``; ``std_err`` on the linear-predictor scale (log); and
+            ``df``, the degrees of freedom of the t reference (infinite for normal ones).
         """
         if vs_control and self.spec.group is None:
             raise ValueError("vs_control=True needs a model fitted with group=")
@@ -274,7 +303,7 @@ class ITSResult(ResultMixin):
         se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", X, self.cov_params.to_numpy(), X), 0))
         if self.offset is not None:
             eta = eta + self.offset
-        q = self._quantile(alpha)
+        q = self._quantile(alpha, self._dfs(X))
         inv = np.exp if self.spec.link == "log" else (lambda v: v)
         with np.errstate(over="ignore"):
             return inv(eta), inv(eta - q * se), inv(eta + q * se)
@@ -344,7 +373,7 @@ class ITSResult(ResultMixin):
             grad = (Xc - X).sum(axis=0)
         est = float(np.sum(mu_c - mu))
         se = float(np.sqrt(max(grad @ self.cov_params.to_numpy() @ grad, 0.0)))
-        q = self._quantile(alpha)
+        q = float(self._quantile(alpha, self.df_for(grad)))
         return pd.Series(
             {"estimate": est, "ci_low": est - q * se, "ci_high": est + q * se, "std_err": se}
         )
@@ -602,6 +631,7 @@ class _Fit:
     lags: int | None
     correction: str | None
     result: Any
+    serial: SerialCorrelation | None = None
 
 
 def _variance(fam: str, mu: np.ndarray, alpha: float | None) -> np.ndarray:
@@ -633,6 +663,208 @@ def _ar1_rho(pearson: np.ndarray, units: np.ndarray, t: np.ndarray) -> tuple[flo
     raw = num / den if den > 0 else 0.0
     n = float(np.mean(lengths))
     return raw, float(np.clip(raw + (1 + 3 * raw) / n, 0.0, 0.95))
+
+
+@dataclass(frozen=True, eq=False)
+class SerialCorrelation:
+    """The residual autocorrelation behind ``cov_type="arma"`` or ``"ar1"``, and the
+    Satterthwaite degrees of freedom it implies.
+
+    Within a series the working correlation of the Pearson residuals at lag k >= 1 is
+    ``decay ** k`` (AR(1): ``share`` is 1) or ``share * decay ** k`` (ARMA(1,1): a latent AR(1)
+    process plus independent count noise, which is what monthly counts with a persistent
+    underlying rate show), the latter only where REML's likelihood-ratio test prefers it.
+    ``decay`` and ``share`` are estimated by restricted maximum likelihood (REML) on the
+    weighted working residuals of the fitted model, so that the regression's own fit is
+    allowed for (Cheang & Reinsel 2000); ``dispersion`` is REML's too. The degrees of freedom
+    of a contrast are Satterthwaite's, 2 v² / Var(v̂), with Var(v̂) from the expected REML
+    information of the dispersion and correlation parameters (Giesbrecht & Burns 1985), so
+    that a correlation estimated from a short series widens the interval.
+    """
+
+    structure: str
+    decay: float
+    share: float
+    dispersion: float
+    dispersion_estimated: bool
+    df_max: float
+    method: str
+    _A: np.ndarray = field(repr=False)
+    _R: np.ndarray = field(repr=False)
+    _dR: tuple[np.ndarray, ...] = field(repr=False)
+    _cov_theta: np.ndarray = field(repr=False)
+
+    @property
+    def lag1(self) -> float:
+        """The working correlation of neighbouring months."""
+        return self.share * self.decay
+
+    def df(self, W: np.ndarray) -> np.ndarray:
+        """Satterthwaite degrees of freedom of the contrasts in the rows of ``W`` (each a
+        weight vector on the coefficients), between 1 and the residual degrees of freedom."""
+        a = np.atleast_2d(W) @ self._A.T  # contrast weights on the working residuals
+        base = np.einsum("ij,jk,ik->i", a, self._R, a)
+        v = self.dispersion * base
+        grads = [base] if self.dispersion_estimated else []
+        grads += [self.dispersion * np.einsum("ij,jk,ik->i", a, d, a) for d in self._dR]
+        G = np.column_stack(grads)
+        var_v = np.einsum("ij,jk,ik->i", G, self._cov_theta, G)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            df = np.where(var_v > 0, 2 * v**2 / var_v, self.df_max)
+        return np.clip(np.nan_to_num(df, nan=self.df_max), 1.0, self.df_max)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The correlation as plain values (for manifests and tables)."""
+        return {
+            "structure": self.structure,
+            "lag1": round(self.lag1, 4),
+            "decay": round(self.decay, 4),
+            "share": round(self.share, 4),
+            "dispersion": round(self.dispersion, 4),
+            "method": self.method,
+        }
+
+
+def _lags(units: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """|t_i - t_j| within a unit, infinite across units (no correlation between series)."""
+    lag = np.abs(t[:, None] - t[None, :])
+    return np.where(units[:, None] == units[None, :], lag, np.inf)
+
+
+def _correlation(lag: np.ndarray, decay: float, share: float) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        R = np.where(np.isfinite(lag), share * np.power(decay, np.minimum(lag, 1e6)), 0.0)
+    np.fill_diagonal(R, 1.0)
+    return R
+
+
+def _correlation_derivatives(
+    lag: np.ndarray, decay: float, share: float, structure: str
+) -> tuple[np.ndarray, ...]:
+    finite = np.isfinite(lag) & (lag > 0)
+    k = np.where(finite, lag, 1.0)
+    d_decay = np.where(finite, share * k * np.power(decay, k - 1), 0.0)
+    if structure == "AR(1)":
+        return (d_decay,)
+    return d_decay, np.where(finite, np.power(decay, k), 0.0)
+
+
+def _reml_criterion(r: np.ndarray, Xt: np.ndarray, R: np.ndarray) -> tuple[float, float]:
+    """-2 x restricted log-likelihood (dispersion profiled out) and the REML dispersion."""
+    from scipy.linalg import cho_factor, cho_solve
+
+    n, p = Xt.shape
+    try:
+        c = cho_factor(R, lower=True, check_finite=False)
+    except np.linalg.LinAlgError:
+        return math.inf, math.nan
+    Ri_X = cho_solve(c, Xt, check_finite=False)
+    Ri_r = cho_solve(c, r, check_finite=False)
+    XRX = Xt.T @ Ri_X
+    sign, logdet_xrx = np.linalg.slogdet(XRX)
+    if sign <= 0:
+        return math.inf, math.nan
+    b = np.linalg.solve(XRX, Xt.T @ Ri_r)
+    q = float(r @ Ri_r - (Xt.T @ Ri_r) @ b)
+    if q <= 0:
+        return math.inf, math.nan
+    logdet_r = 2 * float(np.sum(np.log(np.diag(c[0]))))
+    return logdet_r + logdet_xrx + (n - p) * math.log(q), q / (n - p)
+
+
+def _serial_correlation(
+    r: np.ndarray,
+    Xt: np.ndarray,
+    units: np.ndarray,
+    t: np.ndarray,
+    structure: str,
+    dispersion_rule: str,
+) -> SerialCorrelation:
+    """REML estimate of the residual correlation (see :class:`SerialCorrelation`).
+
+    ``structure`` ``"AR(1)"`` fits AR(1); ``"ARMA(1,1)"`` fits both and keeps ARMA(1,1) only
+    where the REML likelihood-ratio test prefers it at 5% (its ``share`` = 1 is AR(1), on the
+    boundary, so the critical value is 2.71, half chi-square(1)).
+
+    ``r`` are the Pearson residuals and ``Xt`` the design weighted by the working weights
+    (rows x_i μ'_i / √V_i), so that the fitted model's score equations make ``Xt' r = 0``.
+    ``dispersion_rule``: ``"fixed"`` (Poisson, negative binomial: 1), ``"floor"``
+    (quasi-Poisson: max(1, REML estimate)) or ``"free"`` (gaussian).
+    """
+    from scipy.optimize import minimize, minimize_scalar
+
+    n, p = Xt.shape
+    lag = _lags(units, t)
+    upper = DECAY_MAX
+
+    def crit(decay: float, share: float) -> float:
+        return _reml_criterion(r, Xt, _correlation(lag, decay, share))[0]
+
+    ar1 = minimize_scalar(
+        lambda d: crit(d, 1.0), bounds=(0.0, upper), method="bounded", options={"xatol": 1e-4}
+    )
+    decay, share = float(ar1.x), 1.0
+    if crit(0.0, 1.0) <= ar1.fun:
+        decay = 0.0
+    ar1_crit = min(ar1.fun, crit(0.0, 1.0))
+    if structure != "AR(1)":
+        fits = [
+            minimize(
+                lambda th: crit(th[0], th[1]),
+                x0,
+                method="L-BFGS-B",
+                bounds=[(0.0, upper), (0.0, 1.0)],
+            )
+            for x0 in ((0.5, 0.5), (0.85, 0.3))
+        ]
+        best = min(fits, key=lambda f: f.fun)
+        # ARMA(1,1) only where REML prefers it to AR(1) by a likelihood-ratio test at 5%
+        # (share = 1 is on the boundary: half chi-square(1), critical value 2.71).
+        if ar1_crit - best.fun > ARMA_LR_CRITICAL:
+            decay, share = (float(v) for v in best.x)
+        else:
+            structure = "AR(1)"
+    R = _correlation(lag, decay, share)
+    _, phi_hat = _reml_criterion(r, Xt, R)
+    if dispersion_rule == "fixed":
+        phi, estimated = 1.0, False
+    elif dispersion_rule == "floor":
+        phi, estimated = max(1.0, phi_hat), phi_hat > 1.0
+    else:
+        phi, estimated = phi_hat, True
+    dR = _correlation_derivatives(lag, decay, share, structure)
+    # Expected REML information of (dispersion, correlation parameters) for V = phi R.
+    from scipy.linalg import cho_factor, cho_solve
+
+    c = cho_factor(R, lower=True)
+    Ri = cho_solve(c, np.eye(n))
+    Ri_X = Ri @ Xt
+    P = (Ri - Ri_X @ np.linalg.solve(Xt.T @ Ri_X, Ri_X.T)) / phi
+    derivs = ([R] if estimated else []) + [phi * d for d in dR]
+    PD = [P @ D for D in derivs]
+    info = np.array([[0.5 * np.sum(A * B.T) for B in PD] for A in PD])
+    cov_theta = np.linalg.pinv(info)
+    B = np.linalg.inv(Xt.T @ Xt)
+    return SerialCorrelation(
+        structure=structure,
+        decay=decay,
+        share=share,
+        dispersion=phi,
+        dispersion_estimated=estimated,
+        df_max=float(n - p),
+        method=(
+            f"{structure} working correlation of the Pearson residuals by REML "
+            f"(lag-1 {share * decay:.2f}), dispersion "
+            + {"fixed": "1", "floor": f"max(1, REML) = {phi:.2f}", "free": f"{phi:.3g}"}[
+                dispersion_rule
+            ]
+            + ", Satterthwaite degrees of freedom"
+        ),
+        _A=Xt @ B,
+        _R=R,
+        _dR=dR,
+        _cov_theta=cov_theta,
+    )
 
 
 def _sandwich(
@@ -782,7 +1014,12 @@ def _estimate(
     else:
         sm_family = sm.families.Gaussian() if fam == "gaussian" else sm.families.Poisson()
         model = sm.GLM(y, X, family=sm_family, offset=offset)
-        glm_scale = 1.0 if fam == "poisson" else "X2"
+        glm_scale: float | str = 1.0 if fam == "poisson" else "X2"
+        if fam == "quasipoisson":
+            # φ = max(1, Pearson χ²/df): a count's variance is at least its mean, and a φ
+            # below 1 from a short series is noise that would narrow the intervals.
+            first = model.fit(scale=1.0)
+            glm_scale = max(1.0, float(first.pearson_chi2) / float(first.df_resid))
         if cov_type == "hac":
             lags = maxlags if maxlags is not None else _default_maxlags(n_periods)
             result = model.fit(
@@ -797,7 +1034,7 @@ def _estimate(
             )
             inference, correction = "t", "CR1 G/(G-1) (N-1)/(N-K)"
         else:
-            use_t = fam == "gaussian" or cov_type == "ar1"
+            use_t = fam == "gaussian" or cov_type in SERIAL_COV_TYPES
             result = model.fit(scale=glm_scale, use_t=use_t)
             inference = "t" if use_t else "normal"
         params = result.params
@@ -811,12 +1048,22 @@ def _estimate(
     pearson = (yv - mu) / np.sqrt(_variance(fam, mu, alpha))
     pearson_disp = float(np.sum(pearson**2) / df_resid) if df_resid > 0 else float("nan")
     dispersion = 1.0 if fam in ("poisson", "negbin") else pearson_disp
+    if fam == "quasipoisson":
+        dispersion = max(1.0, pearson_disp)
     if fam == "negbin" and cov_type in ("ar1", "cluster"):
         scale = 1.0
-    if cov_type == "ar1":
-        raw, rho = _ar1_rho(pearson, units, t)
-        cov = _sandwich(Xv, yv, mu, fam, link, scale, alpha, units, t, rho=rho)
-        correction = f"AR(1) working correlation, rho = {rho:.3f} (raw {raw:.3f}, bias-corrected)"
+    serial = None
+    if cov_type in SERIAL_COV_TYPES:
+        mu_prime = mu if link == "log" else np.ones_like(mu)
+        Xt = Xv * (mu_prime / np.sqrt(_variance(fam, mu, alpha)))[:, None]
+        rule = {"poisson": "fixed", "negbin": "fixed", "quasipoisson": "floor"}.get(fam, "free")
+        structure = "ARMA(1,1)" if cov_type == "arma" else "AR(1)"
+        serial = _serial_correlation(pearson, Xt, units, t, structure, rule)
+        A = serial._A
+        cov = serial.dispersion * A.T @ serial._R @ A
+        rho = serial.lag1
+        correction = serial.method
+        dispersion = serial.dispersion if fam in ("quasipoisson", "gaussian") else dispersion
         inference, df_inf = "t", df_resid
     elif cov_type == "cluster" and fam == "negbin":
         cov = _sandwich(Xv, yv, mu, fam, link, scale, alpha, units, t, cluster=True)
@@ -838,6 +1085,7 @@ def _estimate(
         lags=lags,
         correction=correction,
         result=result,
+        serial=serial,
     )
 
 
@@ -881,10 +1129,12 @@ def fit_its(
         Column whose log is the offset (occupied bed days, population); must be > 0 where the
         outcome is recorded. Log-link families only.
     family : {"auto", "poisson", "quasipoisson", "negbin", "gaussian"}, default "auto"
-        ``quasipoisson`` uses the Pearson chi-square / df dispersion; ``negbin`` is NB2 with α
-        estimated; ``auto`` chooses Poisson, quasi-Poisson or negative binomial by the
-        over-dispersion tests of :func:`choose_family` (the choice and why are in
-        ``spec.family_reason``).
+        ``quasipoisson`` uses the dispersion φ = max(1, Pearson chi-square / df) (with
+        ``cov_type="arma"``/``"ar1"``, max(1, REML estimate)); ``negbin`` is NB2 with α
+        estimated; ``auto`` is not quasi-Poisson: it chooses Poisson, quasi-Poisson or negative
+        binomial by the over-dispersion tests of :func:`choose_family` (the choice and why are
+        in ``spec.family_reason``), a pretest whose selection the intervals do not allow for.
+        The trust evaluations default to ``quasipoisson`` (docs/methods.md §1.4).
     harmonics : int, optional
         Number of sine/cosine pairs of ``season`` over ``period``. ``None`` chooses 2 pairs for
         series of 24 or more periods when a season is available (``season`` given or ``time``
@@ -907,11 +1157,14 @@ def fit_its(
     unit_effects : bool, default False
         Add a fixed effect per unit (``unit[<name>]``, the first unit as reference): the
         stacked ward model of SPEC §2.
-    cov_type : {"nonrobust", "ar1", "hac", "cluster"}, default "nonrobust"
-        Model-based standard errors; model-based errors allowing for AR(1) correlation of the
-        residuals (``rho`` estimated from them, t quantiles); Newey-West (Bartlett kernel,
-        n/(n-k) small-sample correction, computed within units); or cluster-robust by unit
-        (CR1 correction, t quantiles on G - 1 degrees of freedom).
+    cov_type : {"nonrobust", "arma", "ar1", "hac", "cluster"}, default "nonrobust"
+        Model-based standard errors; errors allowing for correlation between months within a
+        series, with the correlation estimated by REML from the fitted model's residuals:
+        ``"ar1"`` AR(1), ``"arma"`` AR(1) or ARMA(1,1) as a likelihood-ratio test prefers (the
+        trust default), both with Satterthwaite degrees of freedom per effect (see
+        :class:`SerialCorrelation`; ``rho`` and ``serial`` record them); Newey-West (Bartlett
+        kernel, n/(n-k) small-sample correction, computed within units); or cluster-robust by
+        unit (CR1 correction, t quantiles on G - 1 degrees of freedom).
     maxlags : int, optional
         Newey-West lag; default floor(4 (n/100)^(2/9)) with n the periods per unit.
     horizon : int, default 12
@@ -1152,6 +1405,7 @@ def fit_its(
         design=X,
         offset=offset,
         model_result=fit.result,
+        serial=fit.serial,
     )
     object.__setattr__(res, "effects", _effects_table(res))
     return res

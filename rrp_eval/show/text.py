@@ -107,8 +107,13 @@ def its_reading(m: MeasureITS, label: str, direction: str = "decrease") -> str:
     text += f" Model: {family}"
     if res.spec.family_reason.startswith("auto"):
         text += " (chosen by the over-dispersion tests)"
-    if res.rho is not None:
-        text += f", errors allowing for autocorrelation (AR(1), ρ = {res.rho:.2f})"
+    if res.serial is not None:
+        df = res.rr_h.df if res.spec.slope_change else res.effect("level_change").df
+        text += (
+            f", errors allowing for autocorrelation between months ({res.serial.structure}, "
+            f"neighbouring months correlated {res.serial.lag1:.2f}, estimated by REML; "
+            f"t intervals on {df:.0f} degrees of freedom)"
+        )
     elif res.spec.cov_type == "cluster":
         text += ", errors clustered by ward"
     text += "."

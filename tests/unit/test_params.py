@@ -25,7 +25,8 @@ def _error(tmp_path, text, trusts=None) -> str:
 def test_defaults_without_a_folder():
     p = load_params(None)
     assert p.horizon_months == 12 and p.phase_in_months == 0
-    assert p.model.family == "auto" and p.disclosure.suppress_below == 5
+    assert p.model.family == "quasipoisson" and p.model.cov_type == "arma"
+    assert p.disclosure.suppress_below == 5
 
 
 def test_the_repository_parameters_are_valid(root):
@@ -52,8 +53,8 @@ def test_the_repository_parameters_are_valid(root):
         ),
         (
             "model:\n  family: binomial\n",
-            "programme.yaml:2: key 'model.family': should be 'auto', "
-            "'poisson', 'quasipoisson' or 'negbin' (got 'binomial')",
+            "programme.yaml:2: key 'model.family': should be 'quasipoisson', "
+            "'auto', 'poisson' or 'negbin' (got 'binomial')",
         ),
         (
             "model:\n  harmonics: 9\n",
@@ -109,7 +110,7 @@ def test_trust_overrides(tmp_path):
     rxt, other = p.for_trust("RXT"), p.for_trust("ABC")
     assert rxt.phase_in_months == 6 and other.phase_in_months == 3
     assert rxt.model.family == "poisson" and rxt.model.cov_type == "hac"
-    assert other.model.family == "auto"
+    assert other.model.family == "quasipoisson"
 
 
 def test_trust_override_mistakes_name_their_file(tmp_path):

@@ -1,0 +1,195 @@
+"""The trust ITS stays honest on realistic data (issue 15): REML autocorrelation with
+Satterthwaite degrees of freedom, a dispersion floor, a minimum of information, per-measure
+recording gaps, and a subset of the null-calibrated study in validation/its_null_study.py."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+
+from rrp_eval.data.synthetic import simulate_series, write_demo_programme
+from rrp_eval.data.validate import load_programme
+from rrp_eval.evaluate.trust import MIN_SEGMENT_EVENTS, fit_trust_its, information_problem
+from rrp_eval.models.its import fit_its
+from rrp_eval.params import ProgrammeParams
+from rrp_eval.prepare import measure_gaps, with_derived_measures
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "validation"))
+
+import its_null_study as study  # noqa: E402
+
+
+def _ar1_gaussian(n: int, rho: float, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    e = np.zeros(n)
+    e[0] = rng.normal()
+    for i in range(1, n):
+        e[i] = rho * e[i - 1] + rng.normal() * np.sqrt(1 - rho**2)
+    t = np.arange(n)
+    return pd.DataFrame({"t": t, "y": 10 + 0.01 * t + e})
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.5])
+def test_reml_recovers_the_autocorrelation_of_a_long_series(rho):
+    df = _ar1_gaussian(400, rho, seed=11)
+    res = fit_its(df, "y", "t", 200, family="gaussian", cov_type="ar1", harmonics=0)
+    assert res.serial.structure == "AR(1)"
+    assert abs(res.rho - rho) < 0.1
+    lvl = res.effect("level_change")
+    assert 1 <= lvl.df <= res.df_resid
+
+
+def test_satterthwaite_df_is_small_when_the_correlation_is_uncertain():
+    """A short, strongly autocorrelated series: the df of the level change fall well below
+    n - p (the correlation is estimated from few points), which widens the interval."""
+    df = simulate_series(
+        seed=2, n_months=36, start_index=18, rate_per_1000=200, bed_days=2000, ar1_rho=0.7,
+        ar1_sd=0.25,
+    )
+    res = fit_its(
+        df, "count", "month", "2021-07", exposure="occupied_bed_days", family="quasipoisson",
+        cov_type="arma",
+    )
+    lvl = res.effect("level_change")
+    assert res.rho > 0.3 and lvl.df < res.df_resid / 2
+    # the interval is the t interval on those df
+    from scipy import stats
+
+    q = stats.t.ppf(0.975, lvl.df)
+    assert_allclose(np.log(lvl.ci_high) - np.log(lvl.estimate), q * lvl.std_err, rtol=1e-8)
+
+
+def test_no_autocorrelation_gives_the_model_based_covariance():
+    df = simulate_series(seed=5, n_months=48, rate_per_1000=30, bed_days=1000)
+    kw = {"exposure": "occupied_bed_days", "family": "poisson", "harmonics": 0}
+    plain = fit_its(df, "count", "month", "2022-01", **kw)
+    serial = fit_its(df, "count", "month", "2022-01", cov_type="ar1", **kw)
+    if serial.rho == 0:
+        assert_allclose(serial.cov_params, plain.cov_params, rtol=1e-6)
+    assert_allclose(serial.params, plain.params)
+
+
+def test_quasi_poisson_dispersion_is_never_below_one():
+    t = np.arange(36)
+    df = pd.DataFrame({"t": t, "y": 100 + (t % 2), "e": 1000.0})  # under-dispersed
+    for cov in ("nonrobust", "arma"):
+        res = fit_its(df, "y", "t", 18, exposure="e", family="quasipoisson", cov_type=cov)
+        assert res.dispersion == 1.0
+        assert res.pearson_dispersion < 1
+
+
+def test_auto_family_is_not_described_as_quasi_poisson():
+    doc = fit_its.__doc__
+    assert "``auto`` is not quasi-Poisson" in doc
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    folder = write_demo_programme(tmp_path_factory.mktemp("demo"))
+    return with_derived_measures(load_programme(folder)), ProgrammeParams()
+
+
+def test_too_few_events_after_the_start_is_not_estimable():
+    t = np.arange(48)
+    y = np.where(t < 24, 5, 0)
+    y[30] = 1
+    df = pd.DataFrame({"t": t, "y": y, "e": 1000.0})
+    res = fit_its(df, "y", "t", 24, exposure="e", family="quasipoisson", harmonics=0)
+    why = information_problem(res)
+    assert "and 1 after" in why and str(MIN_SEGMENT_EVENTS) in why
+
+
+def test_an_effect_outside_the_display_range_is_not_a_finding():
+    """Enough events, all in the first post months: the slope sends the rate ratio at 12
+    months towards 0, which is not reported as a finding."""
+    t = np.arange(48)
+    y = np.where(t < 24, 8, 0)
+    y[24:27] = [8, 4, 1]
+    df = pd.DataFrame({"t": t, "y": y, "e": 1000.0})
+    res = fit_its(df, "y", "t", 24, exposure="e", family="quasipoisson", harmonics=0)
+    assert res.rr_h.estimate < 0.05
+    assert "too little information" in information_problem(res)
+
+
+def test_enough_information_passes(demo):
+    data, params = demo
+    m = fit_trust_its(data, "X01", "physical_restraint", params.for_trust("X01"))
+    assert m.status == "ok" and information_problem(m.result) == ""
+    assert m.result.serial is not None and m.result.spec.family == "quasipoisson"
+    row = m.row()
+    assert row["correlation"] in ("AR(1)", "ARMA(1,1)") and row["rr_h_df"] >= 1
+
+
+def test_a_recording_gap_switches_the_measure_to_ward_series(demo):
+    data, params = demo
+    own = params.for_trust("X01")
+    before = fit_trust_its(data, "X01", "seclusion", own)
+    assert before.design.kind == "summed"
+    ward = before.design.participating[0]
+    wm = data.ward_month.copy()
+    rows = (wm["trust_code"] == "X01") & (wm["ward_id"] == ward)
+    months = sorted(wm.loc[rows, "month"])[30:36]
+    wm.loc[rows & wm["month"].isin(months), "seclusion"] = np.nan
+    gapped = dataclasses.replace(data, ward_month=wm)
+    text = measure_gaps(gapped, "X01", before.design.participating, "seclusion")
+    assert ward in text and "6 months" in text
+    after = fit_trust_its(gapped, "X01", "seclusion", own)
+    assert after.design.kind == "stacked" and ward in after.design.composition
+    if after.result is not None:
+        assert after.result.spec.unit == "ward_id"
+    # other measures of the trust keep the summed series
+    assert fit_trust_its(gapped, "X01", "physical_restraint", own).design.kind == "summed"
+
+
+def test_validation_warns_of_a_measure_gap(tmp_path):
+    folder = write_demo_programme(tmp_path / "d")
+    wm_path = folder / "ward_month.csv"
+    wm = pd.read_csv(wm_path, dtype=str, keep_default_na=False)
+    wards = pd.read_csv(folder / "wards.csv", dtype=str, keep_default_na=False)
+    part = wards[wards["start_month"] != ""].iloc[0]
+    rows = wm.index[(wm["trust_code"] == part.trust_code) & (wm["ward_id"] == part.ward_id)]
+    wm.loc[rows[20:23], "seclusion"] = ""
+    wm.to_csv(wm_path, index=False)
+    data = load_programme(folder)
+    found = [w for w in data.report.warnings if w.rule == "measure-gap"]
+    assert len(found) == 1
+    assert part.ward_id in found[0].message and "3 months" in found[0].message
+
+
+# --- a subset of the null-calibrated simulation study ---------------------------------------
+
+
+def test_study_null_cell_size_and_the_previous_default():
+    """24 months, 150 events a month, count-scale lag-1 autocorrelation 0.4, no effect: the
+    default keeps its size near 5%; the previous default (moment AR(1)) over-rejects rr_h."""
+    cell = study.Cell(lag1=0.4, events=150, months=24)
+    table = study.run_cell(cell, 150, np.random.SeedSequence(4))
+    size = table.set_index(["model", "estimate"])["rejects"]
+    default, previous = list(study.MODELS)
+    assert size[(default, "level_rr")] <= 0.08 and size[(default, "rr_h")] <= 0.08
+    assert size[(previous, "rr_h")] >= 0.10
+    assert table["n_failed"].max() <= 3
+
+
+def test_study_generator_hits_the_count_scale_autocorrelation():
+    """The latent variance the study solves for gives counts with the stated lag-1
+    autocorrelation (a long series with a constant mean)."""
+    rng = np.random.default_rng(3)
+    for lag1, mean in ((0.2, 20.0), (0.4, 150.0)):
+        s2 = study.latent_variance(lag1, mean)
+        n = 200_000
+        x = np.zeros(n)
+        sd = np.sqrt(s2)
+        shocks = rng.normal(0, sd * np.sqrt(1 - study.DECAY**2), n)
+        x[0] = rng.normal(0, sd)
+        for i in range(1, n):
+            x[i] = study.DECAY * x[i - 1] + shocks[i]
+        y = rng.poisson(mean * np.exp(x)).astype(float)
+        y -= y.mean()
+        assert abs(float(y[1:] @ y[:-1] / (y @ y)) - lag1) < 0.02

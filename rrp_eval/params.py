@@ -60,6 +60,8 @@ class ModelParams(_Strict):
     harmonics: Harmonics = "auto"
     cov_type: Literal["arma", "ar1", "nonrobust", "hac"] = "arma"
     maxlags: int | None = Field(None, ge=0, le=24)
+    trend: Literal["linear", "quadratic"] = "linear"
+    baseline_months: int | None = Field(None, ge=3, le=240)
 
 
 class DisclosureParams(_Strict):
@@ -101,6 +103,8 @@ class ModelOverride(_Strict):
     harmonics: Harmonics = None
     cov_type: Literal["arma", "ar1", "nonrobust", "hac"] | None = None
     maxlags: int | None = Field(None, ge=0, le=24)
+    trend: Literal["linear", "quadratic"] | None = None
+    baseline_months: int | None = Field(None, ge=3, le=240)
 
 
 class TrustParams(_Strict):

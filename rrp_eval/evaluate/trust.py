@@ -162,6 +162,8 @@ def _model_options(p: EffectiveTrustParams) -> dict[str, object]:
         "harmonics": harmonics,
         "phase_in": p.phase_in_months,
         "horizon": p.horizon_months,
+        "trend": p.model.trend,
+        "baseline_months": p.model.baseline_months,
     }
 
 
@@ -236,7 +238,8 @@ def fit_trust_its(
 
 def sensitivity_variants(p: EffectiveTrustParams) -> dict[str, EffectiveTrustParams]:
     """The primary model and its alternatives: other families, phase-in 0/3/6 months, with
-    and without seasonality."""
+    and without seasonality, and the trend's form (the last 12 baseline months only; a
+    quadratic trend)."""
     variants = {"primary": p}
     for fam in ("poisson", "quasipoisson", "negbin"):
         if fam != p.model.family:
@@ -251,6 +254,12 @@ def sensitivity_variants(p: EffectiveTrustParams) -> dict[str, EffectiveTrustPar
             variants[label] = p.model_copy(
                 update={"model": p.model.model_copy(update={"harmonics": h})}
             )
+    for label, change in (
+        ("baseline: last 12 months", {"baseline_months": 12}),
+        ("quadratic trend", {"trend": "quadratic"}),
+    ):
+        if any(getattr(p.model, k) != v for k, v in change.items()):
+            variants[label] = p.model_copy(update={"model": p.model.model_copy(update=change)})
     return variants
 
 
@@ -554,7 +563,7 @@ class TrustEvaluation(ResultMixin):
         """
         p = self.own_params
         top = {"phase_in": "phase_in_months", "horizon": "horizon_months"}
-        model_keys = {"family", "harmonics", "cov_type", "maxlags"}
+        model_keys = {"family", "harmonics", "cov_type", "maxlags", "trend", "baseline_months"}
         unknown = set(changes) - set(top) - model_keys
         if unknown:
             raise ValueError(

@@ -72,6 +72,8 @@ class ITSSpec:
     terms: tuple[str, ...]
     n_dropped_missing: int = 0
     n_dropped_phase_in: int = 0
+    trend: str = "linear"
+    baseline_months: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The specification as plain values (for JSON manifests)."""
@@ -1108,6 +1110,8 @@ def fit_its(
     cov_type: str = "nonrobust",
     maxlags: int | None = None,
     horizon: int = 12,
+    trend: str = "linear",
+    baseline_months: int | None = None,
 ) -> ITSResult:
     """Fit a segmented regression for an interrupted time series.
 
@@ -1169,6 +1173,12 @@ def fit_its(
         Newey-West lag; default floor(4 (n/100)^(2/9)) with n the periods per unit.
     horizon : int, default 12
         Common horizon H for ``rr_h``.
+    trend : {"linear", "quadratic"}, default "linear"
+        The secular trend: linear in time, or with a squared term ``pre_trend_sq`` ((t/12)²)
+        that the counterfactual continues (a sensitivity analysis for a curved trend).
+    baseline_months : int, optional
+        Keep only the last ``baseline_months`` periods before the start (a sensitivity
+        analysis: a trend fitted to the recent baseline only).
 
     Returns
     -------
@@ -1263,6 +1273,16 @@ def fit_its(
         df[unit].astype(str) if unit is not None else (data["z"] if group is not None else 0)
     )
     data = data[keep]
+    if trend not in ("linear", "quadratic"):
+        raise ValueError(f"trend={trend!r} is not supported; allowed: linear, quadratic")
+    if baseline_months is not None:
+        if not isinstance(baseline_months, int) or baseline_months < MIN_POINTS_PER_SEGMENT:
+            raise ValueError(
+                f"baseline_months={baseline_months!r} must be a whole number >= "
+                f"{MIN_POINTS_PER_SEGMENT}"
+            )
+        data = data[data["h"] >= -baseline_months]
+        data = data.assign(t=data["time_value"] - data["time_value"].min())
     in_phase_in = (data["h"] >= 0) & (data["h"] < phase_in)
     n_phase = int(in_phase_in.sum())
     data = data[~in_phase_in]
@@ -1313,6 +1333,8 @@ def fit_its(
     X = pd.DataFrame(index=data.index)
     X["intercept"] = 1.0
     X["pre_trend"] = data["t"]
+    if trend == "quadratic":
+        X["pre_trend_sq"] = (data["t"] / 12.0) ** 2
     X["level_change"] = post.astype(float)
     if slope_change:
         X["slope_change"] = (data["h"] - phase_in) * post
@@ -1385,6 +1407,8 @@ def fit_its(
         terms=tuple(X.columns),
         n_dropped_missing=n_missing,
         n_dropped_phase_in=n_phase,
+        trend=trend,
+        baseline_months=baseline_months,
     )
     res = ITSResult(
         params=fit.params,

@@ -105,12 +105,13 @@ def test_sensitivity_variants_and_rows(demo):
     assert variants == [
         "primary",
         "family poisson",
-        "family quasipoisson",
         "family negbin",
         "phase-in 3 months",
         "phase-in 6 months",
         "no seasonality",
         "seasonality (2 harmonics)",
+        "baseline: last 12 months",
+        "quadratic trend",
     ]
     primary = fit_trust_its(data, "X01", "physical_restraint", params.for_trust("X01")).row()
     assert rows[0]["level_rr"] == primary["level_rr"]

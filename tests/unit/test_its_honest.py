@@ -22,7 +22,7 @@ from rrp_eval.prepare import measure_gaps, with_derived_measures
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "validation"))
 
-import its_null_study as study  # noqa: E402
+import its_null_study as study
 
 
 def _ar1_gaussian(n: int, rho: float, seed: int) -> pd.DataFrame:
@@ -49,11 +49,21 @@ def test_satterthwaite_df_is_small_when_the_correlation_is_uncertain():
     """A short, strongly autocorrelated series: the df of the level change fall well below
     n - p (the correlation is estimated from few points), which widens the interval."""
     df = simulate_series(
-        seed=2, n_months=36, start_index=18, rate_per_1000=200, bed_days=2000, ar1_rho=0.7,
+        seed=2,
+        n_months=36,
+        start_index=18,
+        rate_per_1000=200,
+        bed_days=2000,
+        ar1_rho=0.7,
         ar1_sd=0.25,
     )
     res = fit_its(
-        df, "count", "month", "2021-07", exposure="occupied_bed_days", family="quasipoisson",
+        df,
+        "count",
+        "month",
+        "2021-07",
+        exposure="occupied_bed_days",
+        family="quasipoisson",
         cov_type="arma",
     )
     lvl = res.effect("level_change")
@@ -193,3 +203,21 @@ def test_study_generator_hits_the_count_scale_autocorrelation():
         y = rng.poisson(mean * np.exp(x)).astype(float)
         y -= y.mean()
         assert abs(float(y[1:] @ y[:-1] / (y @ y)) - lag1) < 0.02
+
+
+def test_trend_form_sensitivity_options():
+    """A decelerating decline and no effect: the quadratic trend's counterfactual follows the
+    curve (its rate ratio at 12 months is nearer 1 than the linear trend's), and a baseline cut
+    to the last 12 months drops the earlier rows."""
+    t = np.arange(48)
+    mu = 200 * np.exp(-0.03 * t + 0.03 * t**2 / 94)
+    df = pd.DataFrame({"t": t, "y": np.round(mu), "e": 1000.0})
+    kw = {"exposure": "e", "family": "quasipoisson", "harmonics": 0}
+    linear = fit_its(df, "y", "t", 24, **kw)
+    curved = fit_its(df, "y", "t", 24, trend="quadratic", **kw)
+    assert "pre_trend_sq" in curved.params.index and curved.spec.trend == "quadratic"
+    assert abs(np.log(curved.rr_h.estimate)) < 0.2 * abs(np.log(linear.rr_h.estimate))
+    recent = fit_its(df, "y", "t", 24, baseline_months=12, **kw)
+    assert recent.n_pre == 12 and recent.spec.baseline_months == 12
+    with pytest.raises(ValueError, match="trend="):
+        fit_its(df, "y", "t", 24, trend="cubic", **kw)

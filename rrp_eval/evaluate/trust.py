@@ -58,9 +58,12 @@ def information_problem(res: ITSResult) -> str:
     before = float(f.loc[treated & ~post, "y"].sum())
     after = float(f.loc[treated & post, "y"].sum())
     if min(before, after) < MIN_SEGMENT_EVENTS:
+        # no counts in the message: it is shared, and a count under 5 must not be
+        where = "before" if before < MIN_SEGMENT_EVENTS else "after"
         return (
-            f"{before:.0f} events before the start and {after:.0f} after: at least "
-            f"{MIN_SEGMENT_EVENTS} in each are needed to estimate a change in level and slope"
+            f"fewer than {MIN_SEGMENT_EVENTS} events {where} the start: at least "
+            f"{MIN_SEGMENT_EVENTS} in each segment are needed to estimate a change in level "
+            "and slope"
         )
     low, high = DISPLAY_RANGE
     for name, eff in (("level change", res.effect("level_change")), ("rate ratio", res.rr_h)):
@@ -69,13 +72,12 @@ def information_problem(res: ITSResult) -> str:
         what = name if name == "level change" else f"rate ratio at {res.spec.horizon} months"
         if not low <= eff.estimate <= high:
             return (
-                f"the {what} ({eff.estimate:.3g}) is outside {low:g} to {high:g}: too little "
-                "information to estimate it"
+                f"the {what} is outside {low:g} to {high:g}: too little information to estimate it"
             )
         if not eff.ci_low > 0 or eff.ci_high / eff.ci_low > MAX_CI_RATIO:
             return (
-                f"the 95% interval of the {what} ({eff.ci_low:.2g} to {eff.ci_high:.2g}) spans "
-                f"more than a factor of {MAX_CI_RATIO:g}: too little information to estimate it"
+                f"the 95% interval of the {what} spans more than a factor of "
+                f"{MAX_CI_RATIO:g}: too little information to estimate it"
             )
     return ""
 

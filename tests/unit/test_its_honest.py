@@ -112,7 +112,8 @@ def test_too_few_events_after_the_start_is_not_estimable():
     df = pd.DataFrame({"t": t, "y": y, "e": 1000.0})
     res = fit_its(df, "y", "t", 24, exposure="e", family="quasipoisson", harmonics=0)
     why = information_problem(res)
-    assert "and 1 after" in why and str(MIN_SEGMENT_EVENTS) in why
+    assert why.startswith(f"fewer than {MIN_SEGMENT_EVENTS} events after")
+    assert not any(ch.isdigit() for ch in why.replace(str(MIN_SEGMENT_EVENTS), ""))
 
 
 def test_an_effect_outside_the_display_range_is_not_a_finding():

@@ -175,6 +175,7 @@ def fit_trust_its(
     measure: str,
     params: EffectiveTrustParams,
     series: pd.DataFrame | None = None,
+    design: TrustDesign | None = None,
 ) -> MeasureITS:
     """The trust's ITS for a measure, as SPEC §2 sets it up.
 
@@ -182,18 +183,24 @@ def fit_trust_its(
     series (ward fixed effects, each ward's own start, errors clustered by ward) when they do
     not; ``not_estimable`` with the reason when the data cannot support a model, ``failed``
     with the error when fitting breaks. ``series`` reuses a series built for the same trust
-    and measure (as the sensitivity variants do). Warnings raised by the fit are kept in
+    and measure (as the sensitivity variants do), ``design`` the measure's design made for
+    them (after any switch for recording gaps). Warnings raised by the fit are kept in
     ``warnings``.
     """
-    design = trust_design(data, trust_code)
     empty = pd.DataFrame()
-    if design.kind == "none":
+    if design is None:
+        design = trust_design(data, trust_code)
+        if design.kind == "none":
+            return MeasureITS(
+                trust_code, measure, "not_estimable", design.description, design, None, empty
+            )
+        gaps = measure_gaps(data, trust_code, design.participating, measure)
+        if design.kind == "summed" and gaps:
+            design = replace(design, kind="stacked", composition=f"{measure} blank in {gaps}")
+    elif design.kind == "none":
         return MeasureITS(
             trust_code, measure, "not_estimable", design.description, design, None, empty
         )
-    gaps = measure_gaps(data, trust_code, design.participating, measure)
-    if design.kind == "summed" and gaps:
-        design = replace(design, kind="stacked", composition=f"{measure} blank in {gaps}")
     opts = _model_options(params)
     if design.kind == "summed":
         build = trust_series
@@ -273,16 +280,24 @@ def sensitivity_table(
     primary: MeasureITS | None = None,
 ) -> pd.DataFrame:
     """One ``its_sensitivity.csv`` row per variant (see :func:`sensitivity_variants`);
-    ``primary`` is the primary model's fit when already made."""
+    ``primary`` is the primary model's fit when already made.
+
+    A sensitivity analysis tests the primary estimate: when the primary model is
+    ``not_estimable`` (too little information, or no model), every variant's row carries its
+    status and reason and no variant is fitted.
+    """
     rows = []
     series = None if primary is None or not len(primary.series) else primary.series
+    design = None if primary is None else primary.design
+    skip = primary is not None and primary.status == "not_estimable"
     for variant, p in sensitivity_variants(params).items():
-        if variant == "primary" and primary is not None:
+        if (variant == "primary" or skip) and primary is not None:
             m = primary
         else:
-            m = fit_trust_its(data, trust_code, measure, p, series)
-        if series is None and len(m.series):
-            series = m.series  # the same wards in every variant: build the series once
+            m = fit_trust_its(data, trust_code, measure, p, series, design)
+        # the same wards and design in every variant: build them once
+        series = m.series if series is None and len(m.series) else series
+        design = m.design if design is None else design
         row = m.row()
         spec = m.result.spec if m.result is not None else None
         rows.append(

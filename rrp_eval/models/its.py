@@ -774,6 +774,63 @@ def _reml_criterion(r: np.ndarray, Xt: np.ndarray, R: np.ndarray) -> tuple[float
     return logdet_r + logdet_xrx + (n - p) * math.log(q), q / (n - p)
 
 
+def _ar1_reml_criterion(
+    r: np.ndarray, Xt: np.ndarray, steps: np.ndarray, first: np.ndarray, decay: float
+) -> float:
+    """The REML criterion of :func:`_reml_criterion` for AR(1), without forming R.
+
+    An AR(1) correlation ``decay ** |t_i - t_j|`` is Markov, so prewhitening each row by its
+    predecessor in the same series (``e_i = (x_i - a_i x_(i-1)) / sqrt(1 - a_i²)``,
+    ``a_i = decay ** (t_i - t_(i-1))``, the first row of a series unchanged) gives R⁻¹ = L'L and
+    log det R = Σ log(1 - a_i²) in O(n p²) instead of a Cholesky factor of an n × n matrix.
+    """
+    a = np.where(first, 0.0, np.power(decay, np.where(first, 1.0, steps)))
+    s = np.sqrt(1.0 - a**2)
+    rw = np.empty_like(r)
+    xw = np.empty_like(Xt)
+    rw[0], xw[0] = r[0], Xt[0]
+    rw[1:] = (r[1:] - a[1:] * r[:-1]) / s[1:]
+    xw[1:] = (Xt[1:] - a[1:, None] * Xt[:-1]) / s[1:, None]
+    n, p = Xt.shape
+    XRX = xw.T @ xw
+    sign, logdet_xrx = np.linalg.slogdet(XRX)
+    if sign <= 0:
+        return math.inf
+    xr = xw.T @ rw
+    q = float(rw @ rw - xr @ np.linalg.solve(XRX, xr))
+    if q <= 0:
+        return math.inf
+    return float(np.sum(np.log(s[1:] ** 2))) + logdet_xrx + (n - p) * math.log(q)
+
+
+def _reml_grid(r: np.ndarray, Xt: np.ndarray, lag: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """:func:`_reml_criterion` at every (decay, share) row of ``grid`` in one batched solve."""
+    n, p = Xt.shape
+    finite = np.isfinite(lag)
+    k = np.where(finite, lag, 0.0)
+    R = np.where(finite, grid[:, 1, None, None] * grid[:, 0, None, None] ** k, 0.0)
+    idx = np.arange(n)
+    R[:, idx, idx] = 1.0
+    Z = np.linalg.solve(R, np.concatenate([Xt, r[:, None]], axis=1)[None])
+    Ri_X, Ri_r = Z[..., :p], Z[..., p]
+    XRX = np.einsum("np,knq->kpq", Xt, Ri_X)
+    Xr = np.einsum("np,kn->kp", Xt, Ri_r)
+    _, logdet_r = np.linalg.slogdet(R)
+    sign, logdet_xrx = np.linalg.slogdet(XRX)
+    b = np.linalg.solve(XRX, Xr[..., None])[..., 0]
+    q = Ri_r @ r - np.einsum("kp,kp->k", Xr, b)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = logdet_r + logdet_xrx + (n - p) * np.log(q)
+    return np.where((sign > 0) & (q > 0) & np.isfinite(out), out, np.inf)
+
+
+# Starting points for ARMA(1,1)'s REML search (decay, share): evaluated together, the best
+# starts one local search.
+_ARMA_GRID = np.array(
+    [(d, s) for d in (0.3, 0.5, 0.7, 0.8, 0.9) for s in (0.15, 0.3, 0.5, 0.7, 0.9)]
+)
+
+
 def _serial_correlation(
     r: np.ndarray,
     Xt: np.ndarray,
@@ -789,27 +846,36 @@ def _serial_correlation(
     boundary, so the critical value is 2.71, half chi-square(1)).
 
     ``r`` are the Pearson residuals and ``Xt`` the design weighted by the working weights
-    (rows x_i μ'_i / √V_i), so that the fitted model's score equations make ``Xt' r = 0``.
-    ``dispersion_rule``: ``"fixed"`` (Poisson, negative binomial: 1), ``"floor"``
-    (quasi-Poisson: max(1, REML estimate)) or ``"free"`` (gaussian).
+    (rows x_i μ'_i / √V_i), so that the fitted model's score equations make ``Xt' r = 0``;
+    the rows are ordered by series and time. ``dispersion_rule``: ``"fixed"`` (Poisson,
+    negative binomial: 1), ``"floor"`` (quasi-Poisson: max(1, REML estimate)) or ``"free"``
+    (gaussian).
     """
     from scipy.optimize import minimize, minimize_scalar
 
     n, p = Xt.shape
     lag = _lags(units, t)
     upper = DECAY_MAX
+    first = np.r_[True, units[1:] != units[:-1]]
+    steps = np.r_[0.0, np.diff(t)]
+    if np.any(steps[~first] <= 0):
+        raise ValueError("the rows must be ordered by series and time within a series")
+
+    def ar1_crit(decay: float) -> float:
+        return _ar1_reml_criterion(r, Xt, steps, first, decay)
 
     def crit(decay: float, share: float) -> float:
         return _reml_criterion(r, Xt, _correlation(lag, decay, share))[0]
 
-    ar1 = minimize_scalar(
-        lambda d: crit(d, 1.0), bounds=(0.0, upper), method="bounded", options={"xatol": 1e-4}
-    )
+    ar1 = minimize_scalar(ar1_crit, bounds=(0.0, upper), method="bounded", options={"xatol": 1e-4})
     decay, share = float(ar1.x), 1.0
-    if crit(0.0, 1.0) <= ar1.fun:
+    ar1_crit_0 = ar1_crit(0.0)
+    if ar1_crit_0 <= ar1.fun:
         decay = 0.0
-    ar1_crit = min(ar1.fun, crit(0.0, 1.0))
+    ar1_best = min(ar1.fun, ar1_crit_0)
     if structure != "AR(1)":
+        grid = _reml_grid(r, Xt, lag, _ARMA_GRID) if n <= 120 else None
+        starts = [_ARMA_GRID[int(np.argmin(grid))]] if grid is not None else _ARMA_GRID[[7, 16]]
         fits = [
             minimize(
                 lambda th: crit(th[0], th[1]),
@@ -817,12 +883,12 @@ def _serial_correlation(
                 method="L-BFGS-B",
                 bounds=[(0.0, upper), (0.0, 1.0)],
             )
-            for x0 in ((0.5, 0.5), (0.85, 0.3))
+            for x0 in starts
         ]
         best = min(fits, key=lambda f: f.fun)
         # ARMA(1,1) only where REML prefers it to AR(1) by a likelihood-ratio test at 5%
         # (share = 1 is on the boundary: half chi-square(1), critical value 2.71).
-        if ar1_crit - best.fun > ARMA_LR_CRITICAL:
+        if ar1_best - best.fun > ARMA_LR_CRITICAL:
             decay, share = (float(v) for v in best.x)
         else:
             structure = "AR(1)"
@@ -1017,12 +1083,17 @@ def _estimate(
         sm_family = sm.families.Gaussian() if fam == "gaussian" else sm.families.Poisson()
         model = sm.GLM(y, X, family=sm_family, offset=offset)
         glm_scale: float | str = 1.0 if fam == "poisson" else "X2"
+        first = None
         if fam == "quasipoisson":
             # φ = max(1, Pearson χ²/df): a count's variance is at least its mean, and a φ
             # below 1 from a short series is noise that would narrow the intervals.
             first = model.fit(scale=1.0)
             glm_scale = max(1.0, float(first.pearson_chi2) / float(first.df_resid))
-        if cov_type == "hac":
+        if first is not None and cov_type in SERIAL_COV_TYPES:
+            # the scale changes only the GLM's covariance, which the serial model replaces
+            result = first
+            inference = "t"
+        elif cov_type == "hac":
             lags = maxlags if maxlags is not None else _default_maxlags(n_periods)
             result = model.fit(
                 scale=glm_scale,
@@ -1330,27 +1401,30 @@ def fit_its(
     if not isinstance(harmonics, int) or harmonics < 0 or harmonics > period // 2:
         raise ValueError(f"harmonics={harmonics!r} must be a whole number from 0 to {period // 2}")
 
-    X = pd.DataFrame(index=data.index)
-    X["intercept"] = 1.0
-    X["pre_trend"] = data["t"]
+    # the columns as arrays, made into one frame (column-by-column inserts are slow)
+    tv, hv, postv = data["t"].to_numpy(float), data["h"].to_numpy(float), post.to_numpy()
+    cols: dict[str, np.ndarray] = {"intercept": np.ones(len(data)), "pre_trend": tv}
     if trend == "quadratic":
-        X["pre_trend_sq"] = (data["t"] / 12.0) ** 2
-    X["level_change"] = post.astype(float)
+        cols["pre_trend_sq"] = (tv / 12.0) ** 2
+    cols["level_change"] = postv.astype(float)
     if slope_change:
-        X["slope_change"] = (data["h"] - phase_in) * post
+        cols["slope_change"] = (hv - phase_in) * postv
     if harmonics:
-        s = _season_values(df.loc[data.index], season, time, monthly)
+        s = _season_values(df.loc[data.index], season, time, monthly).to_numpy(float)
         for j in range(1, harmonics + 1):
-            X[f"sin{j}"] = np.sin(2 * np.pi * j * s / period)
-            X[f"cos{j}"] = np.cos(2 * np.pi * j * s / period)
-    segment_terms = [c for c in ("pre_trend", "level_change", "slope_change") if c in X]
+            cols[f"sin{j}"] = np.sin(2 * np.pi * j * s / period)
+            cols[f"cos{j}"] = np.cos(2 * np.pi * j * s / period)
+    segment_terms = [c for c in ("pre_trend", "level_change", "slope_change") if c in cols]
     if group is not None:
-        X["group"] = data["z"]
+        zv = data["z"].to_numpy(float)
+        cols["group"] = zv
         for c in segment_terms:
-            X[f"group:{c}"] = data["z"] * X[c]
+            cols[f"group:{c}"] = zv * cols[c]
     if unit_effects:
+        uv = data["unit"].to_numpy()
         for u in pd.unique(data["unit"])[1:]:
-            X[f"unit[{u}]"] = (data["unit"] == u).astype(float)
+            cols[f"unit[{u}]"] = (uv == u).astype(float)
+    X = pd.DataFrame(cols, index=data.index)
     if len(X) <= X.shape[1]:
         raise NotEstimableError(f"{len(X)} points for {X.shape[1]} coefficients: too few to fit")
 

@@ -222,3 +222,43 @@ def test_trend_form_sensitivity_options():
     assert recent.n_pre == 12 and recent.spec.baseline_months == 12
     with pytest.raises(ValueError, match="trend="):
         fit_its(df, "y", "t", 24, trend="cubic", **kw)
+
+
+@pytest.mark.parametrize("units", [np.zeros(40, int), np.repeat([0, 1, 2], [15, 12, 13])])
+def test_fast_reml_criteria_equal_the_direct_one(units):
+    """The prewhitened AR(1) criterion and the batched ARMA grid give the REML criterion
+    computed from the full correlation matrix, also with gaps in time and several series."""
+    from rrp_eval.models import its as m
+
+    rng = np.random.default_rng(5)
+    t = np.concatenate(
+        [np.sort(rng.choice(60, np.sum(units == u), replace=False)) for u in np.unique(units)]
+    ).astype(float)
+    n = len(units)
+    X = np.column_stack([np.ones(n), t, rng.normal(size=n), rng.normal(size=n)])
+    r = rng.normal(size=n)
+    lag = m._lags(units, t)
+    first = np.r_[True, units[1:] != units[:-1]]
+    steps = np.r_[0.0, np.diff(t)]
+    for decay in (0.0, 0.4, 0.93):
+        direct = m._reml_criterion(r, X, m._correlation(lag, decay, 1.0))[0]
+        assert_allclose(m._ar1_reml_criterion(r, X, steps, first, decay), direct, rtol=1e-10)
+    direct = [m._reml_criterion(r, X, m._correlation(lag, d, s))[0] for d, s in m._ARMA_GRID]
+    assert_allclose(m._reml_grid(r, X, lag, m._ARMA_GRID), direct, rtol=1e-10)
+    with pytest.raises(ValueError, match="ordered"):
+        m._serial_correlation(r, X, units, t[::-1].copy(), "AR(1)", "fixed")
+
+
+def test_sensitivity_of_a_not_estimable_primary_fits_nothing(demo, monkeypatch):
+    from rrp_eval.evaluate import trust as tr
+
+    data, params = demo
+    own = params.for_trust("X01")
+    primary = tr.fit_trust_its(data, "X01", "mechanical_restraint", own)
+    assert primary.status == "not_estimable"
+    calls = []
+    monkeypatch.setattr(tr, "fit_trust_its", lambda *a, **k: calls.append(a))
+    table = tr.sensitivity_table(data, "X01", "mechanical_restraint", own, primary)
+    assert not calls and len(table) > 5
+    assert set(table["status"]) == {"not_estimable"}
+    assert set(table["message"]) == {primary.message}

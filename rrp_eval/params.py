@@ -51,6 +51,9 @@ class MeasureParams(_Strict):
     direction: Literal["decrease", "increase", "neutral"] = "decrease"
     label: str | None = None
     balancing: bool = False
+    #: a measure the programme should not change, read as a negative control in the trust
+    #: reports (balancing measures are read so too)
+    negative_control: bool = False
 
 
 class ModelParams(_Strict):
@@ -62,6 +65,7 @@ class ModelParams(_Strict):
     maxlags: int | None = Field(None, ge=0, le=24)
     trend: Literal["linear", "quadratic"] = "linear"
     baseline_months: int | None = Field(None, ge=3, le=240)
+    robust: bool = False
 
 
 class DisclosureParams(_Strict):
@@ -105,6 +109,7 @@ class ModelOverride(_Strict):
     maxlags: int | None = Field(None, ge=0, le=24)
     trend: Literal["linear", "quadratic"] | None = None
     baseline_months: int | None = Field(None, ge=3, le=240)
+    robust: bool | None = None
 
 
 class TrustParams(_Strict):

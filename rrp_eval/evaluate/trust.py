@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -166,6 +167,7 @@ def _model_options(p: EffectiveTrustParams) -> dict[str, object]:
         "horizon": p.horizon_months,
         "trend": p.model.trend,
         "baseline_months": p.model.baseline_months,
+        "robust": p.model.robust,
     }
 
 
@@ -245,10 +247,80 @@ def fit_trust_its(
     return MeasureITS(trust_code, measure, "ok", message, design, res, series, (*caught,))
 
 
+PLACEBO_MIN_MONTHS = 6
+
+
+@dataclass(frozen=True)
+class PlaceboCheck:
+    """Placebo interruptions: every baseline month with at least ``PLACEBO_MIN_MONTHS``
+    baseline months on each side tried as a false start, the model refitted to the baseline
+    alone, and its effect at the horizon compared with the real one.
+
+    ``n_as_extreme`` of the ``n_starts`` pseudo-starts gave a log rate ratio at least as far
+    from 0 as the real one; ``share`` is (n_as_extreme + 1) / (n_starts + 1), the rank-based
+    share that counts the real start among the candidates (a permutation-style p-value;
+    Abadie et al. 2010, Bernal et al. 2018). The pseudo-starts overlap, so they are not
+    independent: ``share`` describes the baseline's own swings, it is not an exact test.
+    """
+
+    measure: str
+    effect: str  # "rr_h" or "level_change"
+    real: float  # the real rate ratio
+    placebo: tuple[float, ...]  # the pseudo-starts' rate ratios
+    n_as_extreme: int
+
+    @property
+    def n_starts(self) -> int:
+        return len(self.placebo)
+
+    @property
+    def share(self) -> float:
+        return (self.n_as_extreme + 1) / (self.n_starts + 1)
+
+
+def placebo_check(m: MeasureITS, params: EffectiveTrustParams) -> PlaceboCheck | None:
+    """Placebo interruptions in the baseline of a summed series (see :class:`PlaceboCheck`);
+    None without a fitted model, for stacked wards or when the baseline is too short."""
+    if m.result is None or m.design.kind != "summed" or not len(m.series):
+        return None
+    res = m.result
+    series = m.series.sort_values("month")
+    start = pd.Timestamp(m.design.starts[0])
+    baseline = series[series["month"] < start].reset_index(drop=True)
+    if params.model.baseline_months is not None:
+        baseline = baseline.iloc[-params.model.baseline_months :].reset_index(drop=True)
+    effect = "rr_h" if res.spec.slope_change else "level_change"
+    real = float(res.rr_h.estimate if effect == "rr_h" else res.effect(effect).estimate)
+    opts = _model_options(params) | {"cov_type": "nonrobust", "robust": False}
+    lo, hi = PLACEBO_MIN_MONTHS, len(baseline) - PLACEBO_MIN_MONTHS - params.phase_in_months
+    placebo = []
+    for i in range(lo, hi + 1):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fit = fit_its(
+                    baseline,
+                    outcome="count",
+                    time="month",
+                    exposure="occupied_bed_days",
+                    **(opts | {"start": baseline["month"].iloc[i]}),
+                )
+        except (NotEstimableError, ValueError, np.linalg.LinAlgError):
+            continue
+        rr = fit.rr_h.estimate if effect == "rr_h" else fit.effect(effect).estimate
+        if np.isfinite(rr) and rr > 0:
+            placebo.append(float(rr))
+    if not placebo:
+        return None
+    extreme = sum(abs(math.log(v)) >= abs(math.log(real)) for v in placebo)
+    return PlaceboCheck(m.measure, effect, real, tuple(placebo), int(extreme))
+
+
 def sensitivity_variants(p: EffectiveTrustParams) -> dict[str, EffectiveTrustParams]:
     """The primary model and its alternatives: other families, phase-in 0/3/6 months, with
-    and without seasonality, and the trend's form (the last 12 baseline months only; a
-    quadratic trend)."""
+    and without seasonality, the trend's form (the last 12 baseline months only; a
+    quadratic trend) and, for the (quasi-)Poisson families, Huber-weighted quasi-likelihood
+    (outlying months down-weighted)."""
     variants = {"primary": p}
     for fam in ("poisson", "quasipoisson", "negbin"):
         if fam != p.model.family:
@@ -263,10 +335,13 @@ def sensitivity_variants(p: EffectiveTrustParams) -> dict[str, EffectiveTrustPar
             variants[label] = p.model_copy(
                 update={"model": p.model.model_copy(update={"harmonics": h})}
             )
-    for label, change in (
+    changes: tuple[tuple[str, dict[str, Any]], ...] = (
         ("baseline: last 12 months", {"baseline_months": 12}),
         ("quadratic trend", {"trend": "quadratic"}),
-    ):
+    )
+    if p.model.family in ("poisson", "quasipoisson"):
+        changes += (("robust (Huber weights)", {"robust": True}),)
+    for label, change in changes:
         if any(getattr(p.model, k) != v for k, v in change.items()):
             variants[label] = p.model_copy(update={"model": p.model.model_copy(update=change)})
     return variants
@@ -502,6 +577,8 @@ class TrustEvaluation(ResultMixin):
     its: Mapping[str, MeasureITS]
     spc: Mapping[str, MeasureSPC]
     sensitivity: Mapping[str, pd.DataFrame] = field(default_factory=dict)
+    #: placebo interruptions of the headline measure (when its summed series allows them)
+    placebo: PlaceboCheck | None = None
 
     @property
     def own_params(self) -> EffectiveTrustParams:
@@ -580,7 +657,15 @@ class TrustEvaluation(ResultMixin):
         """
         p = self.own_params
         top = {"phase_in": "phase_in_months", "horizon": "horizon_months"}
-        model_keys = {"family", "harmonics", "cov_type", "maxlags", "trend", "baseline_months"}
+        model_keys = {
+            "family",
+            "harmonics",
+            "cov_type",
+            "maxlags",
+            "trend",
+            "baseline_months",
+            "robust",
+        }
         unknown = set(changes) - set(top) - model_keys
         if unknown:
             raise ValueError(
@@ -617,6 +702,8 @@ def _compute(
     sens = (
         {m: sensitivity_table(data, code, m, own, its[m]) for m in measures} if sensitivity else {}
     )
+    top = headline_measure(params, data.measures)
+    placebo = placebo_check(its[top], own) if sensitivity and top in its else None
     return TrustEvaluation(
         code=code,
         name=_trust_name(data, code),
@@ -627,6 +714,7 @@ def _compute(
         its=FrozenMap(its),
         spc=FrozenMap(spc),
         sensitivity=FrozenMap(sens),
+        placebo=placebo,
     )
 
 

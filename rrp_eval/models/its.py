@@ -9,6 +9,7 @@ change is the effect at h = k.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
 import math
@@ -74,6 +75,7 @@ class ITSSpec:
     n_dropped_phase_in: int = 0
     trend: str = "linear"
     baseline_months: int | None = None
+    robust: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """The specification as plain values (for JSON manifests)."""
@@ -414,6 +416,70 @@ class ITSResult(ResultMixin):
             "durbin_watson": float(durbin_watson(r)),
             "acf": [float(v) for v in acf(r, nlags=min(6, len(r) - 1), fft=False)[1:]],
         }
+
+    def influence(self) -> pd.DataFrame:
+        """How much leaving out each fitted period moves the level change and the effect at
+        the horizon (log-link families).
+
+        The one-step approximation of the leave-one-out change in the coefficients,
+        ``β_(i) - β = -B x̃_i r_i / (1 - h_ii)`` with ``B = (X̃'X̃)⁻¹``, ``x̃_i`` the row of
+        the design weighted by ``μ'_i / √V_i``, ``r_i`` its Pearson residual and ``h_ii`` its
+        leverage (Pregibon 1981; Williams 1987), so no refit is needed. Returns one row per
+        fitted period: ``time_value`` (months since year 0 for monthly data), ``unit``,
+        ``level_change`` and ``rr_h`` (the changes on the log scale, in standard errors of
+        the estimate with the dispersion re-estimated without the period, as DFBETAS)
+        and ``level_rr_without`` / ``rr_h_without`` (the ratios without that
+        period). Periods with an absolute change above 1 are the influential ones.
+        """
+        fam = self.spec.family
+        mu = self.frame["fitted"].to_numpy(float)
+        X = self.design.to_numpy(float)
+        mu_prime = mu if self.spec.link == "log" else np.ones_like(mu)
+        Xt = X * (mu_prime / np.sqrt(_variance(fam, mu, self.alpha)))[:, None]
+        r = self.frame["pearson_resid"].to_numpy(float)
+        B = np.linalg.pinv(Xt.T @ Xt)
+        lev = np.einsum("ij,jk,ik->i", Xt, B, Xt)
+        keep = np.clip(1.0 - lev, 1e-8, None)
+        delta = -(Xt @ B) * (r / keep)[:, None]  # rows: β_(i) - β
+        # the standard error without the period (as DFBETAS, Belsley, Kuh & Welsch 1980): an
+        # outlier inflates the estimated dispersion, which would hide its own influence
+        scale = np.ones(len(r))
+        if fam in ("quasipoisson", "gaussian") and self.df_resid > 1:
+            total = float(np.sum(r**2))
+            phi = total / self.df_resid
+            phi_i = (total - r**2 / keep) / (self.df_resid - 1)
+            floor = 1.0 if fam == "quasipoisson" else 0.0
+            scale = np.sqrt(np.maximum(phi_i, floor) / max(phi, floor))
+        out = pd.DataFrame(
+            {"time_value": self.frame["time_value"].to_numpy(), "unit": self.frame["unit"]},
+            index=self.frame.index,
+        )
+        names = list(self.params.index)
+        effects = {"level_change": self._effect_weights(self.spec.phase_in, False)}
+        if self.spec.slope_change:
+            effects["rr_h"] = self._effect_weights(self.spec.horizon, False)
+        for label, weights in effects.items():
+            w = np.zeros(len(names))
+            for name, value in weights.items():
+                w[names.index(name)] = value
+            est = float(w @ self.params.to_numpy())
+            se = math.sqrt(max(float(w @ self.cov_params.to_numpy() @ w), 0.0))
+            change = delta @ w
+            out[label] = change / (se * scale) if se > 0 else np.nan
+            without = est + change
+            out[f"{'level_rr' if label == 'level_change' else label}_without"] = (
+                np.exp(without) if self.spec.link == "log" else without
+            )
+        return out
+
+    def influential(self, threshold: float = 1.0) -> pd.DataFrame:
+        """The rows of :meth:`influence` whose omission moves the level change or the effect
+        at the horizon by more than ``threshold`` standard errors, largest first."""
+        inf = self.influence()
+        cols = [c for c in ("level_change", "rr_h") if c in inf]
+        size = inf[cols].abs().max(axis=1)
+        order = size[size > threshold].sort_values(ascending=False).index
+        return inf.loc[order]
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -1056,6 +1122,31 @@ def _fit_negbin(y: np.ndarray, X: pd.DataFrame, offset: np.ndarray | None) -> _N
     )
 
 
+HUBER_C = 1.345
+
+
+def _huber_weights(y: np.ndarray, X: pd.DataFrame, offset: np.ndarray | None) -> np.ndarray:
+    """Huber weights min(1, c / |r / s|) of a Poisson-mean fit, iterated until they settle.
+
+    ``r`` are the Pearson residuals of the weighted fit and ``s`` their scale by the median
+    absolute deviation, at least 1 (a count varies at least as much as Poisson), so that only
+    months far from the others, not ordinary over-dispersion, lose weight (Huber 1964; the
+    weighting of Cantoni & Ronchetti 2001 without their Fisher-consistency correction, which
+    matters only for counts near 0: docs/methods.md).
+    """
+    w = np.ones(len(y))
+    for _ in range(50):
+        fit = sm.GLM(y, X, family=sm.families.Poisson(), offset=offset, var_weights=w).fit()
+        mu = np.asarray(fit.fittedvalues, dtype=float)
+        r = (y - mu) / np.sqrt(mu)
+        s = max(1.0, 1.4826 * float(np.median(np.abs(r - np.median(r)))))
+        new = np.minimum(1.0, HUBER_C / np.maximum(np.abs(r / s), 1e-12))
+        if np.max(np.abs(new - w)) < 1e-6:
+            return new
+        w = new
+    return w
+
+
 def _estimate(
     fam: str,
     y: pd.Series,
@@ -1066,11 +1157,13 @@ def _estimate(
     cov_type: str,
     maxlags: int | None,
     n_periods: float,
+    robust: bool = False,
 ) -> _Fit:
     """Fit the model and its covariance (see :func:`fit_its` and docs/methods.md)."""
     link = "identity" if fam == "gaussian" else "log"
     yv, Xv = y.to_numpy(dtype=float), X.to_numpy(dtype=float)
     alpha = rho = lags = correction = None
+    weights = _huber_weights(yv, X, offset) if robust else None
     if fam == "negbin":
         if cov_type == "hac":
             raise ValueError("cov_type='hac' is not available for family='negbin'; use 'ar1'")
@@ -1081,7 +1174,7 @@ def _estimate(
         inference, df_inf = "normal", df_resid
     else:
         sm_family = sm.families.Gaussian() if fam == "gaussian" else sm.families.Poisson()
-        model = sm.GLM(y, X, family=sm_family, offset=offset)
+        model = sm.GLM(y, X, family=sm_family, offset=offset, var_weights=weights)
         glm_scale: float | str = 1.0 if fam == "poisson" else "X2"
         first = None
         if fam == "quasipoisson":
@@ -1131,7 +1224,14 @@ def _estimate(
         Xt = Xv * (mu_prime / np.sqrt(_variance(fam, mu, alpha)))[:, None]
         rule = {"poisson": "fixed", "negbin": "fixed", "quasipoisson": "floor"}.get(fam, "free")
         structure = "ARMA(1,1)" if cov_type == "arma" else "AR(1)"
-        serial = _serial_correlation(pearson, Xt, units, t, structure, rule)
+        if weights is None:
+            serial = _serial_correlation(pearson, Xt, units, t, structure, rule)
+        else:
+            # the weighted fit solves Xt' ψ = 0 with ψ = w r (bounded): the correlation and
+            # dispersion are those of ψ, and β̂ - β ≈ (Xt' W Xt)⁻¹ Xt' ψ
+            serial = _serial_correlation(pearson * weights, Xt, units, t, structure, rule)
+            A = Xt @ np.linalg.inv((Xt * weights[:, None]).T @ Xt)
+            serial = dataclasses.replace(serial, _A=A)
         A = serial._A
         cov = serial.dispersion * A.T @ serial._R @ A
         rho = serial.lag1
@@ -1183,6 +1283,7 @@ def fit_its(
     horizon: int = 12,
     trend: str = "linear",
     baseline_months: int | None = None,
+    robust: bool = False,
 ) -> ITSResult:
     """Fit a segmented regression for an interrupted time series.
 
@@ -1250,6 +1351,12 @@ def fit_its(
     baseline_months : int, optional
         Keep only the last ``baseline_months`` periods before the start (a sensitivity
         analysis: a trend fitted to the recent baseline only).
+    robust : bool, default False
+        Huber-weighted quasi-likelihood (Poisson and quasi-Poisson only): months whose Pearson
+        residual, in units of a robust (MAD) scale of at least 1, exceeds 1.345 are
+        down-weighted by 1.345 / |residual| until the weights settle; the correlation,
+        dispersion and intervals are those of the weighted fit (a sensitivity analysis for
+        outlying months; docs/methods.md).
 
     Returns
     -------
@@ -1434,6 +1541,8 @@ def fit_its(
     offset = np.log(data["exposure"]).to_numpy() if exposure is not None else None
     if fam == "auto":
         fam, family_reason = choose_family(data["y"].to_numpy(float), X.to_numpy(float), offset)
+    if robust and fam not in ("poisson", "quasipoisson"):
+        raise ValueError(f"robust=True is for the Poisson and quasi-Poisson families, not {fam!r}")
     units = pd.factorize(data["unit"])[0]
     fit = _estimate(
         fam,
@@ -1445,6 +1554,7 @@ def fit_its(
         cov_type,
         maxlags,
         n_periods,
+        robust,
     )
     frame = pd.concat([data, X.drop(columns=["intercept"])], axis=1)
     frame = frame.loc[:, ~frame.columns.duplicated()]
@@ -1483,6 +1593,7 @@ def fit_its(
         n_dropped_phase_in=n_phase,
         trend=trend,
         baseline_months=baseline_months,
+        robust=robust,
     )
     res = ITSResult(
         params=fit.params,

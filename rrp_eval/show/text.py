@@ -120,3 +120,55 @@ def its_reading(m: MeasureITS, label: str, direction: str = "decrease") -> str:
     if m.message:
         text += f" Caution: {m.message}."
     return text
+
+
+def _month_of_index(value: float) -> str:
+    """``Jan 2024`` from months since year 0 (the ITS's ``time_value`` of monthly data)."""
+    v = int(value)
+    return month(pd.Timestamp(year=v // 12, month=v % 12 + 1, day=1))
+
+
+def influence_text(m: MeasureITS, limit: int = 4) -> str:
+    """The months whose omission moves the estimates by more than one standard error, in
+    words (blank when there are none or no model)."""
+    if m.result is None or m.result.spec.time_kind != "monthly" or m.result.spec.link != "log":
+        return ""
+    top = m.result.influential()
+    if top.empty:
+        return (
+            "Influence: leaving out any single month moves neither the change at the start nor "
+            "the effect at the horizon by more than one standard error."
+        )
+    stacked = top["unit"].nunique() > 1 or m.design.kind == "stacked"
+    parts = []
+    for _, r in top.head(limit).iterrows():
+        where = _month_of_index(r["time_value"]) + (f" ({r['unit']})" if stacked else "")
+        moved = f"level change {r['level_rr_without']:.2f} without it"
+        if "rr_h_without" in r:
+            moved += f", {m.result.spec.horizon}-month effect {r['rr_h_without']:.2f}"
+        parts.append(f"{where}: {moved}")
+    more = f" and {len(top) - limit} more" if len(top) > limit else ""
+    return (
+        "Influence: leaving out these months moves an estimate by more than one standard "
+        f"error: {'; '.join(parts)}{more}. Check them for recording problems or one-off events; "
+        "the robust row of the sensitivity table down-weights such months."
+    )
+
+
+def placebo_text(pc: Any, label: str, horizon: int) -> str:
+    """A placebo check (:class:`~rrp_eval.evaluate.trust.PlaceboCheck`) in words."""
+    what = f"the effect at {horizon} months" if pc.effect == "rr_h" else "the change at the start"
+    text = (
+        f"Placebo check ({label}): {pc.n_starts} baseline months were tried as false starts, "
+        f"with the model fitted to the baseline alone; {pc.n_as_extreme} of them gave {what} at "
+        f"least as far from no change as the real start's ({pc.real:.2f}), a rank share of "
+        f"{pc.share:.2f}."
+    )
+    if pc.share <= 0.1:
+        text += " The real change stands out from the baseline's own swings."
+    else:
+        text += (
+            " Changes this large are not unusual in the baseline itself, so read the estimate "
+            "with caution: the baseline's own swings could produce it."
+        )
+    return text

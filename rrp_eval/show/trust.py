@@ -12,7 +12,14 @@ from rrp_eval.models.spc import run_chart
 from rrp_eval.plots import icon_description, plot_its, plot_small_multiples, plot_spc
 from rrp_eval.prepare import trust_series, ward_series
 from rrp_eval.show.display import figure, heading, paragraph, section, table
-from rrp_eval.show.text import averted, ci, its_reading, month
+from rrp_eval.show.text import (
+    averted,
+    ci,
+    influence_text,
+    its_reading,
+    month,
+    placebo_text,
+)
 
 
 @section
@@ -199,6 +206,65 @@ def its_summary(trust: TrustEvaluation, rule: DisclosureRule) -> None:
             }
         )
     table(pd.DataFrame(rows), "Interrupted time series: rate ratios against the counterfactual")
+    if trust.placebo is not None:
+        paragraph(
+            placebo_text(trust.placebo, trust.label(trust.headline), trust.params.horizon_months)
+        )
+
+
+@section
+def negative_controls(trust: TrustEvaluation, rule: DisclosureRule) -> None:
+    """The balancing measures (and any marked ``negative_control``) read as negative controls:
+    measures the programme should not reduce, so a clear fall in them at the start points to
+    something else (a recording change, another initiative, a secular shift)."""
+    controls = [
+        m
+        for m in trust.measures
+        if trust.params.measure(m).balancing or trust.params.measure(m).negative_control
+    ]
+    if not controls:
+        return
+    h = trust.params.horizon_months
+    heading("Negative controls", 3)
+    rows, fell, rose = [], [], []
+    for m in controls:
+        res = trust.its[m].result
+        if res is None:
+            rows.append({"Measure": trust.label(m), f"At {h} months": "", "Reading": "no model"})
+            continue
+        eff = res.rr_h if res.spec.slope_change else res.effect("level_change")
+        if eff.ci_high < 1:
+            reading, _ = "fell", fell.append(trust.label(m))
+        elif eff.ci_low > 1:
+            reading, _ = "rose", rose.append(trust.label(m))
+        else:
+            reading = "no clear change"
+        rows.append(
+            {
+                "Measure": trust.label(m),
+                f"At {h} months": ci(eff.estimate, eff.ci_low, eff.ci_high),
+                "Reading": reading,
+            }
+        )
+    table(pd.DataFrame(rows), f"Negative controls: rate ratios at {h} months")
+    text = (
+        "These measures are not what the programme sets out to reduce, so they should not fall "
+        "when the wards join. "
+    )
+    if fell:
+        text += (
+            f"{', '.join(fell)} fell clearly too: part of the fall in restrictive practice may "
+            "come from something that changed at the same time (recording, another initiative, "
+            "a general trend), not the programme."
+        )
+    else:
+        text += "None fell clearly: no sign of a shared cause behind the results above."
+    if rose:
+        text += (
+            f" {', '.join(rose)} rose clearly: as balancing measures, a possible unintended "
+            "consequence to review with the ward teams."
+        )
+    paragraph(text)
 
 
 @section
@@ -234,6 +300,9 @@ def its_details(trust: TrustEvaluation, rule: DisclosureRule) -> None:
                 "model and the counterfactual without the programme",
             )
         paragraph(its_reading(its, trust.label(m), direction))
+        influence = influence_text(its)
+        if influence:
+            paragraph(influence)
 
 
 @section

@@ -262,3 +262,88 @@ def test_sensitivity_of_a_not_estimable_primary_fits_nothing(demo, monkeypatch):
     assert not calls and len(table) > 5
     assert set(table["status"]) == {"not_estimable"}
     assert set(table["message"]) == {primary.message}
+
+
+def _series_with_outlier(at: int | None, seed: int = 4) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    months = pd.date_range("2021-01", periods=48, freq="MS")
+    y = rng.poisson(30 * np.exp(-0.005 * np.arange(48)))
+    if at is not None:
+        y[at] *= 5
+    return pd.DataFrame({"month": months, "count": y, "obd": 1000.0})
+
+
+def _fit(df: pd.DataFrame, **kw):
+    start = pd.Timestamp("2023-01-01")  # month 24 of the series
+    opts = {"family": "quasipoisson", "cov_type": "arma"} | kw
+    return fit_its(df, "count", "month", start, exposure="obd", **opts)
+
+
+def test_influence_matches_leaving_a_month_out_and_names_the_outlier():
+    df = _series_with_outlier(23)
+    res = _fit(df)
+    inf = res.influence()
+    assert len(inf) == len(df) and {"level_change", "rr_h"} <= set(inf.columns)
+    for i in (5, 30, 40):  # ordinary months: the one-step change is the refit's
+        exact = _fit(df.drop(index=i))
+        assert_allclose(
+            inf.loc[i, "level_rr_without"], exact.effect("level_change").estimate, rtol=0.01
+        )
+        assert_allclose(inf.loc[i, "rr_h_without"], exact.rr_h.estimate, rtol=0.01)
+    top = res.influential()
+    assert top.index[0] == 23 and top.loc[23, "rr_h"] > 1
+    assert res.influential(threshold=1e9).empty
+
+
+def test_robust_fit_resists_an_outlier_and_changes_little_without_one():
+    clean, dirty = _fit(_series_with_outlier(None)), _fit(_series_with_outlier(23))
+    robust_clean = _fit(_series_with_outlier(None), robust=True)
+    robust_dirty = _fit(_series_with_outlier(23), robust=True)
+    level = lambda r: r.effect("level_change").estimate  # noqa: E731
+    assert abs(np.log(level(robust_clean) / level(clean))) < 0.03
+    # the outlier halves the non-robust estimate; the robust one stays near the clean fit
+    assert abs(np.log(level(dirty) / level(clean))) > 0.5
+    assert abs(np.log(level(robust_dirty) / level(clean))) < 0.05
+    assert robust_dirty.spec.robust and robust_dirty.serial.dispersion < 2
+    with pytest.raises(ValueError, match="robust"):
+        _fit(_series_with_outlier(None), family="negbin", robust=True)
+
+
+def test_placebo_check_separates_a_real_step_from_the_baselines_swings(demo):
+    from rrp_eval.evaluate import trust as tr
+
+    data, params = demo
+    own = params.for_trust("X01")
+    m = tr.fit_trust_its(data, "X01", "restrictive_practice", own)
+    pc = tr.placebo_check(m, own)
+    assert pc is not None and pc.n_starts >= 5 and 0 < pc.share <= 1
+    assert pc.n_as_extreme == sum(abs(np.log(v)) >= abs(np.log(pc.real)) for v in pc.placebo)
+    # the same series with a halving at the start: no false start comes near it
+    series = m.series.copy()
+    post = series["month"] >= pd.Timestamp(m.design.starts[0])
+    series.loc[post, "count"] = np.round(series.loc[post, "count"] * 0.4)
+    stepped = tr.fit_trust_its(data, "X01", "restrictive_practice", own, series, m.design)
+    strong = tr.placebo_check(stepped, own)
+    assert strong.n_as_extreme == 0 and strong.share == 1 / (strong.n_starts + 1)
+
+
+def test_negative_controls_and_the_robust_row_reach_the_trust_report(demo):
+    from rrp_eval import show
+    from rrp_eval.disclosure import DisclosureRule
+    from rrp_eval.evaluate.trust import evaluate_trust
+
+    data, params = demo
+    trust = evaluate_trust(data, "X01", params)
+    assert "robust (Huber weights)" in set(trust.sensitivity["restrictive_practice"]["variant"])
+    section = show.trust.negative_controls(trust, DisclosureRule.from_params(params.disclosure))
+    assert "Negative controls" in section.text
+    shown = section.tables[0]
+    balancing = [m for m in trust.measures if params.measure(m).balancing]
+    assert balancing and list(shown["Measure"]) == [trust.label(m) for m in balancing]
+    fell = [
+        trust.label(m)
+        for m in balancing
+        if trust.its[m].result is not None and trust.its[m].result.rr_h.ci_high < 1
+    ]
+    assert ("fell clearly too" in section.text) == bool(fell)
+    assert all(label in section.text for label in fell)

@@ -351,11 +351,27 @@ def executor(workers: int, scheduler: str | None, warm: bool = False) -> Iterato
             yield pool.submit
 
 
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def one_blas_thread() -> None:
+    """One BLAS/OpenMP thread in this process (and, through the environment, in the kernels it
+    starts). The run already keeps every core busy with one worker each; BLAS threads on top
+    spin against each other on the small matrices the fits use, which measured 40-70% slower
+    evaluations with three processes on two cores (benchmarks/bench_run.py)."""
+    from threadpoolctl import threadpool_limits
+
+    for name in BLAS_THREAD_VARIABLES:
+        os.environ[name] = "1"
+    threadpool_limits(limits=1)
+
+
 def _start_worker(parent: int, warm: bool) -> None:
     """A local worker process: it drops the output lock it inherited with the fork, ends when
     the run's process ends (even after ``kill -9``), and starts its kernel template."""
     release_inherited()
     die_with_parent(parent)
+    one_blas_thread()
     if warm:
         from rrp_eval.report.warm import start_template
 

@@ -8,6 +8,7 @@ owns the output folder (its lock, the build beside it, the swap).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from rrp_eval.evaluate.programme import evaluate_programme, fit_panel
 from rrp_eval.evaluate.trust import TrustEvaluation, headline_measure
@@ -319,7 +321,14 @@ class _Execution:
         run += (plan.options.kernels,)
         analysed, params = plan.analysed, plan.params
         warm = plan.options.kernels == "warm"
-        with evaluation_cache(), executor(self.workers, plan.options.scheduler, warm) as submit:
+        # local workers keep the cores busy: this process's panel fits, made meanwhile, use one
+        # BLAS thread too (see execute.one_blas_thread)
+        blas = contextlib.nullcontext() if plan.options.scheduler else threadpool_limits(limits=1)
+        with (
+            blas,
+            evaluation_cache(),
+            executor(self.workers, plan.options.scheduler, warm) as submit,
+        ):
             trust_futures = [
                 submit(evaluate_and_execute, t, analysed.only_trust(t.name), params, *run)
                 for t in trust_tasks

@@ -318,6 +318,21 @@ def test_placebo_check_separates_a_real_step_from_the_baselines_swings(demo):
     pc = tr.placebo_check(m, own)
     assert pc is not None and pc.n_starts >= 5 and 0 < pc.share <= 1
     assert pc.n_as_extreme == sum(abs(np.log(v)) >= abs(np.log(pc.real)) for v in pc.placebo)
+    # each false start is the primary model fitted to the baseline with that start
+    baseline = m.series[m.series["month"] < pd.Timestamp(m.design.starts[0])]
+    baseline = baseline.sort_values("month").reset_index(drop=True)
+    false_start = baseline["month"].iloc[tr.PLACEBO_MIN_MONTHS]
+    direct = fit_its(
+        baseline,
+        "count",
+        "month",
+        false_start,
+        exposure="occupied_bed_days",
+        family="quasipoisson",
+        phase_in=own.phase_in_months,
+        horizon=own.horizon_months,
+    )
+    assert_allclose(pc.placebo[0], direct.rr_h.estimate, rtol=1e-6)
     # the same series with a halving at the start: no false start comes near it
     series = m.series.copy()
     post = series["month"] >= pd.Timestamp(m.design.starts[0])

@@ -17,11 +17,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from threadpoolctl import threadpool_limits
+
 from rrp_eval.digest import digest, package_digest
 
 CACHE_ENV = "RRP_EVAL_EVALUATIONS"
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
+
+
+def one_thread(compute: Callable[[], T]) -> T:
+    """``compute()`` with one BLAS thread: the fits give the same digits whatever the machine's
+    thread count (the GEE's robust intervals moved in the fifth significant digit between one
+    and two OpenBLAS threads), so a notebook opened by hand, a batch worker and a rerun agree."""
+    with threadpool_limits(limits=1):
+        return compute()
 
 
 def cache_folder() -> Path | None:
@@ -40,7 +50,7 @@ def cached(kind: str, parts: tuple[Any, ...], compute: Callable[[], T]) -> T:
     folder; stored there (atomically) when the folder is set."""
     folder = cache_folder()
     if folder is None:
-        return compute()
+        return one_thread(compute)
     path = folder / f"{kind}-{cache_key(kind, parts)}.pickle"
     try:
         with open(path, "rb") as fh:
@@ -49,7 +59,7 @@ def cached(kind: str, parts: tuple[Any, ...], compute: Callable[[], T]) -> T:
         pass
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
         logger.warning("%s: unreadable cached evaluation (%s); computing it again", path, exc)
-    value = compute()
+    value = one_thread(compute)
     store(path, value)
     return value
 

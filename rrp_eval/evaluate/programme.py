@@ -20,7 +20,7 @@ import pandas as pd
 from rrp_eval.data.synthetic import data_location
 from rrp_eval.data.validate import ProgrammeData
 from rrp_eval.data.validate import load_programme as read_programme
-from rrp_eval.evaluate.cache import cached
+from rrp_eval.evaluate.cache import cached, one_thread
 from rrp_eval.evaluate.tables import SPC_COLUMNS, its_effects_table
 from rrp_eval.evaluate.trust import TrustEvaluation, evaluate_trust, headline_measure
 from rrp_eval.models.controlled import (
@@ -264,7 +264,12 @@ class PanelFits:
 
 
 def fit_panel(data: ProgrammeData, params: ProgrammeParams) -> PanelFits:
-    """The GEE and controlled analyses of every analysed measure (none without wards)."""
+    """The GEE and controlled analyses of every analysed measure (none without wards), on one
+    BLAS thread (:func:`~rrp_eval.evaluate.cache.one_thread`)."""
+    return one_thread(lambda: _fit_panel(data, params))
+
+
+def _fit_panel(data: ProgrammeData, params: ProgrammeParams) -> PanelFits:
     measures = params.analysed_measures(data.measures)
     if data.wards.empty or data.ward_month.empty:
         return PanelFits(pd.DataFrame(columns=PROGRAMME_COLUMNS), FrozenMap({}))

@@ -112,6 +112,7 @@ def test_sensitivity_variants_and_rows(demo):
         "seasonality (2 harmonics)",
         "baseline: last 12 months",
         "quadratic trend",
+        "robust (Huber weights)",
     ]
     primary = fit_trust_its(data, "X01", "physical_restraint", params.for_trust("X01")).row()
     assert rows[0]["level_rr"] == primary["level_rr"]

@@ -211,12 +211,17 @@ class ITSResult(ResultMixin):
             }
         )
 
-    def _combination(self, weights: dict[str, float], alpha: float = 0.05) -> pd.Series:
-        """Estimate, interval and p-value of a linear combination of ``params``."""
+    def _weight_vector(self, weights: dict[str, float]) -> np.ndarray:
+        """``weights`` (by coefficient name) as a vector on ``params``."""
         names = list(self.params.index)
         w = np.zeros(len(names))
         for name, value in weights.items():
             w[names.index(name)] = value
+        return w
+
+    def _combination(self, weights: dict[str, float], alpha: float = 0.05) -> pd.Series:
+        """Estimate, interval and p-value of a linear combination of ``params``."""
+        w = self._weight_vector(weights)
         est = float(w @ self.params.to_numpy())
         se = float(math.sqrt(max(float(w @ self.cov_params.to_numpy() @ w), 0.0)))
         df = self.df_for(w)
@@ -433,9 +438,7 @@ class ITSResult(ResultMixin):
         """
         fam = self.spec.family
         mu = self.frame["fitted"].to_numpy(float)
-        X = self.design.to_numpy(float)
-        mu_prime = mu if self.spec.link == "log" else np.ones_like(mu)
-        Xt = X * (mu_prime / np.sqrt(_variance(fam, mu, self.alpha)))[:, None]
+        Xt = _working_design(self.design.to_numpy(float), mu, fam, self.spec.link, self.alpha)
         r = self.frame["pearson_resid"].to_numpy(float)
         B = np.linalg.pinv(Xt.T @ Xt)
         lev = np.einsum("ij,jk,ik->i", Xt, B, Xt)
@@ -454,14 +457,11 @@ class ITSResult(ResultMixin):
             {"time_value": self.frame["time_value"].to_numpy(), "unit": self.frame["unit"]},
             index=self.frame.index,
         )
-        names = list(self.params.index)
         effects = {"level_change": self._effect_weights(self.spec.phase_in, False)}
         if self.spec.slope_change:
             effects["rr_h"] = self._effect_weights(self.spec.horizon, False)
         for label, weights in effects.items():
-            w = np.zeros(len(names))
-            for name, value in weights.items():
-                w[names.index(name)] = value
+            w = self._weight_vector(weights)
             est = float(w @ self.params.to_numpy())
             se = math.sqrt(max(float(w @ self.cov_params.to_numpy() @ w), 0.0))
             change = delta @ w
@@ -709,6 +709,15 @@ def _variance(fam: str, mu: np.ndarray, alpha: float | None) -> np.ndarray:
     if fam == "negbin":
         return mu + (alpha or 0.0) * mu**2
     return mu
+
+
+def _working_design(
+    X: np.ndarray, mu: np.ndarray, fam: str, link: str, alpha: float | None
+) -> np.ndarray:
+    """The design weighted by the working weights, rows x_i μ'_i / √V_i (X̃ of docs/methods.md
+    §1.4.1): the fitted model's score equations are X̃' r = 0 for the Pearson residuals r."""
+    mu_prime = mu if link == "log" else np.ones_like(mu)
+    return X * (mu_prime / np.sqrt(_variance(fam, mu, alpha)))[:, None]
 
 
 def _ar1_rho(pearson: np.ndarray, units: np.ndarray, t: np.ndarray) -> tuple[float, float]:
@@ -1225,8 +1234,7 @@ def _estimate(
         scale = 1.0
     serial = None
     if cov_type in SERIAL_COV_TYPES:
-        mu_prime = mu if link == "log" else np.ones_like(mu)
-        Xt = Xv * (mu_prime / np.sqrt(_variance(fam, mu, alpha)))[:, None]
+        Xt = _working_design(Xv, mu, fam, link, alpha)
         rule = {"poisson": "fixed", "negbin": "fixed", "quasipoisson": "floor"}.get(fam, "free")
         structure = "ARMA(1,1)" if cov_type == "arma" else "AR(1)"
         if weights is None:

@@ -360,8 +360,10 @@ def placebo_check(m: MeasureITS, params: EffectiveTrustParams) -> PlaceboCheck |
 def sensitivity_variants(p: EffectiveTrustParams) -> dict[str, EffectiveTrustParams]:
     """The primary model and its alternatives: other families, phase-in 0/3/6 months, with
     and without seasonality, the trend's form (the last 12 baseline months only; a
-    quadratic trend) and, for the (quasi-)Poisson families, Huber-weighted quasi-likelihood
-    (outlying months down-weighted)."""
+    quadratic trend), for the (quasi-)Poisson families Huber-weighted quasi-likelihood
+    (outlying months down-weighted) and, where the autocorrelation is integrated over its
+    posterior (``cov_type: arma``), the REML AR(1) plug-in (how much the interval owes to not
+    knowing the correlation)."""
     variants = {"primary": p}
     for fam in ("poisson", "quasipoisson", "negbin"):
         if fam != p.model.family:
@@ -382,6 +384,8 @@ def sensitivity_variants(p: EffectiveTrustParams) -> dict[str, EffectiveTrustPar
     )
     if p.model.family in ("poisson", "quasipoisson"):
         changes += (("robust (Huber weights)", {"robust": True}),)
+    if p.model.cov_type == "arma":
+        changes += (("autocorrelation: AR(1) plug-in", {"cov_type": "ar1"}),)
     for label, change in changes:
         if any(getattr(p.model, k) != v for k, v in change.items()):
             variants[label] = p.model_copy(update={"model": p.model.model_copy(update=change)})

@@ -113,12 +113,15 @@ def test_sensitivity_variants_and_rows(demo):
         "baseline: last 12 months",
         "quadratic trend",
         "robust (Huber weights)",
+        "autocorrelation: AR(1) plug-in",
     ]
     primary = fit_trust_its(data, "X01", "physical_restraint", params.for_trust("X01")).row()
     assert rows[0]["level_rr"] == primary["level_rr"]
     by = {r["variant"]: r for r in rows}
     assert by["phase-in 6 months"]["phase_in"] == 6 and by["no seasonality"]["harmonics"] == 0
     assert by["family negbin"]["family"] == "negbin"
+    assert by["autocorrelation: AR(1) plug-in"]["cov_type"] == "ar1"
+    assert by["primary"]["cov_type"] == "arma"
     table = evaluate_trust(data, "X06", params).tables()["its_sensitivity"]
     assert list(table.columns) == SENSITIVITY_COLUMNS
     assert len(table) == len(params.analysed_measures(data.measures)) * len(variants)

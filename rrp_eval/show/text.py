@@ -109,14 +109,18 @@ def its_reading(m: MeasureITS, label: str, direction: str = "decrease") -> str:
         text += " (chosen by the over-dispersion tests)"
     if res.serial is not None:
         df = res.rr_h.df if res.spec.slope_change else res.effect("level_change").df
-        how = (
-            "averaged over how strongly months could be correlated given the data"
-            if res.spec.cov_type == "arma"
-            else "estimated by REML"
-        )
+        if res.spec.cov_type == "arma":
+            corr = (
+                f"{res.serial.structure}, averaged over the correlations the data allow: "
+                f"{res.serial.lag1:.2f} between neighbouring months on average"
+            )
+        else:
+            corr = (
+                f"{res.serial.structure}, neighbouring months correlated "
+                f"{res.serial.lag1:.2f}, estimated by REML"
+            )
         text += (
-            f", errors allowing for autocorrelation between months ({res.serial.structure}, "
-            f"neighbouring months correlated {res.serial.lag1:.2f}, {how}; "
+            f", errors allowing for autocorrelation between months ({corr}; "
             f"t intervals on {df:.0f} degrees of freedom)"
         )
     elif res.spec.cov_type == "cluster":

@@ -200,14 +200,15 @@ def test_a_trust_report_shows_no_other_trust(shared_run, demo_data):
 def test_a_trust_report_shows_the_its_diagnostics(shared_run):
     """Issue 15: the reading names the correlation and degrees of freedom, every fitted
     measure has an influence line, the headline has its placebo check, the balancing measures
-    are read as negative controls and the sensitivity table has the robust row."""
+    are read as negative controls and the sensitivity table has the robust and plug-in rows."""
     out, _ = shared_run
     text = re.sub(r"<[^>]+>", " ", (out / "trusts" / "X01.html").read_text())
-    assert "estimated by REML; t intervals on" in text
+    assert "averaged over the correlations the data allow" in text
+    assert re.search(r"on average; t intervals on \d+ degrees of freedom", text)
     assert text.count("Influence:") >= 3
     assert "Placebo check (Restrictive practice" in text and "false starts" in text
     assert "Negative controls" in text and "Assaults on staff" in text
-    assert "robust (Huber weights)" in text
+    assert "robust (Huber weights)" in text and "autocorrelation: AR(1) plug-in" in text
 
 
 def test_shared_tables_show_counts_rounded_to_five(shared_run):

@@ -357,6 +357,7 @@ class ProgrammeEvaluation(ResultMixin):
             method,
             hartung_knapp,
             labels=list(rows["trust_code"]),
+            adhoc=hartung_knapp,
         )
 
     def headline_effect(self, measure: str | None = None) -> pd.Series | None:

@@ -116,7 +116,9 @@ class PooledEffect(ResultMixin):
         )
 
     def _summary_title(self) -> str:
-        how = "Hartung-Knapp" if self.spec["hartung_knapp"] else "normal"
+        how = "normal"
+        if self.spec["hartung_knapp"]:
+            how = "modified Hartung-Knapp" if self.spec.get("adhoc") else "Hartung-Knapp"
         return f"Random-effects pooled rate ratio ({self.spec['method']}, {how} interval)"
 
     def plot(self, ax: Any = None) -> Any:
@@ -152,6 +154,7 @@ def pool_random_effects(
     method: str = "dl",
     hartung_knapp: bool = False,
     labels: Sequence[str] | None = None,
+    adhoc: bool = False,
 ) -> PooledEffect:
     """Inverse-variance random-effects pooling of log rate ratios.
 
@@ -164,16 +167,24 @@ def pool_random_effects(
         Between-trust variance by DerSimonian-Laird, Paule-Mandel (statsmodels) or REML.
     hartung_knapp : bool, default False
         Hartung-Knapp(-Sidik-Jonkman) interval: the variance of the pooled estimate from the
-        weighted residuals, Σ w (y - μ)² / ((k - 1) Σ w), with t on k - 1 df.
+        weighted residuals, Σ w (y - μ)² / ((k - 1) Σ w), with t on k - 1 df (metafor
+        ``test="knha"``).
     labels : sequence of str, optional
         The trusts' names, for the forest plot.
+    adhoc : bool, default False
+        With ``hartung_knapp``, the modified (ad hoc) version: the variance factor
+        Σ w (y - μ)² / (k - 1) is floored at 1, so the interval is never narrower than the t
+        interval with the usual random-effects standard error (Knapp & Hartung 2003; Röver,
+        Knapp & Friede 2015; Jackson et al. 2017; metafor ``test="adhoc"``). Without the
+        floor, homogeneous trusts give an interval narrower than the normal one.
 
     Returns
     -------
     PooledEffect
         ``estimate, ci_low, ci_high`` (rate ratios, 95% interval), ``pi_low, pi_high``
         (95% prediction interval for a new trust, Higgins, Thompson & Spiegelhalter 2009:
-        t on k - 2 df; NaN below 3 trusts), ``i2``, ``tau2`` (log scale), ``n_trusts``.
+        t on k - 2 df, never narrower than the confidence interval; NaN below 3 trusts),
+        ``i2`` (Q-based, whatever ``method``), ``tau2`` (log scale), ``n_trusts``.
 
     Examples
     --------
@@ -210,7 +221,10 @@ def pool_random_effects(
         se_mu = float(1.0 / math.sqrt(np.sum(w)))
         z = Z95
         if hartung_knapp:
-            se_mu = float(math.sqrt(np.sum(w * (y - mu) ** 2) / ((k - 1) * np.sum(w))))
+            factor = float(np.sum(w * (y - mu) ** 2) / (k - 1))
+            if adhoc:
+                factor = max(1.0, factor)
+            se_mu = float(math.sqrt(factor / np.sum(w)))
             z = stats.t.ppf(0.975, k - 1)
             out["df"] = k - 1
         w_fe = 1.0 / s**2
@@ -224,14 +238,17 @@ def pool_random_effects(
             log_se=se_mu,
         )
         if k >= 3:
-            half = stats.t.ppf(0.975, k - 2) * math.sqrt(tau2 + se_mu**2)
+            # never narrower than the interval for the mean effect itself
+            half = max(stats.t.ppf(0.975, k - 2) * math.sqrt(tau2 + se_mu**2), z * se_mu)
             out.update(pi_low=math.exp(mu - half), pi_high=math.exp(mu + half))
     return PooledEffect(
         **out,
         log_effects=tuple(float(v) for v in y),
         se=tuple(float(v) for v in s),
         labels=tuple(n for n, keep in zip(names, ok, strict=True) if keep) if labels else (),
-        spec=FrozenMap({"method": method, "hartung_knapp": hartung_knapp}),
+        spec=FrozenMap(
+            {"method": method, "hartung_knapp": hartung_knapp, "adhoc": hartung_knapp and adhoc}
+        ),
     )
 
 
@@ -246,7 +263,7 @@ def programme_effects(
         The ``its_effects`` table with its ``*_log_se`` columns; rows whose status is not ``ok``
         are left out.
     methods : tuple of {"dl", "pm", "reml"}
-        Each also with the Hartung-Knapp interval (``<method>_hk``).
+        Each also with the modified (ad hoc) Hartung-Knapp interval (``<method>_hk``).
 
     Returns
     -------
@@ -263,7 +280,7 @@ def programme_effects(
             logs, ses = np.log(g[effect].to_numpy(float)), g[se_col].to_numpy(float)
             for method in methods:
                 for hk in (False, True):
-                    pooled = pool_random_effects(logs, ses, method, hk)
+                    pooled = pool_random_effects(logs, ses, method, hk, adhoc=hk)
                     name = METHODS[method] + ("_hk" if hk else "")
                     row = pooled.row()
                     rows.append({"measure": measure, "effect": effect, "method": name, **row})

@@ -168,6 +168,32 @@ def test_hartung_knapp_interval(bcg):
     assert_allclose(np.log(hk.ci_high) - mu, 2.178813 * se_hk, rtol=1e-6)  # t(0.975, 12)
 
 
+def test_modified_hartung_knapp_is_never_narrower_than_the_usual_interval(bcg):
+    """Issue 16: five homogeneous trusts (log RRs near log 0.8, SEs 0.10-0.18). Unmodified
+    HK gives an interval far narrower than the normal one; the ad hoc version floors the
+    variance factor at 1 (metafor test="adhoc"), and the prediction interval is never
+    narrower than the confidence interval. Where the factor exceeds 1 (BCG) the two agree."""
+    from scipy import stats
+
+    y = np.log([0.80, 0.81, 0.79, 0.805, 0.795])
+    se = np.array([0.10, 0.12, 0.15, 0.18, 0.11])
+    knha = pool_random_effects(y, se, "reml", hartung_knapp=True)
+    adhoc = pool_random_effects(y, se, "reml", hartung_knapp=True, adhoc=True)
+    normal = pool_random_effects(y, se, "reml")
+    assert knha.ci_high - knha.ci_low < 0.2 * (normal.ci_high - normal.ci_low)
+    w = 1 / (se**2 + adhoc.tau2)
+    half = stats.t.ppf(0.975, 4) / np.sqrt(w.sum())
+    mu = (w * y).sum() / w.sum()
+    assert_allclose(np.log([adhoc.ci_low, adhoc.ci_high]), mu + np.array([-half, half]))
+    for res in (knha, adhoc, normal):
+        assert res.pi_low <= res.ci_low and res.pi_high >= res.ci_high
+    assert adhoc.spec["adhoc"] and "modified Hartung-Knapp" in adhoc._summary_title()
+    yb, seb = bcg
+    a = pool_random_effects(yb, seb, "reml", hartung_knapp=True, adhoc=True)
+    b = pool_random_effects(yb, seb, "reml", hartung_knapp=True)
+    assert_allclose([a.ci_low, a.ci_high], [b.ci_low, b.ci_high])
+
+
 def test_wilson_interval_matches_newcombe():
     from rrp_eval.models.meta import wilson_interval
 

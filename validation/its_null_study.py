@@ -326,6 +326,21 @@ def _pct(v: float) -> str:
     return "" if v != v else f"{100 * v:.1f}"
 
 
+def _by_lag1(sub: pd.DataFrame, index: dict[str, str], values: str) -> list[str]:
+    """A markdown table of ``values`` (as %) with a column per count-scale lag-1
+    autocorrelation and a row per combination of ``index`` (column: header)."""
+    piv = sub.pivot_table(index=list(index), columns="lag1", values=values)
+    lines = [
+        "| " + " | ".join([*index.values(), *(f"ρ₁ = {c:g}" for c in piv.columns)]) + " |",
+        "|" + "---|" * (len(index) + len(piv.columns)),
+    ]
+    for key, row in piv.iterrows():
+        cells = [v if isinstance(v, str) else f"{v:g}" for v in key]
+        vals = " | ".join(_pct(v) for v in row.to_numpy())
+        lines.append(f"| {' | '.join(cells)} | {vals} |")
+    return [*lines, ""]
+
+
 def _markdown(table: pd.DataFrame, n_series: dict, seconds: float) -> str:
     default = next(iter(MODELS))
     lines = [
@@ -351,23 +366,17 @@ def _markdown(table: pd.DataFrame, n_series: dict, seconds: float) -> str:
         sub = core[core.effect == effect_cells]
         lines += [f"## {title}", ""]
         for est in EFFECTS:
-            piv = sub[sub.estimate == est].pivot_table(
-                index=["model", "months", "baseline_share", "events"],
-                columns="lag1",
-                values=col,
+            lines += [f"### {est}", ""]
+            lines += _by_lag1(
+                sub[sub.estimate == est],
+                {
+                    "model": "model",
+                    "months": "months",
+                    "baseline_share": "baseline share",
+                    "events": "events/month",
+                },
+                col,
             )
-            lines += [
-                f"### {est}",
-                "",
-                "| model | months | baseline share | events/month | "
-                + " | ".join(f"ρ₁ = {c:g}" for c in piv.columns)
-                + " |",
-                "|---|---|---|---|" + "---|" * len(piv.columns),
-            ]
-            for (model, months, share, events), row in piv.iterrows():
-                vals = " | ".join(_pct(v) for v in row.to_numpy())
-                lines.append(f"| {model} | {months} | {share:g} | {events:g} | {vals} |")
-            lines.append("")
     widths = core[~core.effect & (core.estimate == "level_rr") & core.lag1.isin([0.0, 0.4])]
     piv = widths.pivot_table(
         index=["lag1", "months", "baseline_share", "events"], columns="model", values="median_width"
@@ -390,21 +399,17 @@ def _markdown(table: pd.DataFrame, n_series: dict, seconds: float) -> str:
             "",
         ]
         for est in ("level_rr", "rr_h"):
-            piv = other[other.estimate == est].pivot_table(
-                index=["model", "decay", "months", "events"], columns="lag1", values="rejects"
+            lines += [f"### {est}", ""]
+            lines += _by_lag1(
+                other[other.estimate == est],
+                {
+                    "model": "model",
+                    "decay": "latent decay",
+                    "months": "months",
+                    "events": "events/month",
+                },
+                "rejects",
             )
-            lines += [
-                f"### {est}",
-                "",
-                "| model | latent decay | months | events/month | "
-                + " | ".join(f"ρ₁ = {c:g}" for c in piv.columns)
-                + " |",
-                "|---|---|---|---|" + "---|" * len(piv.columns),
-            ]
-            for (model, decay, months, events), row in piv.iterrows():
-                vals = " | ".join(_pct(v) for v in row.to_numpy())
-                lines.append(f"| {model} | {decay:g} | {months} | {events:g} | {vals} |")
-            lines.append("")
     mis = table[table.generator != "arma"]
     piv = mis.pivot_table(
         index=["generator", "effect", "events", "lag1", "estimate"],

@@ -743,8 +743,30 @@ def _ar1_rho(pearson: np.ndarray, units: np.ndarray, t: np.ndarray) -> tuple[flo
     return raw, float(np.clip(raw + (1 + 3 * raw) / n, 0.0, 0.95))
 
 
+class _CorrelationRecord:
+    """What both residual-correlation classes report (structure, parameters, method)."""
+
+    structure: str
+    decay: float
+    share: float
+    dispersion: float
+    method: str
+    lag1: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """The correlation as plain values (for manifests and tables)."""
+        return {
+            "structure": self.structure,
+            "lag1": round(self.lag1, 4),
+            "decay": round(self.decay, 4),
+            "share": round(self.share, 4),
+            "dispersion": round(self.dispersion, 4),
+            "method": self.method,
+        }
+
+
 @dataclass(frozen=True, eq=False)
-class SerialCorrelation:
+class SerialCorrelation(_CorrelationRecord):
     """The residual autocorrelation behind ``cov_type="ar1"`` (estimated by REML and plugged
     in), and the Satterthwaite degrees of freedom it implies. ``cov_type="arma"`` integrates
     over the correlation instead (:class:`IntegratedCorrelation`): a plug-in ARMA(1,1) or
@@ -794,17 +816,6 @@ class SerialCorrelation:
         with np.errstate(divide="ignore", invalid="ignore"):
             df = np.where(var_v > 0, 2 * v**2 / var_v, self.df_max)
         return np.clip(np.nan_to_num(df, nan=self.df_max), 1.0, self.df_max)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The correlation as plain values (for manifests and tables)."""
-        return {
-            "structure": self.structure,
-            "lag1": round(self.lag1, 4),
-            "decay": round(self.decay, 4),
-            "share": round(self.share, 4),
-            "dispersion": round(self.dispersion, 4),
-            "method": self.method,
-        }
 
 
 def _lags(units: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -969,7 +980,7 @@ _POSTERIOR_FLOOR = 1e-10
 
 
 @dataclass(frozen=True, eq=False)
-class IntegratedCorrelation:
+class IntegratedCorrelation(_CorrelationRecord):
     """The residual autocorrelation behind ``cov_type="arma"``, integrated over its
     uncertainty instead of plugged in.
 
@@ -1066,17 +1077,6 @@ class IntegratedCorrelation:
                 a, b = np.where(wide, mid, a), np.where(wide, b, mid)
             out[need] = np.exp((a + b) / 2)
         return np.clip(out, 1.0, self.df_max)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The correlation as plain values (for manifests and tables)."""
-        return {
-            "structure": self.structure,
-            "lag1": round(self.lag1, 4),
-            "decay": round(self.decay, 4),
-            "share": round(self.share, 4),
-            "dispersion": round(self.dispersion, 4),
-            "method": self.method,
-        }
 
 
 def _series_blocks(units: np.ndarray, t: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:

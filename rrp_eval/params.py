@@ -122,6 +122,30 @@ class TrustParams(_Strict):
     note: str | None = None
 
 
+#: the programme_effects methods a primary analysis may name
+POOLING_METHODS = (
+    "random_effects_reml_hk",
+    "random_effects_pm_hk",
+    "random_effects_dl_hk",
+    "random_effects_reml",
+    "random_effects_pm",
+    "random_effects_dl",
+    "controlled",
+    "controlled_cs",
+    "gee_pooled",
+)
+
+
+class PrimaryParams(_Strict):
+    """The pre-specified answer: one measure, one effect, one method. Every other result is
+    secondary (the other effects and methods of the same measure, and the other restrictive
+    practice measures) or exploratory (balancing measures, breakdowns, SPC signals)."""
+
+    measure: str = "restrictive_practice"
+    effect: Literal["rr_h", "level_rr", "slope_rr"] = "rr_h"
+    method: Literal[POOLING_METHODS] = "random_effects_reml_hk"  # type: ignore[valid-type]
+
+
 class ProgrammeParams(_Strict):
     """``params/programme.yaml``: the programme's parameters (all keys have defaults)."""
 
@@ -131,12 +155,26 @@ class ProgrammeParams(_Strict):
     phase_in_months: int = Field(0, ge=0, le=24)
     horizon_months: int = Field(12, ge=1, le=60)
     comparison_wards: bool = True
+    primary: PrimaryParams = PrimaryParams()
     model: ModelParams = ModelParams()
     disclosure: DisclosureParams = DisclosureParams()
     plausibility: PlausibilityParams = PlausibilityParams()
     # filled by load_params, not by the file
     source: str | None = Field(None, exclude=True)
     trusts: dict[str, TrustParams] = Field(default_factory=dict, exclude=True)
+
+    @model_validator(mode="after")
+    def _phase_in_within_horizon(self) -> ProgrammeParams:
+        """``rr_h`` is the level change carried forward by the slope: with a phase-in longer
+        than the horizon it would be extrapolated backwards into months left out of the fit."""
+        if self.phase_in_months > self.horizon_months:
+            raise ValueError(
+                f"phase_in_months ({self.phase_in_months}) must not exceed horizon_months "
+                f"({self.horizon_months}): the effect at the horizon would be extrapolated back "
+                "into the phase-in months the model leaves out; raise horizon_months or shorten "
+                "the phase-in"
+            )
+        return self
 
     @property
     def data_path(self) -> Path | None:
@@ -260,6 +298,9 @@ def _format_errors(
     lines = []
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
+        if not loc:  # a check across keys names the key it is about first
+            first = err["msg"].removeprefix("Value error, ").split(" ", 1)[0]
+            loc = (first,) if first in model.model_fields else ()
         key = ".".join(str(p) for p in loc) or "(top level)"
         line = _key_line(text, loc)
         where = f"{file}:{line}" if line else file
@@ -393,6 +434,14 @@ def load_params(params_dir: str | Path | None = None) -> ProgrammeParams:
             if not KEY_PATTERN.match(file.stem):
                 raise ParameterError(f"{file}: the file name must be a trust code using {KEY_RULE}")
             trusts[file.stem] = _validate(TrustParams, file)
+            own = trusts[file.stem].phase_in_months
+            if own is not None and own > params.horizon_months:
+                line = _key_line(file.read_text("utf-8-sig"), ("phase_in_months",))
+                raise ParameterError(
+                    f"{file}:{line}: key 'phase_in_months': {own} must not exceed the programme's "
+                    f"horizon_months ({params.horizon_months}) in {programme_file.name}: the "
+                    "effect at the horizon would be extrapolated back into the phase-in months"
+                )
             for ward in trusts[file.stem].exclude_wards:
                 if not KEY_PATTERN.match(ward):
                     raise ParameterError(f"{file}: exclude_wards: {ward!r} must use {KEY_RULE}")

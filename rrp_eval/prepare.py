@@ -106,13 +106,13 @@ class TrustDesign:
                 f"the {n} participating wards share a start ({self.starts[0]:%B %Y}) but the "
                 f"wards in the series change ({self.composition}): stacked ward series with "
                 "ward fixed effects, so that a ward entering, leaving or changing size cannot "
-                "look like a change in the rate, and errors clustered by ward"
+                "look like a change in the rate, and each ward's autocorrelation allowed for"
             )
         first, last = min(self.starts), max(self.starts)
         return (
             f"the {n} participating wards start in different months ({first:%b %Y} to "
             f"{last:%b %Y}): stacked ward series, each aligned on its own start, with ward "
-            "fixed effects and errors clustered by ward"
+            "fixed effects and each ward's autocorrelation allowed for"
         )
 
 

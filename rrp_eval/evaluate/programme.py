@@ -38,6 +38,7 @@ from rrp_eval.models.meta import (
     breakdown,
     funnel_table,
     gee_rows,
+    interval_se,
     pool_random_effects,
     programme_effects,
     ward_changes,
@@ -46,9 +47,76 @@ from rrp_eval.models.results import FrozenMap, ResultMixin, as_figure, recorded_
 from rrp_eval.params import ProgrammeParams, load_params
 from rrp_eval.prepare import with_derived_measures, without_excluded_wards
 
-#: the headline: the controlled estimate where comparison wards allow one, else the
-#: meta-analysis (the two recommended by validation/programme_coverage.md)
-HEADLINE_METHODS = ("controlled", "random_effects_reml_hk")
+#: how reports name the methods of ``programme_effects``
+METHOD_NAMES = {
+    "random_effects_reml_hk": "random-effects meta-analysis of the trusts' interrupted time "
+    "series (REML, modified Hartung-Knapp interval)",
+    "random_effects_pm_hk": "random-effects meta-analysis of the trusts' interrupted time "
+    "series (Paule-Mandel, modified Hartung-Knapp interval)",
+    "random_effects_dl_hk": "random-effects meta-analysis of the trusts' interrupted time "
+    "series (DerSimonian-Laird, modified Hartung-Knapp interval)",
+    "random_effects_reml": "random-effects meta-analysis of the trusts' interrupted time "
+    "series (REML, normal interval)",
+    "random_effects_pm": "random-effects meta-analysis of the trusts' interrupted time "
+    "series (Paule-Mandel, normal interval)",
+    "random_effects_dl": "random-effects meta-analysis of the trusts' interrupted time "
+    "series (DerSimonian-Laird, normal interval)",
+    "controlled": "controlled analysis against comparison wards (extended two-way fixed-effects "
+    "Poisson model)",
+    "controlled_cs": "controlled analysis against comparison wards (Callaway & Sant'Anna)",
+    "gee_pooled": "pooled model of the participating wards (GEE)",
+}
+ROLES = ("primary", "secondary", "exploratory")
+
+
+def effect_words(effect: str, horizon: int, phase_in: int = 0) -> str:
+    """How reports name a ``programme_effects`` effect."""
+    if effect == "rr_h":
+        return f"rate ratio {horizon} months after joining"
+    if effect == "slope_rr":
+        return "change in the monthly trend after joining"
+    return "change in level " + (
+        f"{phase_in} months after joining (the end of the phase-in)" if phase_in else "on joining"
+    )
+
+
+def result_role(params: ProgrammeParams, measure: str, effect: str, method: str) -> str:
+    """``primary``, ``secondary`` or ``exploratory`` (the statistical analysis plan that
+    ``programme.yaml``'s ``primary`` sets, docs/methods.md §4.4).
+
+    Primary: the one pre-specified measure, effect and method. Secondary: the primary
+    measure's other effects and methods, and the primary effect by the primary method for
+    the other restrictive practice measures. Exploratory: everything else, including every
+    balancing and negative-control measure (read for harm moved elsewhere, not as evidence
+    of benefit).
+    """
+    p = params.primary
+    if (measure, effect, method) == (p.measure, p.effect, p.method):
+        return "primary"
+    own = params.measure(measure)
+    if own.balancing or own.negative_control:
+        return "exploratory"
+    if measure == p.measure or (effect, method) == (p.effect, p.method):
+        return "secondary"
+    return "exploratory"
+
+
+@dataclass(frozen=True)
+class PrimaryAnswer:
+    """The pre-specified answer: ``row`` is its ``programme_effects`` row, or None with the
+    ``reason`` it could not be estimated (a missing primary is reported, never replaced)."""
+
+    measure: str
+    effect: str
+    method: str
+    row: pd.Series | None
+    reason: str = ""
+
+    @property
+    def estimated(self) -> bool:
+        return self.row is not None and bool(np.isfinite(self.row["estimate"]))
+
+
 #: Callaway & Sant'Anna's cluster bootstrap draws: for the table's two event times, and for
 #: the event-study chart's every month (drawn on request)
 CS_BOOTSTRAP, CS_CHART_BOOTSTRAP = 499, 999
@@ -120,12 +188,14 @@ class ControlledFit(ResultMixin):
     cs: pd.DataFrame | None
     message: str = ""
     warnings: tuple[str, ...] = ()
+    phase_in: int = 0
 
     @property
     def spec(self) -> dict[str, Any]:
         return {
             "measure": self.measure,
             "horizon": self.horizon,
+            "phase_in": self.phase_in,
             "model": "extended TWFE Poisson (Wooldridge 2023), Callaway & Sant'Anna (2021)",
             "bootstrap": CS_BOOTSTRAP,
         }
@@ -171,7 +241,7 @@ class ControlledFit(ResultMixin):
             for effect, e in self.result.effects.items()
         ]
         cs = self.cs.set_index("event_time") if self.cs is not None else pd.DataFrame()
-        for effect, ev in (("level_rr", 0), ("rr_h", self.horizon)):
+        for effect, ev in (("level_rr", self.phase_in), ("rr_h", self.horizon)):
             if ev in cs.index:
                 r = cs.loc[ev]
                 rows.append(
@@ -230,20 +300,22 @@ class ControlledFit(ResultMixin):
 _CS_NAMES = {"ratio": "estimate", "ratio_low": "ci_low", "ratio_high": "ci_high"}
 
 
-def fit_controlled(data: ProgrammeData, measure: str, horizon: int) -> ControlledFit:
-    """The controlled analyses of one measure (see :class:`ControlledFit`)."""
+def fit_controlled(
+    data: ProgrammeData, measure: str, horizon: int, phase_in: int = 0
+) -> ControlledFit:
+    """The controlled analyses of one measure (see :class:`ControlledFit`); with ``phase_in``
+    k the level change is at month k, as in the trust ITS."""
     panel = event_time_panel(data.ward_month, data.wards, measure)
     with recorded_warnings() as caught:
         try:
-            res = etwfe_poisson(panel, measure, horizon, event_study=False)
+            res = etwfe_poisson(panel, measure, horizon, event_study=False, phase_in=phase_in)
         except (ValueError, np.linalg.LinAlgError) as exc:
             res, message = None, str(exc)
         else:
             message = ""
-            cs = callaway_santanna(panel, (0, horizon), n_boot=CS_BOOTSTRAP)
-    if res is None:
-        return ControlledFit(measure, horizon, panel, None, None, message, (*caught,))
-    return ControlledFit(measure, horizon, panel, res, cs, "", (*caught,))
+            cs = callaway_santanna(panel, (phase_in, horizon), n_boot=CS_BOOTSTRAP)
+    fit = ControlledFit(measure, horizon, panel, res, None, message, (*caught,), phase_in)
+    return fit if res is None else replace(fit, cs=cs)
 
 
 @dataclass(frozen=True, eq=False)
@@ -274,8 +346,9 @@ def _fit_panel(data: ProgrammeData, params: ProgrammeParams) -> PanelFits:
     if data.wards.empty or data.ward_month.empty:
         return PanelFits(pd.DataFrame(columns=PROGRAMME_COLUMNS), FrozenMap({}))
     with recorded_warnings() as caught:
-        gee = gee_rows(data.ward_month, data.wards, measures, params.horizon_months)
-    controlled = {m: fit_controlled(data, m, params.horizon_months) for m in measures}
+        h, k = params.horizon_months, params.phase_in_months
+        gee = gee_rows(data.ward_month, data.wards, measures, h, phase_in=k)
+    controlled = {m: fit_controlled(data, m, h, k) for m in measures}
     return PanelFits(gee, FrozenMap(controlled), (*caught,))
 
 
@@ -353,20 +426,38 @@ class ProgrammeEvaluation(ResultMixin):
             raise ValueError(f"effect={effect!r}; pooled effects are {', '.join(EFFECTS)}")
         return pool_random_effects(
             np.log(rows[effect].to_numpy(float)),
-            rows[f"{effect}_log_se"].to_numpy(float),
+            interval_se(rows[f"{effect}_low"], rows[f"{effect}_high"]),
             method,
             hartung_knapp,
             labels=list(rows["trust_code"]),
             adhoc=hartung_knapp,
         )
 
+    @property
+    def primary(self) -> PrimaryAnswer:
+        """The pre-specified answer (``programme.yaml``'s ``primary``), or why there is none."""
+        p = self.params.primary
+        row = self.effect(p.measure, p.method, p.effect)
+        reason = ""
+        if row is None:
+            if p.measure not in self.measures:
+                reason = f"{self.label(p.measure)} is not recorded in these data"
+            elif p.method.startswith("controlled"):
+                fit = self.controlled.get(p.measure)
+                reason = fit.message if fit is not None and fit.message else "no controlled fit"
+            else:
+                reason = "too few trusts with an estimate"
+        return PrimaryAnswer(p.measure, p.effect, p.method, row, reason)
+
     def headline_effect(self, measure: str | None = None) -> pd.Series | None:
-        """The level change the reports lead with: controlled if possible, else pooled."""
-        for method in HEADLINE_METHODS:
-            row = self.effect(measure or self.headline, method)
-            if row is not None:
-                return row
-        return None
+        """The pre-specified effect and method of ``measure`` (default the primary measure):
+        what the reports lead with; None when it could not be estimated."""
+        p = self.params.primary
+        return self.effect(measure or p.measure, p.method, p.effect)
+
+    def role(self, measure: str, effect: str, method: str) -> str:
+        """:func:`result_role` under these parameters."""
+        return result_role(self.params, measure, effect, method)
 
     @functools.cached_property
     def _ward_changes(self) -> dict[str, pd.DataFrame]:
@@ -413,17 +504,19 @@ class ProgrammeEvaluation(ResultMixin):
         return funnel_table(g[measure], g["occupied_bed_days"], pd.Series(g.index))
 
     def summary_frame(self, alpha: float = 0.05) -> pd.DataFrame:
-        """The headline level changes of every measure (controlled, else pooled)."""
+        """Every measure's pre-specified effect by the pre-specified method, with its role."""
         rows = {}
         for m in self.measures:
             h = self.headline_effect(m)
             if h is not None:
                 rows[m] = {
+                    "effect": h.effect,
                     "method": h.method,
                     **{k: h[k] for k in ("estimate", "ci_low", "ci_high")},
+                    "role": h.role,
                 }
         frame = pd.DataFrame.from_dict(rows, orient="index")
-        return frame.reindex(columns=["method", "estimate", "ci_low", "ci_high"])
+        return frame.reindex(columns=["effect", "method", "estimate", "ci_low", "ci_high", "role"])
 
     def _summary_title(self) -> str:
         return f"{self.params.programme}: {len(self.trusts)} trusts analysed" + (
@@ -513,6 +606,10 @@ def evaluate_programme(
         )
         with recorded_warnings() as caught:
             pooled = pd.concat([programme_effects(its), fits.rows()], ignore_index=True)
+        pooled["role"] = [
+            result_role(params, *key)
+            for key in zip(pooled["measure"], pooled["effect"], pooled["method"], strict=True)
+        ]
         names = dict(zip(programme.wards["trust_code"], programme.wards["trust_name"], strict=True))
         return ProgrammeEvaluation(
             params=params,

@@ -87,9 +87,12 @@ HEADLINE_MEASURES = ("restrictive_practice", "physical_restraint", "people_restr
 
 
 def headline_measure(params: ProgrammeParams, measures: tuple[str, ...]) -> str:
-    """The measure reports lead with: the first of restrictive practice, physical restraint and
-    people restrained that the data allow (else the first analysed measure)."""
+    """The measure reports lead with: the pre-specified primary measure (``programme.yaml``'s
+    ``primary``) when the data allow it, else the first of restrictive practice, physical
+    restraint and people restrained that they allow (else the first analysed measure)."""
     present = params.analysed_measures(measures)
+    if params.primary.measure in present:
+        return params.primary.measure
     return next((m for m in HEADLINE_MEASURES if m in present), present[0])
 
 
@@ -182,9 +185,10 @@ def fit_trust_its(
     """The trust's ITS for a measure, as SPEC §2 sets it up.
 
     The summed series of the participating wards when they share a start; the stacked ward
-    series (ward fixed effects, each ward's own start, errors clustered by ward) when they do
-    not; ``not_estimable`` with the reason when the data cannot support a model, ``failed``
-    with the error when fitting breaks. ``series`` reuses a series built for the same trust
+    series (ward fixed effects, each ward's own start, the parameters' covariance within each
+    ward: by default the autocorrelation integrated over its posterior) when they do not;
+    ``not_estimable`` with the reason when the data cannot support a model, ``failed`` with
+    the error when fitting breaks. ``series`` reuses a series built for the same trust
     and measure (as the sensitivity variants do), ``design`` the measure's design made for
     them (after any switch for recording gaps). Warnings raised by the fit are kept in
     ``warnings``.
@@ -217,7 +221,11 @@ def fit_trust_its(
             "start": "start_month",
             "unit": "ward_id",
             "unit_effects": True,
-            "cov_type": "cluster",
+            # model-based within ward, not clustered by ward: a sandwich from 3-6 wards
+            # scatters so widely that the meta-analysis weights become noise (issue 16,
+            # validation/stacked_trust_study.md)
+            "cov_type": params.model.cov_type,
+            "maxlags": params.model.maxlags,
         }
     with recorded_warnings() as caught:
         try:

@@ -285,8 +285,21 @@ class ControlledResult(ResultMixin):
         )
 
 
-def _cohort_columns(panel: pd.DataFrame) -> tuple[pd.DataFrame, list[pd.Timestamp]]:
-    """Per cohort: ``level_<g>`` (1 after joining) and ``slope_<g>`` (months since joining)."""
+def without_phase_in(panel: pd.DataFrame, phase_in: int) -> pd.DataFrame:
+    """The panel without each participating ward's first ``phase_in`` months after joining
+    (0 <= event time < phase_in), as the trust ITS leaves them out."""
+    if phase_in < 0:
+        raise ValueError(f"phase_in={phase_in!r} must be >= 0")
+    if phase_in == 0:
+        return panel
+    return panel[~panel["event_time"].between(0, phase_in - 1)].reset_index(drop=True)
+
+
+def _cohort_columns(
+    panel: pd.DataFrame, phase_in: int = 0
+) -> tuple[pd.DataFrame, list[pd.Timestamp]]:
+    """Per cohort: ``level_<g>`` (1 after joining) and ``slope_<g>`` (months since the end of
+    the phase-in), so that the level is the change at event time ``phase_in`` as in the ITS."""
     cohorts = sorted(panel["cohort"].dropna().unique())
     cols = {}
     e = panel["event_time"].to_numpy(float)
@@ -295,7 +308,7 @@ def _cohort_columns(panel: pd.DataFrame) -> tuple[pd.DataFrame, list[pd.Timestam
         tag = pd.Timestamp(g).strftime("%Y-%m")
         ing = (panel["cohort"] == g).to_numpy() & post
         cols[f"level_{tag}"] = ing.astype(float)
-        cols[f"slope_{tag}"] = np.where(ing, e, 0.0)
+        cols[f"slope_{tag}"] = np.where(ing, e - phase_in, 0.0)
     return pd.DataFrame(cols, index=panel.index), [pd.Timestamp(g) for g in cohorts]
 
 
@@ -306,6 +319,7 @@ def etwfe_poisson(
     window: tuple[int, int] = (-12, 24),
     alpha: float = 0.05,
     event_study: bool = True,
+    phase_in: int = 0,
 ) -> ControlledResult:
     """Wooldridge's extended two-way fixed-effects Poisson analysis of the ward panel.
 
@@ -323,6 +337,10 @@ def etwfe_poisson(
     Standard errors are clustered by trust (statsmodels' cluster-robust sandwich with its
     small-sample correction) and intervals use t on trusts - 1 df.
 
+    With ``phase_in`` k, each participating ward's months 0 to k - 1 after joining leave the
+    headline fit and the slope counts from month k, so ``level_rr`` is the change at month k,
+    as in the trust ITS (the event study keeps every month).
+
     Raises
     ------
     ValueError
@@ -334,7 +352,9 @@ def etwfe_poisson(
         raise ValueError("no comparison ward: a controlled analysis needs wards that never joined")
     if panel["trust_code"].nunique() < 3:
         raise ValueError("fewer than 3 trusts: clustered standard errors need more")
-    treat, cohorts = _cohort_columns(panel)
+    full = panel
+    panel = without_phase_in(panel, phase_in)
+    treat, cohorts = _cohort_columns(panel, phase_in)
     fit = _fit_poisson_fe(panel, treat)
     df = fit.n_clusters - 1
     treated = panel[panel["cohort"].notna()]
@@ -349,7 +369,7 @@ def etwfe_poisson(
     for name, (lw, sw) in {
         "level_rr": (1.0, 0.0),
         "slope_rr": (0.0, 1.0),
-        "rr_h": (1.0, float(horizon)),
+        "rr_h": (1.0, float(horizon - phase_in)),
     }.items():
         vec = np.zeros(len(fit.columns))
         for tag, w in weights.items():
@@ -368,7 +388,7 @@ def etwfe_poisson(
                 "slope_rr": math.exp(fit.params[j]),
             }
         )
-    study, placebo = fit_event_study(panel, window, alpha) if event_study else (None, {})
+    study, placebo = fit_event_study(full, window, alpha) if event_study else (None, {})
     return ControlledResult(
         measure=measure,
         effects=effects,
@@ -592,60 +612,3 @@ def callaway_santanna(
     ref.update(ratio=1.0, ratio_low=1.0, ratio_high=1.0, wards=0)
     out = pd.DataFrame([*rows, ref]).sort_values("event_time").reset_index(drop=True)
     return out
-
-
-# --- rows for programme_effects.csv ---------------------------------------------------------
-
-
-def controlled_rows(
-    ward_month: pd.DataFrame,
-    wards: pd.DataFrame,
-    measures: tuple[str, ...],
-    horizon: int = 12,
-    n_boot: int = 499,
-) -> pd.DataFrame:
-    """``programme_effects`` rows for the controlled analyses of every measure.
-
-    ``controlled``: the extended TWFE Poisson model's ``level_rr``, ``slope_rr`` and ``rr_h``.
-    ``controlled_cs``: Callaway & Sant'Anna's event-time ratios at month 0 (``level_rr``) and
-    at the horizon (``rr_h``); it has no slope. Measures without comparison wards or with too
-    little data are left out.
-    """
-    from rrp_eval.models.meta import PROGRAMME_COLUMNS
-
-    rows = []
-    blank = {"pi_low": math.nan, "pi_high": math.nan, "i2": math.nan, "tau2": math.nan}
-    for m in measures:
-        panel = event_time_panel(ward_month, wards, m)
-        try:
-            res = etwfe_poisson(panel, m, horizon, event_study=False)
-        except (ValueError, np.linalg.LinAlgError):
-            continue
-        for effect, e in res.effects.items():
-            rows.append(
-                {
-                    "measure": m,
-                    "effect": effect,
-                    "method": "controlled",
-                    **{k: e[k] for k in ("estimate", "ci_low", "ci_high")},
-                    **blank,
-                    "n_trusts": res.n_trusts,
-                }
-            )
-        cs = callaway_santanna(panel, (0, horizon), n_boot=n_boot).set_index("event_time")
-        for effect, ev in (("level_rr", 0), ("rr_h", horizon)):
-            if ev in cs.index:
-                r = cs.loc[ev]
-                rows.append(
-                    {
-                        "measure": m,
-                        "effect": effect,
-                        "method": "controlled_cs",
-                        "estimate": r["ratio"],
-                        "ci_low": r["ratio_low"],
-                        "ci_high": r["ratio_high"],
-                        **blank,
-                        "n_trusts": res.n_trusts,
-                    }
-                )
-    return pd.DataFrame(rows, columns=PROGRAMME_COLUMNS)

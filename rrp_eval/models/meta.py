@@ -65,6 +65,31 @@ def _tau2_reml(y: np.ndarray, v: np.ndarray, tol: float = 1e-10, max_iter: int =
     return tau2
 
 
+def _i2(v: np.ndarray, tau2: float) -> float:
+    """I² = τ² / (τ² + s²) with the "typical" within-trust variance
+    s² = (k - 1) Σw / ((Σw)² - Σw²), w = 1/v (Higgins & Thompson 2002, eq. 9; metafor's
+    definition): the share of the variation that is between trusts, from the τ² of the
+    method used. With DerSimonian-Laird's τ² it equals the Q-based (Q - (k - 1)) / Q."""
+    w = 1.0 / v
+    k = len(v)
+    typical = (k - 1) * np.sum(w) / (np.sum(w) ** 2 - np.sum(w**2))
+    return float(tau2 / (tau2 + typical)) if tau2 > 0 else 0.0
+
+
+def interval_se(low: np.ndarray, high: np.ndarray, level: float = 0.95) -> np.ndarray:
+    """The standard error on the log scale that a trust's ``level`` interval implies: half its
+    log width over the normal quantile.
+
+    A trust's interval is a t interval on its own degrees of freedom (matched df for the
+    integrated autocorrelation, Satterthwaite for the AR(1) plug-in), so this SE is the
+    model SE inflated by t(df)/z: pooled as if known, a trust on few degrees of freedom
+    enters with the uncertainty its own interval states, not the smaller one its SE alone
+    would (the t-based inflation of issue 16; a trust on many df is barely changed)."""
+    z = stats.norm.ppf(0.5 + level / 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (np.log(np.asarray(high, float)) - np.log(np.asarray(low, float))) / (2 * z)
+
+
 POOLED_FIELDS = ("estimate", "ci_low", "ci_high", "pi_low", "pi_high", "i2", "tau2", "n_trusts")
 
 
@@ -74,7 +99,8 @@ class PooledEffect(ResultMixin):
 
     ``estimate, ci_low, ci_high`` are rate ratios (95% interval: normal, or t on k - 1 df with
     Hartung-Knapp); ``pi_low, pi_high`` the 95% prediction interval for a new trust (NaN below
-    3 trusts); ``i2`` (Q-based), ``tau2`` (log scale) and ``n_trusts``. ``log_effects`` and
+    3 trusts); ``i2`` (from the method's τ², metafor's definition: see ``_i2``), ``tau2``
+    (log scale) and ``n_trusts``. ``log_effects`` and
     ``se`` are the trusts that entered (finite, positive SE), ``log_se`` and ``df`` the pooled
     estimate's standard error and the interval's degrees of freedom (None: normal).
     """
@@ -114,6 +140,35 @@ class PooledEffect(ResultMixin):
         return pd.DataFrame([{**self.row(), "p_value": self.p_value}], index=["pooled"]).astype(
             {"n_trusts": int}
         )
+
+    def leave_one_out(self) -> pd.DataFrame:
+        """The pooled estimate with each trust left out in turn (metafor ``leave1out``): how
+        much the answer rests on one trust. One row per trust: ``left_out``, ``estimate``,
+        ``ci_low``, ``ci_high``, ``tau2``, ``i2`` and ``change`` (the pooled ratio without the
+        trust over the pooled ratio with every trust). Empty below 3 trusts."""
+        columns = ["left_out", "estimate", "ci_low", "ci_high", "tau2", "i2", "change"]
+        y, s = np.asarray(self.log_effects), np.asarray(self.se)
+        if len(y) < 3:
+            return pd.DataFrame(columns=columns)
+        labels = self.labels or tuple(f"trust {i + 1}" for i in range(len(y)))
+        rows = []
+        for i, label in enumerate(labels):
+            keep = np.arange(len(y)) != i
+            sub = pool_random_effects(
+                y[keep],
+                s[keep],
+                self.spec["method"],
+                self.spec["hartung_knapp"],
+                adhoc=self.spec.get("adhoc", False),
+            )
+            rows.append(
+                {
+                    "left_out": label,
+                    **{k: getattr(sub, k) for k in ("estimate", "ci_low", "ci_high", "tau2", "i2")},
+                    "change": sub.estimate / self.estimate,
+                }
+            )
+        return pd.DataFrame(rows, columns=columns)
 
     def _summary_title(self) -> str:
         how = "normal"
@@ -184,7 +239,8 @@ def pool_random_effects(
         ``estimate, ci_low, ci_high`` (rate ratios, 95% interval), ``pi_low, pi_high``
         (95% prediction interval for a new trust, Higgins, Thompson & Spiegelhalter 2009:
         t on k - 2 df, never narrower than the confidence interval; NaN below 3 trusts),
-        ``i2`` (Q-based, whatever ``method``), ``tau2`` (log scale), ``n_trusts``.
+        ``i2`` (τ²-based as metafor reports it; Q-based for DL), ``tau2`` (log scale),
+        ``n_trusts``.
 
     Examples
     --------
@@ -227,13 +283,11 @@ def pool_random_effects(
             se_mu = float(math.sqrt(factor / np.sum(w)))
             z = stats.t.ppf(0.975, k - 1)
             out["df"] = k - 1
-        w_fe = 1.0 / s**2
-        q = float(np.sum(w_fe * (y - np.sum(w_fe * y) / np.sum(w_fe)) ** 2))
         out.update(
             estimate=math.exp(mu),
             ci_low=math.exp(mu - z * se_mu),
             ci_high=math.exp(mu + z * se_mu),
-            i2=max(0.0, (q - (k - 1)) / q) if q > 0 else 0.0,
+            i2=_i2(s**2, tau2),
             tau2=tau2,
             log_se=se_mu,
         )
@@ -260,8 +314,9 @@ def programme_effects(
     Parameters
     ----------
     its_effects : pandas.DataFrame
-        The ``its_effects`` table with its ``*_log_se`` columns; rows whose status is not ``ok``
-        are left out.
+        The ``its_effects`` table; rows whose status is not ``ok`` are left out. Each trust
+        enters with the standard error its own 95% interval implies (:func:`interval_se`:
+        its degrees of freedom taken into account).
     methods : tuple of {"dl", "pm", "reml"}
         Each also with the modified (ad hoc) Hartung-Knapp interval (``<method>_hk``).
 
@@ -277,7 +332,8 @@ def programme_effects(
             se_col = f"{effect}_log_se"
             if se_col not in g or g[effect].isna().all():
                 continue
-            logs, ses = np.log(g[effect].to_numpy(float)), g[se_col].to_numpy(float)
+            logs = np.log(g[effect].to_numpy(float))
+            ses = interval_se(g[f"{effect}_low"], g[f"{effect}_high"])
             for method in methods:
                 for hk in (False, True):
                     pooled = pool_random_effects(logs, ses, method, hk, adhoc=hk)
@@ -510,6 +566,7 @@ def pooled_gee(
     measure: str,
     horizon: int = 12,
     harmonics: int = 2,
+    phase_in: int = 0,
 ) -> dict[str, dict]:
     """One programme effect from every participating ward: a GEE on the ward panel.
 
@@ -519,7 +576,9 @@ def pooled_gee(
     mean-variance (quasi-likelihood), independence working correlation, and the sandwich
     covariance clustered by trust with Mancl & DeRouen's (2001) bias-reduced correction for
     few clusters (statsmodels ``GEE``, ``cov_type="bias_reduced"``). Comparison wards are left
-    out (they enter the controlled analysis instead).
+    out (they enter the controlled analysis instead). With ``phase_in`` k, each ward's months
+    0 to k - 1 after joining are left out and h counts from month k, so ``level_rr`` is the
+    change at month k, as in the trust ITS and the controlled model.
 
     Returns
     -------
@@ -536,11 +595,13 @@ def pooled_gee(
     d = d[d[measure].notna() & (d["occupied_bed_days"] > 0)].copy()
     if d.empty:
         raise ValueError(f"no participating ward with {measure} recorded")
+    h = months_since(d["month"], d["start_month"])
+    d = d[~h.between(0, phase_in - 1)].copy()
+    h = h[d.index]
     first = d["month"].min()
     d["t"] = months_since(d["month"], first)
-    h = months_since(d["month"], d["start_month"])
     d["post"] = (h >= 0).astype(float)
-    d["slope"] = h.clip(lower=0).astype(float) * d["post"]
+    d["slope"] = (h - phase_in).clip(lower=0).astype(float) * d["post"]
     X = pd.DataFrame(
         {
             "intercept": 1.0,
@@ -584,7 +645,7 @@ def pooled_gee(
     for name, w in (
         ("level_rr", {"level_change": 1.0}),
         ("slope_rr", {"slope_change": 1.0}),
-        ("rr_h", {"level_change": 1.0, "slope_change": float(horizon)}),
+        ("rr_h", {"level_change": 1.0, "slope_change": float(horizon - phase_in)}),
     ):
         vec = pd.Series(0.0, index=res.params.index)
         for term, value in w.items():
@@ -600,13 +661,17 @@ def pooled_gee(
 
 
 def gee_rows(
-    ward_month: pd.DataFrame, wards: pd.DataFrame, measures: tuple[str, ...], horizon: int = 12
+    ward_month: pd.DataFrame,
+    wards: pd.DataFrame,
+    measures: tuple[str, ...],
+    horizon: int = 12,
+    phase_in: int = 0,
 ) -> pd.DataFrame:
     """``programme_effects`` rows (method ``gee_pooled``) for every measure that can be fitted."""
     rows = []
     for m in measures:
         try:
-            fit = pooled_gee(ward_month, wards, m, horizon)
+            fit = pooled_gee(ward_month, wards, m, horizon, phase_in=phase_in)
         except (ValueError, np.linalg.LinAlgError):
             continue
         for effect in EFFECTS:

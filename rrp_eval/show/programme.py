@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from rrp_eval.disclosure import DisclosureRule
-from rrp_eval.evaluate.programme import ProgrammeEvaluation
+from rrp_eval.evaluate.programme import METHOD_NAMES, ProgrammeEvaluation, effect_words
 from rrp_eval.models.controlled import event_time_rates
 from rrp_eval.models.meta import (
     aim_attainment,
@@ -27,7 +27,7 @@ from rrp_eval.plots import (
 from rrp_eval.prepare import programme_series
 from rrp_eval.show.display import figure, heading, paragraph, section, table
 from rrp_eval.show.quality import programme_facts
-from rrp_eval.show.text import ci, ci_of, interval, month
+from rrp_eval.show.text import ci, ci_of, interval, month, multiplicity_text, pct, primary_text
 
 MIN_BREAKDOWN_WARDS = 3  # a group of fewer wards could reveal one ward's figures
 
@@ -49,6 +49,23 @@ def title(prog: ProgrammeEvaluation, rule: DisclosureRule) -> None:
     paragraph(programme_facts(prog.data))
 
 
+@section
+def primary_answer(prog: ProgrammeEvaluation, rule: DisclosureRule) -> None:
+    """The pre-specified answer first (``programme.yaml``'s ``primary``), then what the
+    other estimates are worth (multiplicity)."""
+    if not prog.has_starts:
+        return
+    heading("The pre-specified answer", 2)
+    p = prog.params
+    paragraph(
+        primary_text(
+            prog.primary, prog.label(p.primary.measure), p.horizon_months, p.phase_in_months
+        )
+    )
+    pooled = prog.pooled
+    paragraph(multiplicity_text(pooled.loc[pooled["estimate"].notna(), "role"]))
+
+
 def glance_figure(
     prog: ProgrammeEvaluation, rule: DisclosureRule, measure: str | None = None
 ) -> tuple[Any, str]:
@@ -56,7 +73,7 @@ def glance_figure(
     ``measure`` defaults to :func:`headline_measure`."""
     measure = measure or prog.headline
     wm, wards = prog.data.ward_month, prog.data.wards
-    h = prog.headline_effect(measure)  # controlled, else the meta-analysis
+    h = prog.headline_effect(measure)  # the pre-specified effect and method
     att = prog.aims(measure)
     part = wards["start_month"].notna()
     events = wm[measure].sum() if measure in wm else float("nan")
@@ -75,13 +92,15 @@ def glance_figure(
         (rule.count(float(events)), f"episodes of {prog.label(measure).split(' (')[0].lower()}"),
     ]
     if h is not None:
-        big = f"{(1 - h.estimate) * 100:.0f}% {'lower' if h.estimate < 1 else 'higher'}"
+        p = prog.params
+        big = pct(h.estimate)
         text = (
-            f"{prog.label(measure)} when wards joined: rate ratio {h.estimate:.2f} (95% CI "
-            f"{h.ci_low:.2f} to {h.ci_high:.2f}), "
+            f"{prog.label(measure)}, {effect_words(h.effect, p.horizon_months, p.phase_in_months)}"
+            f" ({h.role}): rate ratio {h.estimate:.2f} (95% CI {h.ci_low:.2f} to "
+            f"{h.ci_high:.2f}), "
             + (
                 f"against comparison wards, {int(h.n_trusts)} trusts"
-                if h.method == "controlled"
+                if h.method.startswith("controlled")
                 else f"pooled over {int(h.n_trusts)} trusts"
             )
         )
@@ -91,7 +110,8 @@ def glance_figure(
     elif not part.any():
         big, text = "No programme effect", "the data have no start dates, so nothing is evaluated"
     else:
-        big, text = "No pooled estimate", "too few trusts with an estimate"
+        big = "No pre-specified estimate"
+        text = prog.primary.reason if measure == prog.primary.measure else "too few trusts"
     s = programme_series(prog.data, measure)
     # a group may be one small ward: its monthly rates are controlled like any other
     s = s.assign(
@@ -140,31 +160,99 @@ def trust_overview(
     table(pd.DataFrame(out), f"Trusts: {prog.label(measure)}")
 
 
+def meta_method(prog: ProgrammeEvaluation) -> str:
+    """The meta-analysis the pages show: the primary method when it is one, else REML with the
+    modified Hartung-Knapp interval."""
+    method = prog.params.primary.method
+    return method if method.startswith("random_effects") else "random_effects_reml_hk"
+
+
 @section
 def pooled_effects(prog: ProgrammeEvaluation, rule: DisclosureRule) -> None:
-    """Random-effects pooled level change and effect at the horizon, every measure (REML,
-    Hartung-Knapp interval: the meta-analysis validation/programme_coverage.md recommends)."""
+    """Random-effects pooled level change and effect at the horizon, every measure, each marked
+    primary, secondary or exploratory (the pre-specified meta-analysis, else REML with the
+    modified Hartung-Knapp interval)."""
     pooled = prog.pooled
-    dl = pooled[
-        (pooled["method"] == "random_effects_reml_hk") & pooled["effect"].isin(["level_rr", "rr_h"])
-    ]
+    method = meta_method(prog)
+    dl = pooled[(pooled["method"] == method) & pooled["effect"].isin(["level_rr", "rr_h"])]
     shown = pd.DataFrame(
         {
             "Measure": dl["measure"].map(prog.label),
             "Effect": dl["effect"].map(
                 {"level_rr": "level change", "rr_h": f"at {prog.params.horizon_months} months"}
             ),
+            "Role": dl["role"],
             "Pooled rate ratio (95% CI)": [
                 ci(a, b, c) for a, b, c in zip(dl.estimate, dl.ci_low, dl.ci_high, strict=True)
             ],
             "Prediction interval": [
                 interval(a, b) for a, b in zip(dl.pi_low, dl.pi_high, strict=True)
             ],
-            "I²": dl["i2"].map(lambda v: f"{v * 100:.0f}%"),
+            "I² (from τ²)": dl["i2"].map(lambda v: f"{v * 100:.0f}%"),
             "Trusts": dl["n_trusts"],
         }
     )
-    table(shown, "Pooled effects: random-effects meta-analysis (REML, Hartung-Knapp interval)")
+    table(shown, f"Pooled effects: {METHOD_NAMES[method]}")
+    paragraph(
+        "Each trust enters with the uncertainty of its own interval (its degrees of freedom "
+        "taken into account). The prediction interval is where a new trust's effect would "
+        "fall; it is never narrower than the confidence interval. I² is the share of the "
+        "variation between trusts' estimates that is real difference rather than chance, "
+        "computed from the between-trust variance τ² of this method (Higgins & Thompson 2002, "
+        "as metafor reports it)."
+    )
+
+
+@section
+def influence(prog: ProgrammeEvaluation, rule: DisclosureRule, measure: str | None = None) -> None:
+    """Leave-one-trust-out: the pooled primary effect with each trust left out in turn."""
+    measure = _measure_or_headline(prog, measure)
+    if measure is None:
+        return
+    method = meta_method(prog)
+    effect = prog.params.primary.effect
+    kind = method.removeprefix("random_effects_").removesuffix("_hk")
+    try:
+        pooled = prog.pool(measure, effect, kind, method.endswith("_hk"))
+    except ValueError as exc:
+        paragraph(f"No leave-one-trust-out analysis: {exc}.")
+        return
+    loo = pooled.leave_one_out()
+    if loo.empty:
+        paragraph("Fewer than 3 trusts: no leave-one-trust-out analysis.")
+        return
+    what = effect_words(effect, prog.params.horizon_months, prog.params.phase_in_months)
+    table(
+        pd.DataFrame(
+            {
+                "Trust left out": loo["left_out"],
+                "Pooled rate ratio without it (95% CI)": [
+                    ci(a, b, c)
+                    for a, b, c in zip(loo.estimate, loo.ci_low, loo.ci_high, strict=True)
+                ],
+                "Change": [f"{(v - 1) * 100:+.1f}%" for v in loo["change"]],
+                "I² (from τ²)": loo["i2"].map(lambda v: f"{v * 100:.0f}%"),
+            }
+        ),
+        f"{prog.label(measure)}, {what}: the pooled estimate with each trust left out "
+        f"(all trusts: {ci(pooled.estimate, pooled.ci_low, pooled.ci_high)})",
+    )
+    big = loo.iloc[(np.log(loo["change"])).abs().argmax()]
+    crosses = ((loo["ci_high"] < 1) != (pooled.ci_high < 1)) | (
+        (loo["ci_low"] > 1) != (pooled.ci_low > 1)
+    )
+    paragraph(
+        f"Leaving out {big.left_out} moves the pooled estimate most ({(big.change - 1) * 100:+.1f}%"
+        f", to {big.estimate:.2f}). "
+        + (
+            f"Without {', '.join(loo.loc[crosses, 'left_out'])} the interval "
+            + ("would include" if pooled.ci_high < 1 or pooled.ci_low > 1 else "would exclude")
+            + " no change: the conclusion rests on "
+            + ("that trust." if crosses.sum() == 1 else "those trusts.")
+            if crosses.any()
+            else "No single trust's removal changes whether the interval excludes no change."
+        )
+    )
 
 
 @section
@@ -193,7 +281,7 @@ def forest(
     p = pooled[
         (pooled.measure == measure)
         & (pooled.effect == effect)
-        & (pooled.method == "random_effects_reml_hk")
+        & (pooled.method == meta_method(prog))
     ]
     what = (
         "level change"
@@ -408,12 +496,15 @@ def _placebo_text(placebo: dict) -> str:
 def _methods_compared(prog: ProgrammeEvaluation, measure: str) -> None:
     pooled = prog.pooled
     names = {
-        "random_effects_reml": "Meta-analysis of trust ITS (REML)",
-        "random_effects_reml_hk": "Meta-analysis, Hartung-Knapp interval",
+        "random_effects_reml": "Meta-analysis of trust ITS (REML, normal interval)",
+        "random_effects_reml_hk": "Meta-analysis of trust ITS (REML, modified Hartung-Knapp)",
         "gee_pooled": "Pooled model, participating wards (GEE)",
-        "controlled": "Controlled: extended TWFE Poisson (recommended)",
+        "controlled": "Controlled: extended TWFE Poisson",
         "controlled_cs": "Controlled: Callaway & Sant'Anna on rates",
     }
+    primary = prog.params.primary.method
+    if primary in names:
+        names[primary] += " (pre-specified)"
     rows = pooled[(pooled.measure == measure) & pooled.method.isin(names)]
     rows = rows[rows.effect.isin(["level_rr", "rr_h"])]
     h = prog.params.horizon_months
@@ -454,6 +545,7 @@ def every_measure(prog: ProgrammeEvaluation, rule: DisclosureRule) -> None:
     measures (violence, assaults, self-harm) flagged: a rise there is the concern."""
     pooled = prog.pooled
     h = prog.params.horizon_months
+    what = effect_words(prog.params.primary.effect, h, prog.params.phase_in_months)
 
     def pick(measure: str, method: str, effect: str) -> str:
         r = pooled[
@@ -468,7 +560,11 @@ def every_measure(prog: ProgrammeEvaluation, rule: DisclosureRule) -> None:
             {
                 "Measure": prog.label(m),
                 "Kind": "balancing" if prog.params.measure(m).balancing else "restrictive practice",
-                "Trust ITS pooled, level change": pick(m, "random_effects_reml_hk", "level_rr"),
+                "Role": prog.role(m, prog.params.primary.effect, prog.params.primary.method),
+                f"Pre-specified: {what}": pick(
+                    m, prog.params.primary.method, prog.params.primary.effect
+                ),
+                "Trust ITS pooled, level change": pick(m, meta_method(prog), "level_rr"),
                 f"Controlled, at {h} months": pick(m, "controlled", "rr_h"),
                 "Wards meeting the 25% aim": (
                     f"{att.iloc[0].share:.0%} of {int(att.iloc[0].wards)}"

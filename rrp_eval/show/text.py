@@ -181,3 +181,54 @@ def placebo_text(pc: Any, label: str, horizon: int) -> str:
             "with caution: the baseline's own swings could produce it."
         )
     return text
+
+
+def primary_text(answer: Any, label: str, horizon: int, phase_in: int = 0) -> str:
+    """The pre-specified answer (:class:`~rrp_eval.evaluate.programme.PrimaryAnswer`) in words
+    and numbers, or why it could not be estimated."""
+    from rrp_eval.evaluate.programme import METHOD_NAMES, effect_words
+
+    what = f"{label}, {effect_words(answer.effect, horizon, phase_in)}"
+    how = METHOD_NAMES.get(answer.method, answer.method)
+    if not answer.estimated:
+        return (
+            f"The pre-specified primary answer ({what}, by {how}) could not be estimated: "
+            f"{answer.reason}. Nothing else on this page replaces it; every other estimate is "
+            "secondary or exploratory."
+        )
+    r = answer.row
+    text = (
+        f"Pre-specified primary answer: {what}: {pct(r.estimate)} than expected without the "
+        f"programme (rate ratio {r.estimate:.2f}, 95% CI {r.ci_low:.2f} to {r.ci_high:.2f}; "
+        f"{int(r.n_trusts)} trusts; {how})."
+    )
+    if np.isfinite(r.get("pi_low", np.nan)):
+        text += (
+            f" A new trust like these could expect a rate ratio between {r.pi_low:.2f} and "
+            f"{r.pi_high:.2f} (95% prediction interval)."
+        )
+    if r.ci_high < 1:
+        text += " The interval excludes no change."
+    elif r.ci_low > 1:
+        text += " The interval excludes no change: the rate rose."
+    else:
+        text += " The interval includes no change."
+    return text
+
+
+def multiplicity_text(roles: pd.Series) -> str:
+    """What the secondary and exploratory estimates are worth, from the ``role`` column of
+    the estimates a page shows (one entry per estimate with an interval)."""
+    n_sec = int((roles == "secondary").sum())
+    n_exp = int((roles == "exploratory").sum())
+    n = n_sec + n_exp
+    if n == 0:
+        return ""
+    return (
+        f"Besides the primary answer the programme's tables hold {n_sec} secondary and {n_exp} "
+        "exploratory estimates (other effects, methods and measures). Each interval is a 95% "
+        "interval on its own, not corrected for the others: if the programme had changed "
+        f"nothing, about 1 in 20 of them, roughly {max(1, round(0.05 * n))} here, would still "
+        "exclude no change by chance. Read them as context for the primary answer, not as "
+        "separate findings."
+    )

@@ -33,7 +33,9 @@ def test_stacked_wards_for_a_trust_whose_wards_join_at_different_times(demo):
     m = fit_trust_its(data, "X03", "physical_restraint", params.for_trust("X03"))
     assert m.design.kind == "stacked" and m.status == "ok"
     spec = m.result.spec
-    assert spec.unit == "ward_id" and spec.unit_effects and spec.cov_type == "cluster"
+    # model-based within ward, as the summed series (issue 16: not CR1 on 2-5 df)
+    assert spec.unit == "ward_id" and spec.unit_effects and spec.cov_type == "arma"
+    assert m.result.serial is not None and m.result.effect("level_change").df > 20
     assert any(name.startswith("unit[") for name in m.result.params.index)
     assert m.row()["design"] == "stacked"
 

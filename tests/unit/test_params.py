@@ -89,6 +89,19 @@ def test_the_repository_parameters_are_valid(root):
         ("measures:\n  bad name: {}\n", "measure name 'bad name' must use letters, digits"),
         ("- a\n- b\n", "must be a mapping of keys to values, not a list"),
         ("model: [\n", "not valid YAML"),
+        (
+            "horizon_months: 6\nphase_in_months: 9\n",
+            "programme.yaml:2: key 'phase_in_months': phase_in_months (9) must not exceed "
+            "horizon_months (6)",
+        ),
+        (
+            "primary:\n  effect: level\n",
+            "programme.yaml:2: key 'primary.effect': should be 'rr_h', 'level_rr' or 'slope_rr'",
+        ),
+        (
+            "primary:\n  method: meta\n",
+            "programme.yaml:2: key 'primary.method': should be 'random_effects_reml_hk'",
+        ),
     ],
 )
 def test_mistakes_name_file_line_key_and_what_is_allowed(tmp_path, text, expected):
@@ -120,6 +133,23 @@ def test_trust_override_mistakes_name_their_file(tmp_path):
     )
     message = _error(tmp_path / "b", "", {"bad code": "{}\n"})
     assert "the file name must be a trust code" in message
+
+
+def test_a_trust_phase_in_beyond_the_horizon_is_refused_with_its_file_and_line(tmp_path):
+    message = _error(tmp_path, "horizon_months: 6\n", {"RXT": "note: x\nphase_in_months: 7\n"})
+    assert "trusts/RXT.yaml:2: key 'phase_in_months': 7 must not exceed" in message
+    assert load_params(_write(tmp_path / "ok", "", {"RXT": "phase_in_months: 12\n"}))
+
+
+def test_the_primary_analysis_defaults_to_restrictive_practice_at_the_horizon(tmp_path):
+    p = load_params(None).primary
+    assert (p.measure, p.effect) == ("restrictive_practice", "rr_h")
+    p = load_params(_write(tmp_path / "p", "primary: {measure: seclusion, method: controlled}\n"))
+    assert (p.primary.measure, p.primary.effect, p.primary.method) == (
+        "seclusion",
+        "rr_h",
+        "controlled",
+    )
 
 
 def test_missing_folder_or_file(tmp_path):

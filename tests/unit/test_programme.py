@@ -101,6 +101,10 @@ def test_programme_effects_table():
             "rr_h_log_se": SE,
         }
     )
+    for effect in ("level_rr", "slope_rr", "rr_h"):
+        se = its[f"{effect}_log_se"]
+        its[f"{effect}_low"] = its[effect] * np.exp(-1.959964 * se)
+        its[f"{effect}_high"] = its[effect] * np.exp(1.959964 * se)
     out = programme_effects(its)
     assert list(out.columns) == PROGRAMME_COLUMNS
     assert set(out.effect) == {"level_rr", "slope_rr", "rr_h"}
@@ -156,6 +160,54 @@ def test_bcg_published_results(bcg):
     )
     assert_allclose(reml.tau2, 0.3132, atol=0.5e-4)
     assert_allclose(dl.i2, (152.2330 - 12) / 152.2330, atol=1e-5)
+    # metafor's I² comes from the method's τ² (REML 92.22%), not from Q (92.12%)
+    assert_allclose(reml.i2, 0.9222, atol=0.5e-4)
+
+
+def test_leave_one_out_refits_without_each_trust(bcg):
+    y, se = bcg
+    full = pool_random_effects(y, se, "reml", True, labels=[f"S{i}" for i in range(13)], adhoc=True)
+    loo = full.leave_one_out()
+    assert list(loo["left_out"]) == [f"S{i}" for i in range(13)]
+    for i in (0, 7):
+        keep = np.arange(13) != i
+        again = pool_random_effects(y[keep], se[keep], "reml", True, adhoc=True)
+        assert_allclose(
+            loo.loc[i, ["estimate", "ci_low", "tau2"]], [again.estimate, again.ci_low, again.tau2]
+        )
+    assert_allclose(loo["change"], loo["estimate"] / full.estimate)
+    # the pooled estimate moves towards each trust's opposite when that trust leaves
+    assert ((np.log(loo["change"]) * (y - np.log(full.estimate))) < 0).all()
+    assert pool_random_effects(y[:2], se[:2], "reml").leave_one_out().empty
+
+
+def test_trusts_enter_with_the_uncertainty_of_their_own_interval():
+    """A trust whose interval is a t interval on 3 df enters the meta-analysis with its SE
+    inflated by t(3)/z, so a stacked trust's small SE on few df no longer dominates."""
+    from scipy import stats
+
+    from rrp_eval.models.meta import interval_se, programme_effects
+
+    q3 = stats.t.ppf(0.975, 3)
+    se_few, se_many = 0.05, 0.2
+    its = pd.DataFrame(
+        {
+            "trust_code": ["A", "B", "C"],
+            "measure": "m",
+            "status": "ok",
+            "rr_h": [0.7, 0.9, 1.0],
+            "rr_h_low": [0.7 * np.exp(-q3 * se_few), 0.9 * np.exp(-1.96 * se_many), 0.8],
+            "rr_h_high": [0.7 * np.exp(q3 * se_few), 0.9 * np.exp(1.96 * se_many), 1.25],
+            "rr_h_log_se": [se_few, se_many, np.log(1.25 / 0.8) / 3.92],
+        }
+    )
+    ses = interval_se(its["rr_h_low"], its["rr_h_high"])
+    assert_allclose(ses[:2], [se_few * q3 / stats.norm.ppf(0.975), se_many], rtol=1e-3)
+    row = programme_effects(its, ("reml",)).query("method == 'random_effects_reml'").iloc[0]
+    direct = pool_random_effects(np.log(its["rr_h"]), ses, "reml")
+    assert_allclose(row["estimate"], direct.estimate)
+    naive = pool_random_effects(np.log(its["rr_h"]), its["rr_h_log_se"], "reml")
+    assert abs(np.log(row["estimate"] / 0.7)) > abs(np.log(naive.estimate / 0.7))
 
 
 def test_hartung_knapp_interval(bcg):

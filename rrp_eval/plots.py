@@ -140,6 +140,20 @@ def plot_spc(
     colours = f["point_type"].map(POINT_COLOURS)
     ok = y.notna()
     ax.scatter(x[ok], y[ok], c=colours[ok], s=22, zorder=3, edgecolors="none", gid="rate")
+    if "excluded" in f and (f["excluded"] & ok).any():
+        ex = f["excluded"].astype(bool) & ok
+        ax.scatter(
+            x[ex],
+            y[ex],
+            marker="x",
+            s=40,
+            color=NHS_DARK,
+            linewidths=1.2,
+            zorder=4,
+            gid="excluded",
+            label="left out of the limits",
+        )
+        ax.legend(loc="upper left", fontsize=7, frameon=False)
     hidden = int((~ok).sum())
     if hidden:
         ax.text(

@@ -64,6 +64,8 @@ SPC_COLUMNS = [
     "runs_signal",
     "n_improvement",
     "n_concern",
+    "baseline_excluded",
+    "false_alarm_rate",
 ]
 SENSITIVITY_COLUMNS = [
     "trust_code",

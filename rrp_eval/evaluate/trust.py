@@ -27,7 +27,12 @@ from rrp_eval.evaluate.tables import (
 )
 from rrp_eval.models.its import ITSResult, NotEstimableError, fit_its
 from rrp_eval.models.results import FrozenMap, ResultMixin, recorded_warnings
-from rrp_eval.models.spc import ControlChartResult, overdispersion_test, u_chart
+from rrp_eval.models.spc import (
+    ControlChartResult,
+    false_alarm_rate,
+    overdispersion_test,
+    u_chart,
+)
 from rrp_eval.params import EffectiveTrustParams, ProgrammeParams
 from rrp_eval.prepare import (
     TrustDesign,
@@ -466,6 +471,9 @@ class MeasureSPC(ResultMixin):
     series: pd.DataFrame
     result: ControlChartResult | None
     warnings: tuple[str, ...] = ()
+    #: the share of charts like this that would show a special cause after the baseline if
+    #: nothing had changed (NaN without a frozen baseline): see ``false_alarm_rate``
+    false_alarm: float = math.nan
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -477,13 +485,26 @@ class MeasureSPC(ResultMixin):
             "series": self.label,
             "chart": self.result.chart,
             "baseline_months": self.result.freeze or len(self.result.frame),
+            "baseline_excluded": self.excluded_months,
         }
 
     @property
+    def excluded_months(self) -> tuple[str, ...]:
+        """Baseline months left out of the centre and limits (special causes themselves)."""
+        if self.result is None or "excluded" not in self.result.frame:
+            return ()
+        f = self.result.frame
+        return tuple(f"{d:%Y-%m}" for d in f.loc[f["excluded"].astype(bool), "date"])
+
+    @property
     def baseline(self) -> pd.DataFrame:
-        """The months the centre line and limits come from (the frozen baseline, or all)."""
+        """The months the centre line and limits come from (the frozen baseline, or all; less
+        any excluded month)."""
         n = (self.result.freeze or len(self.series)) if self.result is not None else 0
-        return self.series.iloc[:n]
+        base = self.series.iloc[:n]
+        if self.result is not None and "excluded" in self.result.frame:
+            base = base[~self.result.frame["excluded"].iloc[:n].to_numpy(bool)]
+        return base
 
     def controlled(self, rule: DisclosureRule) -> MeasureSPC:
         """The chart as it may be shared: each month's value by ``rule.rates`` (NaN where
@@ -536,6 +557,8 @@ class MeasureSPC(ResultMixin):
             runs_signal=res.runs.signal,
             n_improvement=int((f["point_type"] == "special_cause_improvement").sum()),
             n_concern=int((f["point_type"] == "special_cause_concern").sum()),
+            baseline_excluded=len(self.excluded_months),
+            false_alarm_rate=round(self.false_alarm, 2),
         )
         return row
 
@@ -579,6 +602,13 @@ def trust_spc(
     earliest start) when it has at least 12 months, so that a change after the start shows as
     special cause; otherwise from all points. u′ is chosen over u by :func:`choose_chart` on
     the same baseline.
+
+    Baseline months outside the first chart's limits are special causes themselves: they are
+    left out of the centre line and limits (qicharts2's ``exclude``) and marked, once, and at
+    most a quarter of the baseline (more than that and the baseline is not stable: nothing is
+    left out and the warnings say so). ``false_alarm`` is the share of charts like this one
+    that would signal after the baseline if nothing had changed
+    (:func:`~rrp_eval.models.spc.false_alarm_rate`).
     """
     design = trust_design(data, trust_code)
     participating = design.kind != "none"
@@ -591,21 +621,61 @@ def trust_spc(
     if participating:
         n_base = int((series["month"] < min(design.starts)).sum())
         freeze = n_base if n_base >= 12 else None
-    base = slice(0, freeze)
-    with recorded_warnings() as caught:
-        laney, _, _ = choose_chart(
-            series["count"].iloc[base], series["occupied_bed_days"].iloc[base]
-        )
-        res = u_chart(
-            series["count"],
-            series["occupied_bed_days"],
+    counts, bed_days = series["count"], series["occupied_bed_days"]
+    notes: list[str] = []
+
+    def chart(exclude: list[int]) -> ControlChartResult:
+        kept = np.setdiff1d(np.arange(freeze or len(series)), exclude)
+        laney, _, _ = choose_chart(counts.iloc[kept], bed_days.iloc[kept])
+        return u_chart(
+            counts,
+            bed_days,
             laney=laney,
             multiply=1000,
             freeze=freeze,
             dates=series["month"],
             improvement=params.measure(measure).direction,
+            exclude=exclude,
         )
-    return MeasureSPC(trust_code, measure, label, series, res, (*caught, *res.warnings))
+
+    with recorded_warnings() as caught:
+        res = first = chart([])
+        if freeze is not None:
+            # revised limits (Montgomery 2013 §6.2): leave out the baseline month furthest
+            # outside the limits, recompute, repeat while any is outside, up to a quarter
+            excluded: list[int] = []
+            while True:
+                f = res.frame.iloc[:freeze]
+                outside = f["sigma_signal"].to_numpy() & ~f["excluded"].to_numpy(bool)
+                if not outside.any():
+                    break
+                if len(excluded) == freeze // 4:
+                    notes.append(
+                        f"more than {freeze // 4} of the {freeze} baseline months are outside "
+                        "the limits: the baseline is not stable, so none is left out"
+                    )
+                    res = first
+                    break
+                sd = (f["ucl"] - f["centre"]).to_numpy() / 3
+                z = np.abs(f["value"].to_numpy() - f["centre"].to_numpy()) / np.where(
+                    sd > 0, sd, np.inf
+                )
+                excluded.append(int(np.argmax(np.where(outside, z, -1.0))))
+                res = chart(sorted(excluded))
+    false_alarm = math.nan
+    if freeze is not None and freeze < len(series):
+        kept = ~res.frame["excluded"].to_numpy(bool)[:freeze]
+        c, e = counts.to_numpy(float)[:freeze][kept], bed_days.to_numpy(float)[:freeze][kept]
+        dispersion, _ = overdispersion_test(c, e)
+        false_alarm = false_alarm_rate(
+            c.sum() / e.sum(),
+            bed_days.to_numpy(float),
+            freeze,
+            dispersion=dispersion if res.chart == "u'" else 1.0,
+            laney=res.chart == "u'",
+        )
+    warnings_ = (*caught, *res.warnings, *notes)
+    return MeasureSPC(trust_code, measure, label, series, res, warnings_, false_alarm)
 
 
 @dataclass(frozen=True, eq=False)

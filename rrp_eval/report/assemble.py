@@ -136,13 +136,11 @@ def _numeric(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def read_tables(build: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The reused ``its_effects`` and ``spc_signals`` for the index, from their typed copies."""
+def read_tables(build: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The reused ``its_effects``, ``spc_signals`` and ``programme_effects`` for the index,
+    from their typed copies."""
     folder = build / "tables" / "parquet"
-    return (
-        pd.read_parquet(folder / "its_effects.parquet"),
-        pd.read_parquet(folder / "spc_signals.parquet"),
-    )
+    return tuple(pd.read_parquet(folder / f"{name}.parquet") for name in PARQUET_TABLES)
 
 
 def write_glance(path: Path, prog: ProgrammeEvaluation, rule: DisclosureRule) -> None:

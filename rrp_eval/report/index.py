@@ -42,6 +42,21 @@ def _sort_value(head: pd.Series | None, name: str) -> str:
     return f"{float(head[name]):.6f}"
 
 
+def _primary_sentence(params: ProgrammeParams, pooled: pd.DataFrame | None) -> str:
+    """The pre-specified answer in one sentence, from its ``programme_effects`` row."""
+    from rrp_eval.evaluate.programme import PrimaryAnswer
+    from rrp_eval.show.text import primary_text
+
+    p = params.primary
+    rows = pd.DataFrame() if pooled is None or "role" not in pooled else pooled
+    if len(rows):
+        rows = rows[(rows["role"] == "primary") & rows["estimate"].notna()]
+    row = rows.iloc[0] if len(rows) else None
+    answer = PrimaryAnswer(p.measure, p.effect, p.method, row, "see the programme evaluation")
+    label = params.measure(p.measure).label or p.measure
+    return primary_text(answer, label, params.horizon_months, params.phase_in_months)
+
+
 def index_page(
     params: ProgrammeParams,
     data_trusts: pd.DataFrame,
@@ -51,8 +66,11 @@ def index_page(
     failed_trusts: dict[str, str],
     rule: DisclosureRule,
     headline: str,
+    pooled: pd.DataFrame | None = None,
 ) -> str:
-    """``index.html``: ``data_trusts`` has ``trust_code`` and ``trust_name``, one per trust."""
+    """``index.html``: ``data_trusts`` has ``trust_code`` and ``trust_name``, one per trust;
+    ``pooled`` (``programme_effects`` with its ``role``) gives the pre-specified answer the
+    page leads with."""
     by_name = {r.task.name: r for r in results}
     trusts = []
     for code, name in data_trusts.itertuples(index=False):
@@ -112,5 +130,7 @@ def index_page(
             "trusts": trusts,
             "measure_label": params.measure(headline).label,
             "horizon": params.horizon_months,
+            "primary": _primary_sentence(params, pooled),
+            "primary_column": params.primary.effect if headline == params.primary.measure else "",
         }
     )

@@ -219,7 +219,7 @@ def _run_locked(plan: RunPlan, t0: float) -> RunSummary:
         )
         workers = max(1, min(plan.options.jobs or os.cpu_count() or 1, max(len(to_run), 1)))
         run = _Execution(plan, build, summary, workers)
-        its, spc = run.all(to_run, reused, tables_reused)
+        its, spc, pooled = run.all(to_run, reused, tables_reused)
         full = [r for r in summary.results if r.unwritable]
         if full:  # never swap in a half-written run
             raise OutputUnwritable(
@@ -229,7 +229,7 @@ def _run_locked(plan: RunPlan, t0: float) -> RunSummary:
         _report_kernels(summary.results, plan.options.kernels)
         summary.results += reused
         summary.results.sort(key=lambda r: (r.task.stage, r.task.name))
-        write_atomic(build / "index.html", _index(plan, its, spc, summary))
+        write_atomic(build / "index.html", _index(plan, its, spc, pooled, summary))
         summary.seconds = time.perf_counter() - t0
         pending = _write_manifests(plan, build, summary, run_id, workers, tables_reused, run)
         _audit(plan, build, summary)
@@ -303,9 +303,9 @@ class _Execution:
 
     def all(
         self, to_run: list[Task], reused: list[TaskResult], tables_reused: bool
-    ) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Run every task and build (or reuse) the tables; ``its_effects`` and ``spc_signals``
-        for the index."""
+    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """Run every task and build (or reuse) the tables; ``its_effects``, ``spc_signals`` and
+        ``programme_effects`` for the index."""
         plan, build = self.plan, self.build
         if to_run:  # imported once here, so that the forked workers share them
             import nbconvert  # noqa: F401
@@ -340,7 +340,7 @@ class _Execution:
                 copy_into(files)
                 self._finished(trust_futures)
                 futures += [submit(execute, t, *run) for t in last]
-                its, spc = read_tables(build)
+                its, spc, pooled = read_tables(build)
             else:
                 # the evaluations of reused trust pages are made again (their pages are not)
                 trust_futures += [
@@ -367,10 +367,11 @@ class _Execution:
                 write_tables(build, params, tables, plan.internal)
                 write_glance(build / "programme_at_a_glance.png", prog, plan.rule)
                 its, spc = tables["its_effects"], tables["spc_signals"]
+                pooled = tables["programme_effects"]
             self.tables_seconds = time.perf_counter() - t_tables
             self._finished(futures)
         self.bar.close()
-        return its, spc
+        return its, spc, pooled
 
     def _finished(self, futures: list[Any]) -> None:
         for result in completed(futures):
@@ -382,7 +383,13 @@ class _Execution:
                 _report_line(self.bar, result)
 
 
-def _index(plan: RunPlan, its: pd.DataFrame, spc: pd.DataFrame, summary: RunSummary) -> str:
+def _index(
+    plan: RunPlan,
+    its: pd.DataFrame,
+    spc: pd.DataFrame,
+    pooled: pd.DataFrame,
+    summary: RunSummary,
+) -> str:
     """``index.html``: the selected trusts, and any failed trust that wards.csv does not list."""
     wards = plan.inputs.programme.wards
     trusts = wards[["trust_code", "trust_name"]].drop_duplicates("trust_code")
@@ -400,6 +407,7 @@ def _index(plan: RunPlan, its: pd.DataFrame, spc: pd.DataFrame, summary: RunSumm
         summary.failed_trusts,
         plan.rule,
         headline_measure(plan.params, plan.inputs.programme.measures),
+        pooled,
     )
 
 

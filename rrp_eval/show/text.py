@@ -232,3 +232,31 @@ def multiplicity_text(roles: pd.Series) -> str:
         "exclude no change by chance. Read them as context for the primary answer, not as "
         "separate findings."
     )
+
+
+def spc_caveat(charts: list[Any]) -> str:
+    """What a trust's Making Data Count signals can and cannot say, with the simulated chance
+    of a signal after the start when nothing changed (``MeasureSPC.false_alarm``) and the
+    baseline months left out of the limits."""
+    rates = [c.false_alarm for c in charts if np.isfinite(c.false_alarm)]
+    left = sum(len(c.excluded_months) for c in charts)
+    text = (
+        "Making Data Count signals flag any change against the baseline's limits, including a "
+        "national trend, a change in recording or the programme; they do not say which."
+    )
+    if rates:
+        low, high = min(rates), max(rates)
+        span = f"{low:.0%}" if round(low, 2) == round(high, 2) else f"{low:.0%} to {high:.0%}"
+        text += (
+            " Even with no change at all, charts of this length would show at least one "
+            f"special cause after the start in {span} of cases (simulated from each chart's "
+            "own baseline: the last column), so a single signal is weak evidence."
+        )
+    if left:
+        text += (
+            f" {left} baseline month{'s' * (left != 1)} outside the limits "
+            f"{'were' if left != 1 else 'was'} itself a special cause and "
+            f"{'were' if left != 1 else 'was'} left out of the centre line and limits "
+            "(marked × on the charts)."
+        )
+    return text

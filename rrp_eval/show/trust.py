@@ -19,6 +19,7 @@ from rrp_eval.show.text import (
     its_reading,
     month,
     placebo_text,
+    spc_caveat,
 )
 
 
@@ -90,9 +91,14 @@ def spc_summary(trust: TrustEvaluation, rule: DisclosureRule) -> None:
                 ),
                 "Concern points": int((res.frame.point_type == "special_cause_concern").sum()),
                 "Runs": "non-random" if res.runs.signal else "random",
+                "Baseline months left out": len(s.excluded_months),
+                "Chance of a signal with no change": (
+                    "" if pd.isna(s.false_alarm) else f"{s.false_alarm:.0%}"
+                ),
             }
         )
     table(pd.DataFrame(rows), "Making Data Count summary (rates per 1,000 occupied bed days)")
+    paragraph(spc_caveat([trust.spc[m] for m in trust.measures]))
 
 
 def _centre_text(centre: float) -> str:
@@ -206,6 +212,13 @@ def its_summary(trust: TrustEvaluation, rule: DisclosureRule) -> None:
             }
         )
     table(pd.DataFrame(rows), "Interrupted time series: rate ratios against the counterfactual")
+    paragraph(
+        "These rate ratios compare each month after the start with the trust's own earlier "
+        "trend and season carried forward, so a fall that was already under way is not "
+        "credited to the programme. The Making Data Count icons above do not do that: they "
+        "flag any change against the baseline's level, including a national trend, so an "
+        "'improvement' icon is not by itself evidence that the programme worked."
+    )
     if trust.placebo is not None:
         paragraph(
             placebo_text(trust.placebo, trust.label(trust.headline), trust.params.horizon_months)

@@ -97,3 +97,38 @@ def test_primary_text_edge_cases():
     assert "3 months after joining (the end of the phase-in)" in text
     assert multiplicity_text(pd.Series(["primary"])) == ""
     assert "roughly 1 here" in multiplicity_text(pd.Series(["secondary"] * 3))
+
+
+def test_the_index_leads_with_the_primary_answer(prog):
+    from rrp_eval.report.index import index_page
+
+    rule = rrp.DisclosureRule.from_params(prog.params.disclosure)
+    page = index_page(
+        prog.params,
+        pd.DataFrame({"trust_code": [], "trust_name": []}),
+        prog.its_effects,
+        prog.spc_signals,
+        [],
+        {},
+        rule,
+        prog.headline,
+        prog.pooled,
+    )
+    r = prog.primary.row
+    head = page.index("The pre-specified answer")
+    assert head < page.index("trust evaluations complete")
+    assert f"rate ratio {r.estimate:.2f}, 95% CI {r.ci_low:.2f} to {r.ci_high:.2f}" in page
+    assert "At 12 months (pre-specified)" in page
+    # without a primary row the index says so rather than leading with another estimate
+    page = index_page(
+        prog.params,
+        pd.DataFrame({"trust_code": [], "trust_name": []}),
+        prog.its_effects,
+        prog.spc_signals,
+        [],
+        {},
+        rule,
+        prog.headline,
+        prog.pooled.assign(role="secondary"),
+    )
+    assert "could not be estimated: see the programme evaluation" in page

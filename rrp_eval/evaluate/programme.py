@@ -34,7 +34,7 @@ from rrp_eval.models.meta import (
     EFFECTS,
     PROGRAMME_COLUMNS,
     PooledEffect,
-    aim_attainment,
+    aims_table,
     breakdown,
     funnel_table,
     gee_rows,
@@ -472,9 +472,17 @@ class ProgrammeEvaluation(ResultMixin):
         return self._ward_changes[measure]
 
     def aims(self, measure: str) -> pd.DataFrame | None:
-        """Share of wards meeting each aim (None when no ward can be judged)."""
-        changes = self.ward_changes(measure)
-        return aim_attainment(changes) if len(changes) else None
+        """Per aim the share of wards meeting it, the share expected if nothing had changed
+        and the share estimated from shrunken ward effects (``aims_table``; None when no
+        ward can be judged). Computed once per measure."""
+        if measure not in self._aims:
+            changes = self.ward_changes(measure)
+            self._aims[measure] = aims_table(changes) if len(changes) else None
+        return self._aims[measure]
+
+    @functools.cached_property
+    def _aims(self) -> dict[str, pd.DataFrame | None]:
+        return {}
 
     def breakdown(self, measure: str, by: str) -> pd.DataFrame | None:
         """Before-after rate ratios by ``ward_type``, ``cohort`` or ``region`` (None when the

@@ -188,12 +188,22 @@ def ward_charts(trust: TrustEvaluation, rule: DisclosureRule, measure: str | Non
 def its_summary(trust: TrustEvaluation, rule: DisclosureRule) -> None:
     """The effects of every measure's ITS in one table."""
     rows = []
+    p = trust.params.primary
     for m in trust.measures:
         its = trust.its[m]
         row = its.row()
+        own = trust.params.measure(m)
+        role = (
+            "primary measure"
+            if m == p.measure
+            else "exploratory"
+            if own.balancing or own.negative_control
+            else "secondary"
+        )
         rows.append(
             {
                 "Measure": trust.label(m),
+                "Role": role,
                 "Status": its.status.replace("_", " "),
                 "Level change (rate ratio, 95% CI)": ci(
                     row["level_rr"], row["level_rr_low"], row["level_rr_high"]
@@ -212,6 +222,14 @@ def its_summary(trust: TrustEvaluation, rule: DisclosureRule) -> None:
             }
         )
     table(pd.DataFrame(rows), "Interrupted time series: rate ratios against the counterfactual")
+    h = trust.params.horizon_months
+    paragraph(
+        f"The programme's pre-specified measure is {trust.label(p.measure).lower()}, read "
+        + (f"{h} months after joining" if p.effect == "rr_h" else "as the change on joining")
+        + "; the other measures are secondary, and the balancing measures exploratory (read "
+        "for harm moved elsewhere). Each interval is a 95% interval on its own: across this "
+        "many measures and effects, about 1 in 20 would exclude no change by chance alone."
+    )
     paragraph(
         "These rate ratios compare each month after the start with the trust's own earlier "
         "trend and season carried forward, so a fall that was already under way is not "

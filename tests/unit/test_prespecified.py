@@ -132,3 +132,14 @@ def test_the_index_leads_with_the_primary_answer(prog):
         prog.pooled.assign(role="secondary"),
     )
     assert "could not be estimated: see the programme evaluation" in page
+
+
+def test_the_trust_page_marks_the_primary_measure(prog):
+    rule = rrp.DisclosureRule.from_params(prog.params.disclosure)
+    trust = prog.trusts["X02"]
+    sec = show.trust.its_summary(trust, rule)
+    roles = dict(zip(sec.tables[0]["Measure"], sec.tables[0]["Role"], strict=True))
+    assert roles[trust.label("restrictive_practice")] == "primary measure"
+    assert roles[trust.label("self_harm")] == "exploratory"
+    assert roles[trust.label("seclusion")] == "secondary"
+    assert "pre-specified measure is restrictive practice" in sec.text

@@ -75,7 +75,9 @@ def test_tables_have_the_spec_columns(shared_run):
     assert list(its.columns[: len(ITS_EFFECTS_COLUMNS)]) == ITS_EFFECTS_COLUMNS
     assert set(its.trust_code) == set(TRUSTS) and set(its.status) <= {"ok", "not_estimable"}
     programme = pd.read_csv(out / "tables" / "programme_effects.csv")
-    assert list(programme.columns) == PROGRAMME_COLUMNS
+    # SPEC's columns, then each row's role in the pre-specified plan (issue 16)
+    assert list(programme.columns) == [*PROGRAMME_COLUMNS, "role"]
+    assert (programme["role"] == "primary").sum() == 1
     assert {"random_effects_dl", "random_effects_reml", "gee_pooled"} <= set(programme.method)
     assert list(pd.read_csv(out / "tables" / "spc_signals.csv").columns) == SPC_COLUMNS
 
@@ -237,7 +239,18 @@ def test_programme_report_answers_the_programme_questions(shared_run, demo_data)
         "Restrictive practice (restraint, seclusion, rapid tranquillisation): every estimate "
         "of the programme's effect",
     )
-    assert "Controlled: extended TWFE Poisson (recommended)" in set(methods["Method"])
+    assert "Controlled: extended TWFE Poisson" in set(methods["Method"])
+    # the pre-specified method is marked (issue 16), and the page leads with its answer
+    assert sum(m.endswith("(pre-specified)") for m in methods["Method"]) == 1
+    assert page.index("Pre-specified primary answer") < page.index("Programme or secular trend?")
+    aims = _html_table(
+        page,
+        "Restrictive practice (restraint, seclusion, rapid tranquillisation): wards whose rate "
+        "fell by the aim (months 6-17 after joining against the 12 months before)",
+    )
+    assert {"Expected with no change (95% range)", "Estimated share truly meeting it"} <= set(
+        aims.columns
+    )
     every = _html_table(page, "Every measure: rate ratios (95% CI)")
     assert {"Prone restraint", "Violence and aggression incidents"} <= set(every["Measure"])
     assert set(every.loc[every["Kind"] == "balancing", "Wards meeting the 25% aim"]) == {"-"}

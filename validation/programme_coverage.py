@@ -8,7 +8,7 @@ restraint. Scenarios (issue 16) violate each method's assumptions in turn:
 
 - ``base``: every trust's log level and slope change drawn from N(-0.223, 0.12²) and
   N(-0.008, 0.004²): the assumptions of every method hold (the study of issue 7).
-- ``null``: no effect anywhere (type I error).
+- ``no_effect``: no effect anywhere (type I error).
 - ``trends_null``: no effect, but participating wards' rates fall 0.8% a month faster than
   comparison wards' (acute wards falling nationally): parallel trends fail.
 - ``anticipation``: wards begin to change 3 months before they join (half the level).
@@ -75,7 +75,7 @@ HORIZON = 12
 MONTHS = pd.date_range("2020-01-01", periods=48, freq="MS")
 SCENARIOS = (
     "base",
-    "null",
+    "no_effect",
     "trends_null",
     "anticipation",
     "spillover",
@@ -90,7 +90,7 @@ RECOMMENDED = "random_effects_reml_hk"
 
 def _effect(scenario: str, level: float, slope: float, h: np.ndarray) -> np.ndarray:
     """A ward's log effect at months ``h`` since it joined (negative before joining)."""
-    if scenario in ("null", "trends_null"):
+    if scenario in ("no_effect", "trends_null"):
         return np.zeros(len(h))
     if scenario == "ramp":
         return np.where(h >= 0, level * np.minimum(1.0, (h + 1) / 6), 0.0)
@@ -233,7 +233,7 @@ def replicate(task: tuple[str, int]) -> list[dict]:
                 "log_low": math.log(low) if low > 0 else -math.inf,
                 "log_high": math.log(high) if np.isfinite(high) and high > 0 else math.inf,
                 "truth": target,
-                "null": scenario in ("null", "trends_null"),
+                "null": scenario in ("no_effect", "trends_null"),
             }
         )
 
@@ -365,7 +365,7 @@ def _markdown(summary: pd.DataFrame, n: int, seconds: float) -> str:
         "scored against its own estimand (meta-analysis: mean of the trusts' log effects; GEE "
         "and extended TWFE: mean of the participating wards' log effects; Callaway & "
         "Sant'Anna: ratio of mean rates). Cells: coverage of the estimand by the 95% interval, "
-        "% (under `null` and `trends_null` that is 100 minus the size), and the bias on the "
+        "% (under `no_effect` and `trends_null` that is 100 minus the size), and the bias on the "
         f"log scale. Monte Carlo SE of a 95% coverage: {100 * mcse:.1f} points.",
         "",
         f"## Rate ratio at {HORIZON} months (`rr_h`)",

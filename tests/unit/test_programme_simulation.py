@@ -59,7 +59,7 @@ def test_pooled_estimates_land_near_their_own_estimands(records):
 
 
 def test_the_scenarios_generate_what_they_say():
-    wards, wm, truth = simulate_programme("null", 3)
+    wards, wm, truth = simulate_programme("no_effect", 3)
     assert all(v == 0 for group in ("trusts", "wards") for v in truth[group].values())
     assert set(wards["trust_code"]) == {f"T{k:02d}" for k in range(1, 15)}
     assert (wards["start_month"] == "").sum() == 9  # comparison wards

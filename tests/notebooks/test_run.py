@@ -326,12 +326,12 @@ def test_index_table_sorts_in_a_browser(shared_run):
     assert 'class="js-sortable"' in proc.stdout
     table = html_tables(proc.stdout)["Every trust in the run"]
     head = table[0]
-    values = [row[head.index("At 12 months")] for row in table[1:]]
+    values = [row[head.index("At 12 months (pre-specified)")] for row in table[1:]]
     numbers = [float(v.split()[0]) for v in values if v]
     assert numbers == sorted(numbers) and len(numbers) >= 2
     proc = _browser("--dump-dom", url + "#sort=5-")
     table = html_tables(proc.stdout)["Every trust in the run"]
-    values = [row[head.index("At 12 months")] for row in table[1:]]
+    values = [row[head.index("At 12 months (pre-specified)")] for row in table[1:]]
     numbers = [float(v.split()[0]) for v in values if v]
     assert numbers == sorted(numbers, reverse=True)
 

@@ -309,8 +309,8 @@ def _format_errors(
             msg = f"unknown key {key!r}; allowed here: {', '.join(allowed)}"
         else:
             got = err.get("input")
-            text = err["msg"].replace("Input should", "should").removeprefix("Value error, ")
-            msg = f"key {key!r}: {text}"
+            said = err["msg"].replace("Input should", "should").removeprefix("Value error, ")
+            msg = f"key {key!r}: {said}"
             if err["type"] != "missing" and not isinstance(got, dict):
                 msg += f" (got {_shown(got)})"
         lines.append(f"{where}: {msg}")

@@ -9,6 +9,7 @@ never part of the treated series.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +36,29 @@ def months_since(month: pd.Series, start: pd.Series | pd.Timestamp) -> pd.Series
             return pd.Series(np.nan, index=month.index)
         return (month.dt.year - start.year) * 12 + (month.dt.month - start.month)
     return (month.dt.year - start.dt.year) * 12 + (month.dt.month - start.dt.month)
+
+
+def check_trust_files(data: ProgrammeData, codes: Iterable[str]) -> None:
+    """Refuse a ``trusts/<code>.yaml`` whose trust is not in the data (a misspelt file name
+    would silently not apply), suggesting the nearest codes.
+
+    Raises
+    ------
+    ValueError
+        Naming the file and the trusts it could have meant.
+    """
+    import difflib
+
+    known = set(data.wards["trust_code"]) | set(data.report.failed_trusts)
+    for code in codes:
+        if code in known:
+            continue
+        near = difflib.get_close_matches(code, sorted(known), n=3, cutoff=0.5)
+        hint = f"; did you mean {' or '.join(near)}?" if near else ""
+        raise ValueError(
+            f"trusts/{code}.yaml: there is no trust {code} in wards.csv, so these overrides "
+            f"would not apply{hint} (rename the file to the trust's code, or delete it)"
+        )
 
 
 def without_excluded_wards(

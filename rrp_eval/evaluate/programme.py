@@ -45,7 +45,7 @@ from rrp_eval.models.meta import (
 )
 from rrp_eval.models.results import FrozenMap, ResultMixin, as_figure, recorded_warnings
 from rrp_eval.params import ProgrammeParams, load_params
-from rrp_eval.prepare import with_derived_measures, without_excluded_wards
+from rrp_eval.prepare import check_trust_files, with_derived_measures, without_excluded_wards
 
 #: how reports name the methods of ``programme_effects``
 METHOD_NAMES = {
@@ -170,6 +170,7 @@ def load_programme(
     if not Path(path).exists():
         raise ValueError(f"data={str(path)!r}: no such file or folder")
     programme = read_programme(path, params, allow_trust_errors=allow_trust_errors)
+    check_trust_files(programme, params.trusts)
     return with_derived_measures(without_excluded_wards(programme, params.excluded_wards))
 
 

@@ -19,7 +19,7 @@ from rrp_eval.data.validate import ProgrammeData, validate_programme
 from rrp_eval.digest import digest, frame_digest, package_digest
 from rrp_eval.disclosure import DisclosureRule
 from rrp_eval.params import PROGRAMME_FILE, TRUSTS_FOLDER, ProgrammeParams, load_params
-from rrp_eval.prepare import with_derived_measures, without_excluded_wards
+from rrp_eval.prepare import check_trust_files, with_derived_measures, without_excluded_wards
 from rrp_eval.report.manifest import sha256_file
 
 DATA_QUALITY, TRUST, PROGRAMME = "10_data_quality", "20_trust_evaluation", "30_programme_evaluation"
@@ -128,6 +128,7 @@ def load_inputs(
     if programme is None:
         raise UnusableInput(f"{data_path}: the data cannot be used ({report.summary()})", report)
     try:
+        check_trust_files(programme, params.trusts)
         programme = without_excluded_wards(programme, params.excluded_wards)
     except ValueError as exc:
         raise UnusableInput(str(exc)) from exc

@@ -111,6 +111,27 @@ def test_mistakes_name_file_line_key_and_what_is_allowed(tmp_path, text, expecte
 def test_all_mistakes_are_listed_together(tmp_path):
     message = _error(tmp_path, "horizon_months: x\nphase_in_months: -1\nwhatever: 1\n")
     assert message.count("\n") == 2
+    # each with its own line (issue 19: only the first had one)
+    lines = sorted(m.split(": key")[0].split(": unknown")[0][-2:] for m in message.splitlines())
+    assert lines == [":1", ":2", ":3"]
+
+
+def test_an_override_for_a_trust_not_in_the_data_is_refused_with_a_suggestion(tmp_path):
+    from datafiles import write_programme
+
+    from rrp_eval.report.suite import UnusableInput, run_suite
+
+    params_dir = _write(tmp_path / "params", "programme: Test\n", {"RXAA": "note: typo\n"})
+    data = write_programme(tmp_path / "d")
+    with pytest.raises(
+        UnusableInput, match=r"trusts/RXAA.yaml: there is no trust RXAA .*did you mean RXA"
+    ):
+        run_suite(data=data, params_dir=params_dir, out=tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+    import rrp_eval as rrp
+
+    with pytest.raises(ValueError, match="did you mean RXA"):
+        rrp.load_programme(data, params_dir)
 
 
 def test_trust_overrides(tmp_path):

@@ -520,14 +520,16 @@ class MeasureSPC(ResultMixin):
         bd = s["occupied_bed_days"].to_numpy(float)
         shown = rule.rates(s["rate_per_1000_obd"], s["count"], s["occupied_bed_days"])
         f["value"] = shown.to_numpy(float)
+        false_alarm = self.false_alarm
         if 0 < base_count < rule.min_rate_count:
             f[["centre", "lcl", "ucl"]] = math.nan
+            false_alarm = math.nan  # simulated from the baseline rate: withheld with it
         else:
             f["centre"] = rule.round_rate(f["centre"], float(base["occupied_bed_days"].sum()))
             for col in ("lcl", "ucl"):
                 f[col] = rule.round_rate(f[col], bd)
             f["lcl"] = f["lcl"].clip(lower=0)
-        return replace(self, result=replace(self.result, frame=f))
+        return replace(self, result=replace(self.result, frame=f), false_alarm=false_alarm)
 
     def row(self, rule: DisclosureRule | None = None) -> dict[str, object]:
         """One ``spc_signals.csv`` row (centre and limits as ``rule`` allows them shared)."""

@@ -98,7 +98,7 @@ def spc_summary(trust: TrustEvaluation, rule: DisclosureRule) -> None:
             }
         )
     table(pd.DataFrame(rows), "Making Data Count summary (rates per 1,000 occupied bed days)")
-    paragraph(spc_caveat([trust.spc[m] for m in trust.measures]))
+    paragraph(spc_caveat([trust.spc[m].controlled(rule) for m in trust.measures]))
 
 
 def _centre_text(centre: float) -> str:

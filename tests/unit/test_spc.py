@@ -254,3 +254,27 @@ def test_a_x10_baseline_month_no_longer_moves_the_centre_or_signals_every_later_
     naive = u_chart_without_exclusion(spiked)
     assert (naive.loc[post, "point_type"] == "special_cause_improvement").all()
     assert 0 < after.false_alarm < 1 and after.row()["baseline_excluded"] == 1
+
+
+def test_the_false_alarm_rate_is_withheld_with_the_centre_line(tmp_path):
+    """It is simulated from the baseline rate, so where the shared chart withholds its centre
+    (1 to 4 baseline events) the shared row withholds it too."""
+    from dataclasses import replace
+
+    from rrp_eval.data.synthetic import write_demo_programme
+    from rrp_eval.data.validate import load_programme
+    from rrp_eval.disclosure import DisclosureRule
+    from rrp_eval.evaluate.trust import trust_spc
+    from rrp_eval.params import ProgrammeParams
+
+    data = load_programme(write_demo_programme(tmp_path / "demo"))
+    wm = data.ward_month.copy()
+    x01 = wm["trust_code"] == "X01"
+    base = x01 & (wm["month"] < pd.Timestamp("2021-07-01"))
+    wm.loc[x01, "seclusion"] = 0
+    wm.loc[base[base].index[:3], "seclusion"] = 1
+    wm.loc[x01 & ~base, "seclusion"] = 2
+    chart = trust_spc(replace(data, ward_month=wm), "X01", "seclusion", ProgrammeParams())
+    assert chart.baseline["count"].sum() == 3 and np.isfinite(chart.false_alarm)
+    shared = chart.controlled(DisclosureRule.from_params(ProgrammeParams().disclosure))
+    assert np.isnan(shared.false_alarm) and np.isnan(shared.row()["false_alarm_rate"])

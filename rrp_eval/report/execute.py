@@ -125,8 +125,9 @@ def execute(
     if timeout is not None:
         deadline = start + timeout
         extra["timeout_func"] = lambda cell: max(1, math.ceil(deadline - time.perf_counter()))
-    if kernels == "warm":
-        extra["kernel_manager_class"] = warm.WarmKernelManager
+    extra["kernel_manager_class"] = (
+        warm.WarmKernelManager if kernels == "warm" else warm.KillingKernelManager
+    )
     launches = len(warm.LAUNCHES)
     executed = inside(out_dir, f"notebooks/{task.stage}_{task.name}.ipynb")
     status, message, unwritable = "ok", "", False

@@ -219,3 +219,33 @@ def test_the_template_goes_when_its_worker_does(fresh_template):
     warm.stop_template()
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+@pytest.mark.parametrize("manager", [warm.KillingKernelManager, warm.WarmKernelManager])
+def test_an_immediate_shutdown_kills_without_an_interrupt(manager):
+    """jupyter_client interrupts before it kills; a kernel caught winding down by that SIGINT
+    wrote a threading.py traceback into the notebook's log, which the audit withheld. An
+    interrupt asked for while the kernel runs still reaches it."""
+    import asyncio
+
+    async def signals() -> tuple[list[int], list[int]]:
+        km = manager(kernel_name="python3")
+        await km.start_kernel()
+        sent: list[int] = []
+        real = km.provisioner.send_signal
+
+        async def record(signum: int) -> None:
+            sent.append(signum)
+            await real(signum)
+
+        km.provisioner.send_signal = record
+        await km.interrupt_kernel()
+        running = list(sent)
+        sent.clear()
+        await km.shutdown_kernel(now=True)
+        return running, sent
+
+    running, shutdown = asyncio.run(signals())
+    assert running == [signal.SIGINT]
+    assert signal.SIGINT not in shutdown and signal.SIGKILL in shutdown, shutdown
+    warm.stop_template()

@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.rrp-eval-installed
+# the browser checks' axe-core and playwright-core (npm; skipped where npm is missing)
+BROWSER := tests/browser
+BROWSER_STAMP := $(BROWSER)/node_modules/.rrp-eval-installed
 ARGS ?=
 PYTEST_ARGS ?=
 
@@ -20,12 +23,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $@
 
-install: $(STAMP) ## create .venv if needed and install rrp-eval with its test and dev tools
+$(BROWSER_STAMP): $(BROWSER)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix $(BROWSER) --silent --no-audit --no-fund && touch $@; \
+	else echo "npm not found: the accessibility checks will be skipped (CI fails them)"; fi
+
+install: $(STAMP) $(BROWSER_STAMP) ## create .venv if needed and install rrp-eval with its test and dev tools
 
 run: $(STAMP) ## the main job on the demonstration programme (outputs/demo/); ARGS="..." adds options
 	$(BIN)/rrp-eval run $(ARGS)
 
-test: $(STAMP) ## run the whole test suite; PYTEST_ARGS="..." adds pytest options
+test: $(STAMP) $(BROWSER_STAMP) ## run the whole test suite; PYTEST_ARGS="..." adds pytest options
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## the inner loop: unit tests without the slow and notebook ones (under a minute)
@@ -44,5 +52,5 @@ clean: ## remove generated outputs and caches (keeps .venv)
 	rm -rf .pytest_cache .ruff_cache build *.egg-info
 	find . -name __pycache__ -not -path './$(VENV)/*' -exec rm -rf {} +
 
-distclean: clean ## also remove the virtual environment
-	rm -rf $(VENV)
+distclean: clean ## also remove the virtual environment and the browser checks' packages
+	rm -rf $(VENV) $(BROWSER)/node_modules

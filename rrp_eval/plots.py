@@ -1,7 +1,10 @@
 """Every chart of the suite (the only module that draws). Charts take results objects.
 
-Making Data Count colours: common cause #a6a6a6, improvement #00b0f0, concern #e46c0a, neutral
-#490092, target #de1b1b.
+Making Data Count colours, darkened for WCAG 2.2 AA (chart graphics >= 3:1 against white,
+icon letters >= 4.5:1 on their disc): common cause #768692 (points and limits; #4c6272 behind
+an icon letter), improvement #0072c6, concern #a84f00, neutral #490092, target #de1b1b. Colour
+is never the only cue: special-cause points also differ in shape (improvement a diamond,
+concern a square, common cause a small circle) and the legend names them.
 """
 
 from __future__ import annotations
@@ -22,12 +25,13 @@ if TYPE_CHECKING:
 from rrp_eval.models.spc import RunChartResult
 
 COMMON, IMPROVEMENT, CONCERN, NEUTRAL, TARGET = (
-    "#a6a6a6",
-    "#00b0f0",
-    "#e46c0a",
+    "#768692",
+    "#0072c6",
+    "#a84f00",
     "#490092",
     "#de1b1b",
 )
+COMMON_ICON = "#4c6272"  # behind white text: >= 4.5:1
 NHS_BLUE, NHS_DARK = "#005eb8", "#231f20"
 POINT_COLOURS = {
     "common_cause": COMMON,
@@ -36,8 +40,16 @@ POINT_COLOURS = {
     "special_cause_neutral_high": NEUTRAL,
     "special_cause_neutral_low": NEUTRAL,
 }
+#: marker, size and legend words of each kind of point (shape as well as colour)
+POINT_STYLES = {
+    "common_cause": ("o", 16, "common cause"),
+    "special_cause_improvement": ("D", 30, "special cause: improvement"),
+    "special_cause_concern": ("s", 30, "special cause: concern"),
+    "special_cause_neutral_high": ("^", 30, "special cause: neutral (higher)"),
+    "special_cause_neutral_low": ("v", 30, "special cause: neutral (lower)"),
+}
 ICON_TEXT = {
-    "common_cause": ("~", COMMON, "common cause variation"),
+    "common_cause": ("~", COMMON_ICON, "common cause variation"),
     "improvement_high": ("H", IMPROVEMENT, "special cause: improvement (higher)"),
     "improvement_low": ("L", IMPROVEMENT, "special cause: improvement (lower)"),
     "concern_high": ("H", CONCERN, "special cause: concern (higher)"),
@@ -46,7 +58,7 @@ ICON_TEXT = {
     "neutral_low": ("L", NEUTRAL, "special cause: neutral (lower)"),
     "consistent_pass": ("P", IMPROVEMENT, "will consistently meet the target"),
     "consistent_fail": ("F", CONCERN, "will consistently miss the target"),
-    "inconsistent": ("?", COMMON, "may or may not meet the target"),
+    "inconsistent": ("?", COMMON_ICON, "may or may not meet the target"),
 }
 
 
@@ -137,9 +149,25 @@ def plot_spc(
                 gid=role,
             )
         ax.plot(gx, y.loc[g.index], color=COMMON, linewidth=1.2, zorder=2, gid="rate")
-    colours = f["point_type"].map(POINT_COLOURS)
     ok = y.notna()
-    ax.scatter(x[ok], y[ok], c=colours[ok], s=22, zorder=3, edgecolors="none", gid="rate")
+    kinds = f["point_type"].where(f["point_type"].isin(list(POINT_STYLES)), "common_cause")
+    special = False
+    for kind, (marker, size, words) in POINT_STYLES.items():
+        these = ok & (kinds == kind)
+        if not these.any():
+            continue
+        special = special or kind != "common_cause"
+        ax.scatter(
+            x[these],
+            y[these],
+            color=POINT_COLOURS[kind],
+            marker=marker,
+            s=size,
+            zorder=3,
+            edgecolors="none",
+            gid="rate",
+            label=words,
+        )
     if "excluded" in f and (f["excluded"] & ok).any():
         ex = f["excluded"].astype(bool) & ok
         ax.scatter(
@@ -153,12 +181,22 @@ def plot_spc(
             gid="excluded",
             label="left out of the limits",
         )
-        ax.legend(loc="upper left", fontsize=7, frameon=False)
+        special = True
+    if special:  # the shapes named: colour is not the only cue
+        ax.legend(
+            loc="upper left",
+            bbox_to_anchor=(0.0, -0.2),
+            fontsize=7,
+            frameon=False,
+            ncol=4,
+            handletextpad=0.3,
+            columnspacing=1.2,
+        )
     hidden = int((~ok).sum())
     if hidden:
         ax.text(
             0.0,
-            -0.28,
+            -0.36 if special else -0.28,
             f"{hidden} point{'s' * (hidden > 1)} not shown (small numbers)",
             transform=ax.transAxes,
             fontsize=7,
@@ -519,18 +557,31 @@ def plot_glance(
         va="top",
     )
     ax = fig.add_axes((0.06, 0.10, 0.9, 0.36))
-    for group, colour in (("participating", NHS_BLUE), ("comparison", COMMON)):
+    plot_glance_series(series, ax)
+    return fig
+
+
+def plot_glance_series(series: pd.DataFrame, ax: Any) -> Any:
+    """The programme's monthly rate, participating and comparison wards (``month, group,
+    rate``): solid and dashed as well as blue and grey."""
+    for group, colour, style in (("participating", NHS_BLUE, "-"), ("comparison", COMMON, "--")):
         g = series[series["group"] == group]
         if len(g):
             ax.plot(
-                g["month"], g["rate"], color=colour, linewidth=2, label=f"{group} wards", gid="rate"
+                g["month"],
+                g["rate"],
+                color=colour,
+                linewidth=2,
+                linestyle=style,
+                label=f"{group} wards",
+                gid="rate",
             )
     if ax.get_lines():  # nothing to label when no ward has data (every trust failed, say)
         ax.legend(fontsize=8, frameon=False, loc="upper right")
     _style(ax, "Restrictive practice per 1,000 occupied bed days, every trust", None)
     _month_axis(ax)
     ax.set_ylim(bottom=0)
-    return fig
+    return ax
 
 
 def plot_caterpillar(

@@ -74,13 +74,15 @@ def render_notebook(
             "disclosure": disclosure,
             "internal": internal,
             "index_href": index_href,
+            "methods_href": index_href.rsplit("index.html", 1)[0] + "methods.html",
             "css": CSS,
             "version": __version__,
             "date": _today(),
         }
     }
     body, _ = exporter.from_notebook_node(nb, resources=resources)
-    return body
+    # nbconvert's heading anchors are links with no text (axe: link-name); the ids stay
+    return re.sub(r'<a class="anchor-link" href="[^"]*"></a>', "", body)
 
 
 def render_index(context: dict[str, Any]) -> str:
@@ -96,6 +98,32 @@ def render_index(context: dict[str, Any]) -> str:
         version=__version__,
         date=_today(),
         **context,
+    )
+
+
+def render_methods(params: Any) -> str:
+    """``methods.html``: what each method does, the verdicts and a glossary, for readers of the
+    shared reports (who cannot open the repository's ``docs/methods.md``)."""
+    from rrp_eval.evaluate.programme import METHOD_NAMES, effect_words
+
+    p = params.primary
+    label = str(params.measure(p.measure).label).lower()
+    words = (
+        f"{label}, {effect_words(p.effect, params.horizon_months, params.phase_in_months)}, "
+        f"by {METHOD_NAMES.get(p.method, p.method)}"
+    )
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    return env.get_template("methods_page.html.j2").render(
+        css=jinja2.utils.markupsafe.Markup(CSS),
+        version=__version__,
+        date=_today(),
+        programme=params.programme,
+        primary_words=words,
+        horizon=params.horizon_months,
     )
 
 

@@ -81,6 +81,7 @@ OUTPUT_ENTRIES = frozenset(
     {
         MARKER,
         "index.html",
+        "methods.html",
         "programme.html",
         "data_quality.html",
         "programme_at_a_glance.png",

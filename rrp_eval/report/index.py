@@ -7,26 +7,45 @@ import pandas as pd
 
 from rrp_eval.disclosure import DisclosureRule
 from rrp_eval.params import ProgrammeParams
-from rrp_eval.plots import ICON_TEXT
 from rrp_eval.report.execute import TaskResult
 from rrp_eval.report.html import render_index
 from rrp_eval.report.plan import TRUST
 
+#: a Making Data Count signal in words and its badge class (colour is never the only cue)
+SIGNALS = (
+    ("concern", "Concern", "badge-concern"),
+    ("improvement", "Improvement", "badge-improvement"),
+    ("neutral", "Neutral change", "badge-neutral"),
+)
 
-def _badges(spc: pd.DataFrame, params: ProgrammeParams) -> list[dict[str, str]]:
+
+def _signals(spc: pd.DataFrame, params: ProgrammeParams) -> list[dict[str, str]]:
+    """The latest month's Making Data Count signals of one trust, grouped and named in text:
+    ``Concern: Seclusion and Self-harm incidents``; common cause counted."""
+    icons = spc["variation_icon"].fillna("").astype(str)
     out = []
-    for row in spc.itertuples():
-        icon = row.variation_icon if isinstance(row.variation_icon, str) else ""
-        icon = icon or "common_cause"
-        text, colour, words = ICON_TEXT[icon]
+    for prefix, word, css in SIGNALS:
+        names = [
+            str(params.measure(m).label)
+            for m, icon in zip(spc["measure"], icons, strict=True)
+            if icon.startswith(prefix)
+        ]
+        if names:
+            out.append({"word": word, "css": css, "text": _join(names)})
+    common = int(((icons == "") | (icons == "common_cause")).sum())
+    if common:
         out.append(
             {
-                "text": text,
-                "colour": colour,
-                "title": f"{params.measure(row.measure).label}: {words}",
+                "word": "Common cause",
+                "css": "badge-common",
+                "text": f"{common} measure{'s' * (common != 1)}",
             }
         )
     return out
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _ci(row: pd.Series, name: str) -> str:
@@ -67,11 +86,21 @@ def index_page(
     rule: DisclosureRule,
     headline: str,
     pooled: pd.DataFrame | None = None,
+    ward_month: pd.DataFrame | None = None,
 ) -> str:
     """``index.html``: ``data_trusts`` has ``trust_code`` and ``trust_name``, one per trust;
     ``pooled`` (``programme_effects`` with its ``role``) gives the pre-specified answer the
-    page leads with."""
+    page leads with; ``ward_month`` (the programme's data) lets the page flag trusts above the
+    funnel limit and measures a trust hardly records."""
+    from rrp_eval.evaluate import findings
+
     by_name = {r.task.name: r for r in results}
+    p = params.primary
+    direction = params.measure(p.measure).direction
+    funnel, recorded = {}, pd.DataFrame()
+    if ward_month is not None:
+        funnel = findings.funnel_positions(ward_month, p.measure)
+        recorded = findings.completeness(ward_month, list(its["measure"].unique()))
     trusts = []
     for code, name in data_trusts.itertuples(index=False):
         result = by_name.get(code)
@@ -83,6 +112,11 @@ def index_page(
             status, message = result.status, result.message
         rows = its[(its.trust_code == code) & (its.measure == headline)]
         head = rows.iloc[0] if len(rows) else None
+        own = its[(its.trust_code == code) & (its.measure == p.measure)]
+        v = findings.verdict(own.iloc[0] if len(own) else None, p.effect, direction)
+        flags = findings.attention(
+            code, params, its[its.trust_code == code], spc[spc.trust_code == code], funnel, recorded
+        )
         trusts.append(
             {
                 "code": code,
@@ -94,7 +128,10 @@ def index_page(
                 "design": head["design"] if head is not None else "",
                 "level": _ci(head, "level_rr") if head is not None else "",
                 "rr_h": _ci(head, "rr_h") if head is not None else "",
-                "badges": _badges(spc[spc.trust_code == code], params),
+                "verdict": v.word if status == "ok" or v.word != "not estimated" else "",
+                "verdict_detail": v.percent,
+                "flags": [f.short for f in flags],
+                "signals": _signals(spc[spc.trust_code == code], params),
                 "level_sort": _sort_value(head, "level_rr"),
                 "rr_h_sort": _sort_value(head, "rr_h"),
                 "concerns": int(
@@ -132,5 +169,11 @@ def index_page(
             "horizon": params.horizon_months,
             "primary": _primary_sentence(params, pooled),
             "primary_column": params.primary.effect if headline == params.primary.measure else "",
+            "primary_label": str(params.measure(p.measure).label).lower(),
+            "primary_when": (
+                f"{params.horizon_months} months after joining"
+                if p.effect == "rr_h"
+                else "the change on joining"
+            ),
         }
     )

@@ -49,6 +49,7 @@ from rrp_eval.report.execute import (
     is_unwritable,
     unwritable_message,
 )
+from rrp_eval.report.html import render_methods
 from rrp_eval.report.incremental import (
     OutputLocked,
     OutputRefused,
@@ -230,6 +231,7 @@ def _run_locked(plan: RunPlan, t0: float) -> RunSummary:
         summary.results += reused
         summary.results.sort(key=lambda r: (r.task.stage, r.task.name))
         write_atomic(build / "index.html", _index(plan, its, spc, pooled, summary))
+        write_atomic(build / "methods.html", render_methods(plan.params))
         summary.seconds = time.perf_counter() - t0
         pending = _write_manifests(plan, build, summary, run_id, workers, tables_reused, run)
         _audit(plan, build, summary)
@@ -408,6 +410,7 @@ def _index(
         plan.rule,
         headline_measure(plan.params, plan.inputs.programme.measures),
         pooled,
+        plan.inputs.programme.without_trusts(summary.failed_trusts).ward_month,
     )
 
 

@@ -11,13 +11,15 @@ import contextvars
 import functools
 import html
 import io
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-FIGURE_DPI = 100
+FIGURE_DPI = 200  # print resolution (WCAG/board packs); shown at half size on screen
+SCREEN_DPI = 100
 
 _CURRENT: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar("section", default=None)
 
@@ -54,9 +56,9 @@ class Section:
     def text(self) -> str:
         """The headings and paragraphs as plain text."""
         return "\n".join(
-            html.unescape(p.html.split(">", 1)[1].rsplit("<", 1)[0])
+            html.unescape(re.sub(r"<[^>]+>", "", re.sub(r"</(li|h2)>", "\n", p.html))).strip()
             for p in self.parts
-            if p.kind in ("heading", "paragraph")
+            if p.kind in ("heading", "paragraph", "box")
         )
 
     def _ipython_display_(self) -> None:
@@ -67,7 +69,7 @@ class Section:
                 display(
                     {"image/png": p.png, "text/plain": p.alt},
                     raw=True,
-                    metadata={"image/png": {"alt": p.alt}},
+                    metadata={"image/png": {"alt": p.alt, "width": _screen_width(p.png)}},
                 )
             else:
                 display(HTML(p.html))
@@ -115,13 +117,42 @@ def paragraph(text: str) -> None:
     _add(Part("paragraph", f"<p>{html.escape(text)}</p>"))
 
 
+def box(title: str, items: list[tuple[str, str]], anchor: str = "key-findings") -> None:
+    """A key-findings box: a heading and a list of (lead, sentence) items, escaped; the lead
+    is set in bold (``"Answer"``, ``"Needs attention"``...)."""
+    rows = "".join(
+        f"<li><strong>{html.escape(lead)}{'' if lead.endswith('?') else ':'}</strong> "
+        f"{html.escape(text)}</li>"
+        for lead, text in items
+    )
+    _add(
+        Part(
+            "box",
+            f'<section class="rrp-key" aria-labelledby="{anchor}"><h2 id="{anchor}">'
+            f"{html.escape(title)}</h2><ul>{rows}</ul></section>",
+        )
+    )
+
+
 def table(frame: pd.DataFrame, caption: str | None = None) -> None:
-    """A table with header cells and escaped values."""
+    """A table with escaped values: column headers (``scope="col"``), the first column as row
+    headers (``scope="row"``: a screen reader names each cell by its row), inside a container
+    that scrolls sideways on a narrow screen instead of the page (WCAG 1.4.10 reflow)."""
+    _add(Part("table", table_html(frame, caption), frame=frame))
+
+
+def table_html(frame: pd.DataFrame, caption: str | None = None) -> str:
+    """The HTML of :func:`table`."""
     body = frame.to_html(index=False, border=0, classes="rrp-table", escape=True, na_rep="")
+    body = body.replace("<th>", '<th scope="col">')
+    # the first cell of each body row heads its row
+    body = re.sub(r"(<tr>\s*)<td>(.*?)</td>", r'\1<th scope="row">\2</th>', body, flags=re.S)
+    label = ""
     if caption:
         end = body.index(">", body.index("<table")) + 1
         body = f"{body[:end]}<caption>{html.escape(caption)}</caption>{body[end:]}"
-    _add(Part("table", body, frame=frame))
+        label = f' aria-label="{html.escape(caption)}"'
+    return f'<div class="rrp-table-wrap" role="region" tabindex="0"{label}>{body}</div>'
 
 
 def figure(fig: Any, alt: str) -> None:
@@ -132,6 +163,14 @@ def figure(fig: Any, alt: str) -> None:
     png = png_base64(fig)
     plt.close(fig)
     _add(Part("figure", figure=fig, alt=alt, png=png))
+
+
+def _screen_width(png: str) -> int:
+    """The CSS width of a figure drawn at ``FIGURE_DPI``: its size at ``SCREEN_DPI``."""
+    import struct
+
+    width = struct.unpack(">I", base64.b64decode(png[:32])[16:20])[0]  # the PNG's IHDR
+    return round(width * SCREEN_DPI / FIGURE_DPI)
 
 
 def png_base64(fig: Any) -> str:

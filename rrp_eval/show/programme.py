@@ -22,6 +22,7 @@ from rrp_eval.plots import (
     plot_forest,
     plot_funnel,
     plot_glance,
+    plot_glance_series,
 )
 from rrp_eval.prepare import programme_series
 from rrp_eval.show.display import figure, heading, paragraph, section, table
@@ -65,12 +66,10 @@ def primary_answer(prog: ProgrammeEvaluation, rule: DisclosureRule) -> None:
     paragraph(multiplicity_text(pooled.loc[pooled["estimate"].notna(), "role"]))
 
 
-def glance_figure(
-    prog: ProgrammeEvaluation, rule: DisclosureRule, measure: str | None = None
-) -> tuple[Any, str]:
-    """The 'programme at a glance' figure and its alt text (figures rounded for sharing);
-    ``measure`` defaults to :func:`headline_measure`."""
-    measure = measure or prog.headline
+def _glance_parts(
+    prog: ProgrammeEvaluation, rule: DisclosureRule, measure: str
+) -> tuple[list[tuple[str, str]], tuple[str, str], pd.DataFrame]:
+    """The glance's (value, label) facts, its (headline, explanation) and monthly series."""
     wm, wards = prog.data.ward_month, prog.data.wards
     h = prog.headline_effect(measure)  # the pre-specified effect and method
     att = prog.aims(measure)
@@ -116,6 +115,16 @@ def glance_figure(
     s = s.assign(
         rate=rule.aggregate_rates(s["rate_per_1000_obd"], s["count"], s["occupied_bed_days"])
     )
+    return facts, (big, text), s
+
+
+def glance_figure(
+    prog: ProgrammeEvaluation, rule: DisclosureRule, measure: str | None = None
+) -> tuple[Any, str]:
+    """The 'programme at a glance' figure (a slide: key figures, headline and sparklines) and
+    its alt text (figures rounded for sharing); ``measure`` defaults to the headline."""
+    measure = measure or prog.headline
+    facts, (big, text), s = _glance_parts(prog, rule, measure)
     fig = plot_glance(facts, (big, text), s, title=f"{prog.params.programme}: at a glance")
     fig.get_axes()[0].set_gid(f"programme/glance/{measure}")
     alt = f"Programme at a glance: {'; '.join(f'{v} {k}' for v, k in facts)}. {big}: {text}."
@@ -124,9 +133,29 @@ def glance_figure(
 
 @section
 def glance(prog: ProgrammeEvaluation, rule: DisclosureRule, measure: str | None = None) -> None:
-    """The one-page summary at the top of the programme report."""
-    fig, alt = glance_figure(prog, rule, measure)
-    figure(fig, alt)
+    """The summary at the top of the programme report: key figures and the headline as text
+    (a screen reader reads them; they reflow and print), the monthly rates as a chart."""
+    import matplotlib.pyplot as plt
+
+    measure = measure or prog.headline
+    facts, (big, text), s = _glance_parts(prog, rule, measure)
+    heading("At a glance", 2)
+    table(
+        pd.DataFrame(
+            {"Figure": [k[:1].upper() + k[1:] for _, k in facts], "Value": [v for v, _ in facts]}
+        ),
+        "The programme in figures",
+    )
+    paragraph(f"{big}: {text}.")
+    fig, ax = plt.subplots(figsize=(8, 3))
+    plot_glance_series(s, ax)
+    ax.set_gid(f"programme/glance/{measure}")
+    figure(
+        fig,
+        f"Monthly {prog.label(measure).lower()} per 1,000 occupied bed days over every trust's "
+        "participating wards"
+        + (" and comparison wards" if (s["group"] == "comparison").any() else ""),
+    )
 
 
 @section

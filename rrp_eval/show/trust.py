@@ -6,12 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from rrp_eval.data.validate import ProgrammeData
 from rrp_eval.disclosure import DisclosureRule
 from rrp_eval.evaluate.trust import TrustEvaluation
 from rrp_eval.models.spc import run_chart
 from rrp_eval.plots import icon_description, plot_its, plot_small_multiples, plot_spc
 from rrp_eval.prepare import trust_series, ward_series
-from rrp_eval.show.display import figure, heading, paragraph, section, table
+from rrp_eval.show.display import box, figure, heading, paragraph, section, table
 from rrp_eval.show.text import (
     averted,
     ci,
@@ -32,6 +33,78 @@ def title(trust: TrustEvaluation, rule: DisclosureRule) -> None:
         f"Evaluation of {trust.params.programme}. Interrupted time series: {design.description}. "
         f"Rates are per 1,000 occupied bed days."
     )
+
+
+@section
+def key_findings(
+    trust: TrustEvaluation, rule: DisclosureRule, programme: ProgrammeData | None = None
+) -> None:
+    """The answer first: the pre-specified measure's verdict in words and numbers, whether the
+    data can tell the programme's aim from no change, and what needs attention. ``programme``
+    (every trust's data) places the trust on the funnel plot and judges its recording against
+    the others; without it only the trust's own results are read."""
+    from rrp_eval.evaluate import findings
+
+    p = trust.params.primary
+    label = trust.label(p.measure)
+    h = trust.params.horizon_months
+    when = f"{h} months after joining" if p.effect == "rr_h" else "on joining"
+    its = trust.its.get(p.measure)
+    v = findings.verdict(its.row() if its is not None else None, p.effect, _direction(trust))
+    if v.word == "not estimated":
+        answer = f"{label}, {when}: not estimated ({v.reason})."
+    else:
+        answer = (
+            f"{label}, {when}: {v.numbers} than expected from the trust's earlier trend "
+            f"({VERDICT_WORDS[v.word]})."
+        )
+    items = [("Pre-specified answer", answer)]
+    precision = findings.precision_text(v)
+    if precision:
+        items.append(("Could the data show the aim?", precision))
+    its_rows = pd.DataFrame([trust.its[m].row() for m in trust.measures])
+    spc_rows = pd.DataFrame([trust.spc[m].row(rule) for m in trust.measures])
+    wm = (
+        programme.without_trusts(programme.report.failed_trusts)
+        if programme is not None
+        else trust.data
+    ).ward_month
+    flags = findings.attention(
+        trust.code,
+        trust.params,
+        its_rows,
+        spc_rows,
+        findings.funnel_positions(wm, p.measure),
+        findings.completeness(wm, list(trust.measures)),
+    )
+    for f in flags:
+        items.append(("Needs attention", f.text))
+    if not flags:
+        items.append(
+            (
+                "Needs attention",
+                "nothing flagged: no rate above the funnel limit, no special-cause concern in "
+                "the latest month, no balancing measure that rose and no measure left unrecorded.",
+            )
+        )
+    box("Key findings", items)
+    paragraph(
+        "Technical terms are explained in the methods and glossary page (linked at the top); "
+        "the detail behind each finding follows below."
+    )
+
+
+#: a verdict in the words a board reads
+VERDICT_WORDS = {
+    "improved": "an improvement: the 95% interval excludes no change",
+    "no clear change": "no clear change: the 95% interval includes no change",
+    "worse": "a rise, which is a concern: the 95% interval excludes no change",
+    "changed": "a clear change: the 95% interval excludes no change",
+}
+
+
+def _direction(trust: TrustEvaluation) -> str:
+    return trust.params.measure(trust.params.primary.measure).direction
 
 
 @section

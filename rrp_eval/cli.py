@@ -70,6 +70,12 @@ def _build_parser() -> argparse.ArgumentParser:
         "imported the libraries once (Linux); cold: start every kernel from scratch",
     )
     run.add_argument(
+        "--pdf",
+        action="store_true",
+        help="also print every page to A4 PDF in <out>/pdf/ for board papers (needs Chromium, "
+        "Chrome or Edge; RRP_EVAL_BROWSER names one)",
+    )
+    run.add_argument(
         "--scheduler",
         default=None,
         metavar="ADDRESS",
@@ -165,6 +171,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise ValueError(f"--jobs {args.jobs}: must be at least 1")
     trusts = [t.strip() for t in args.trusts.split(",") if t.strip()] if args.trusts else None
+    if args.pdf:
+        from rrp_eval.report.pdf import find_browser
+
+        if find_browser() is None:  # before an hour's run, not after it
+            print(
+                "rrp-eval run: --pdf needs Chromium, Chrome or Edge to print the pages: install "
+                "one (Debian or Ubuntu: apt-get install chromium) or name it in "
+                "RRP_EVAL_BROWSER; nothing was run",
+                file=sys.stderr,
+            )
+            return 2
     try:
         summary = run_suite(
             data=args.data,
@@ -204,6 +221,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"{len(summary.results)} notebooks ({n_reused} reused) in {summary.seconds:.0f} s, "
         f"{n_bad} failed; open {summary.out / 'index.html'}"
     )
+    if args.pdf:
+        from rrp_eval.report.pdf import PdfUnavailable, write_pdfs
+
+        try:
+            pdfs = write_pdfs(summary.out, jobs=args.jobs or 2)
+        except PdfUnavailable as exc:
+            print(f"rrp-eval run: PDFs not written: {exc}", file=sys.stderr)
+            return max(summary.exit_code, 1)
+        print(f"{len(pdfs)} pages printed to A4 PDF in {summary.out / 'pdf'}")
     return summary.exit_code
 
 

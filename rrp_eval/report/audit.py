@@ -230,6 +230,8 @@ def _read(folder: Path) -> _Published:
             pub.texts.append((name, text))
         elif suffix == ".xlsx":
             _workbook(pub, name, path)
+        elif suffix == ".pdf":  # printed (rrp-eval run --pdf) from the audited HTML pages
+            continue
         elif suffix == ".parquet":
             frame = pd.read_parquet(path)
             pub.tables.append((name, name, _rows_of(frame)))

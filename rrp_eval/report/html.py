@@ -101,7 +101,7 @@ def render_index(context: dict[str, Any]) -> str:
     )
 
 
-def render_methods(params: Any) -> str:
+def render_methods(params: Any, internal: bool = False) -> str:
     """``methods.html``: what each method does, the verdicts and a glossary, for readers of the
     shared reports (who cannot open the repository's ``docs/methods.md``)."""
     from rrp_eval.evaluate.programme import METHOD_NAMES, effect_words
@@ -124,6 +124,7 @@ def render_methods(params: Any) -> str:
         programme=params.programme,
         primary_words=words,
         horizon=params.horizon_months,
+        internal=internal,
     )
 
 

@@ -90,6 +90,7 @@ OUTPUT_ENTRIES = frozenset(
         "notebooks",
         "tables",
         "logs",
+        "pdf",
     }
 )
 

@@ -3,6 +3,7 @@ and the programme-level pages, rendered by ``html.render_index``."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from rrp_eval.disclosure import DisclosureRule
@@ -154,6 +155,11 @@ def index_page(
         for r in results
         if r.task.stage != TRUST
     ]
+    # no start dates anywhere (provider-level figures): no effect columns, no verdicts
+    effects = its[["level_rr", "rr_h"]].to_numpy(float) if len(its) else np.empty((0, 2))
+    descriptive = (
+        len(its) > 0 and not np.isfinite(effects).any() and (its["design"] == "none").all()
+    )
     n_ok = sum(t["status"] == "ok" for t in trusts)
     failed = [t["code"] for t in trusts if t["status"] != "ok"]
     return render_index(
@@ -161,7 +167,9 @@ def index_page(
             "programme": params.programme,
             "internal": rule.internal,
             "disclosure": rule.statement,
-            "summary": f"{n_ok} of {len(trusts)} trust evaluations complete.",
+            "summary": f"{n_ok} of {len(trusts)} "
+            + ("provider reports" if descriptive else "trust evaluations")
+            + " complete.",
             "failed": f"Failed: {', '.join(failed)} (see each row)." if failed else "",
             "programme_rows": programme_rows,
             "trusts": trusts,
@@ -170,6 +178,9 @@ def index_page(
             "primary": _primary_sentence(params, pooled),
             "primary_column": params.primary.effect if headline == params.primary.measure else "",
             "primary_label": str(params.measure(p.measure).label).lower(),
+            "descriptive": descriptive,
+            "unit": "provider" if descriptive else "trust",
+            "units_title": "Providers" if descriptive else "Trusts",
             "primary_when": (
                 f"{params.horizon_months} months after joining"
                 if p.effect == "rr_h"

@@ -231,7 +231,7 @@ def _run_locked(plan: RunPlan, t0: float) -> RunSummary:
         summary.results += reused
         summary.results.sort(key=lambda r: (r.task.stage, r.task.name))
         write_atomic(build / "index.html", _index(plan, its, spc, pooled, summary))
-        write_atomic(build / "methods.html", render_methods(plan.params))
+        write_atomic(build / "methods.html", render_methods(plan.params, plan.rule.internal))
         summary.seconds = time.perf_counter() - t0
         pending = _write_manifests(plan, build, summary, run_id, workers, tables_reused, run)
         _audit(plan, build, summary)

@@ -70,6 +70,7 @@ def national_trend(
     plot_run_chart(
         res, ax, title=f"{prog.label(measure)}: all providers", ylabel="per 1,000 bed days"
     )
+    ax.set_ylim(bottom=0)  # a rate's axis starts at 0: a cropped axis exaggerates a trend
     ax.set_gid(f"programme/all providers/{measure}")
     figure(
         fig,

@@ -107,9 +107,11 @@ def _add(part: Part) -> None:
     parts.append(part)
 
 
-def heading(text: str, level: int = 2) -> None:
-    """A heading; the text is escaped."""
-    _add(Part("heading", f"<h{level}>{html.escape(text)}</h{level}>"))
+def heading(text: str, level: int = 2, css_class: str = "") -> None:
+    """A heading; the text is escaped (``css_class``: e.g. ``rrp-appendix``, which starts a
+    printed page)."""
+    attrs = f' class="{html.escape(css_class)}"' if css_class else ""
+    _add(Part("heading", f"<h{level}{attrs}>{html.escape(text)}</h{level}>"))
 
 
 def paragraph(text: str) -> None:

@@ -26,6 +26,7 @@ from rrp_eval.plots import (
 )
 from rrp_eval.prepare import programme_series
 from rrp_eval.show.display import figure, heading, paragraph, section, table
+from rrp_eval.show.names import display_name, display_names
 from rrp_eval.show.quality import programme_facts
 from rrp_eval.show.text import ci, ci_of, interval, month, multiplicity_text, pct, primary_text
 
@@ -179,13 +180,37 @@ def trust_overview(
                 "Wave": ", ".join(sorted(tw["cohort"].dropna().unique())),
                 "Participating wards": int(tw["start_month"].notna().sum()),
                 "Design": r.design,
-                "Status": r.status.replace("_", " "),
+                "Status": display_name("status", r.status),
                 "Level change": ci(r.level_rr, r.level_rr_low, r.level_rr_high),
                 f"At {prog.params.horizon_months} months": ci(r.rr_h, r.rr_h_low, r.rr_h_high),
                 "Note": r.message,
             }
         )
     table(pd.DataFrame(out), f"Trusts: {prog.label(measure)}")
+
+
+def funnel_text(table_: pd.DataFrame) -> str:
+    """The trusts outside the funnel's limits, named in words (not only as points)."""
+    parts = []
+    for where, words in (
+        ("above 99.8%", "above the 99.8% limit"),
+        ("above 95%", "between the 95% and 99.8% upper limits"),
+        ("below 95%", "between the 95% and 99.8% lower limits"),
+        ("below 99.8%", "below the 99.8% limit"),
+    ):
+        codes = sorted(table_.loc[table_["position"] == where, "label"].astype(str))
+        if codes:
+            parts.append(f"{', '.join(codes)} {words}")
+    if not parts:
+        return "Every trust lies within the funnel's 95% limits: no outlier."
+    return (
+        "Outside the funnel: "
+        + "; ".join(parts)
+        + ". A trust beyond the 99.8% limit differs from the programme's rate by more than "
+        "chance and the usual spread between trusts explain (review its case mix and "
+        "recording before its practice); between the limits, about 1 trust in 20 lands by "
+        "chance."
+    )
 
 
 def meta_method(prog: ProgrammeEvaluation) -> str:
@@ -359,7 +384,7 @@ def funnel(
         phi,
         funnel_limits,
         ax,
-        title=f"{prog.label(measure)}: the last {months} months, every ward",
+        title=f"{prog.label(measure)}: the last {months} months, one point per trust",
     )
     ax.set_gid(f"programme/funnel/{measure}")
     outside = table_[table_["position"] != "within"]
@@ -368,6 +393,7 @@ def funnel(
         f"Funnel plot of {len(table_)} trusts' {prog.label(measure)} rates per 1,000 "
         f"occupied bed days against bed days; {len(outside)} outside the 95% limits",
     )
+    paragraph(funnel_text(table_))
     ci = rate_intervals(g[measure], g["occupied_bed_days"]).assign(label=g.index)
     fig, ax = plt.subplots(figsize=(7.5, 0.3 * len(ci) + 1.2))
     plot_caterpillar(ci, rate, ax, title="The same rates ranked, with Poisson 95% intervals")
@@ -453,7 +479,7 @@ def aims(prog: ProgrammeEvaluation, rule: DisclosureRule, measure: str | None = 
         table(
             pd.DataFrame(
                 {
-                    label: b[by].astype(str).str.replace("_", " "),
+                    label: display_names(by, b[by]),
                     "Wards": b["wards"],
                     "Rate ratio, after / before (95% CI)": [
                         withheld if s else ci(r, lo, hi)
@@ -646,7 +672,7 @@ def breakdowns(prog: ProgrammeEvaluation, rule: DisclosureRule, by: str = "ward_
                 else f"fewer than {MIN_BREAKDOWN_WARDS} wards"
                 for r, lo, hi, n in zip(b.ratio, b.ci_low, b.ci_high, b.wards, strict=True)
             ],
-            index=b.index.astype(str).str.replace("_", " "),
+            index=display_names(by, b.index),
         )
     if not cols:
         paragraph("No ward has enough data before and after joining for a breakdown.")

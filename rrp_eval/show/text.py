@@ -11,12 +11,21 @@ from rrp_eval.evaluate.trust import MeasureITS
 
 
 def ci(est: float, low: float, high: float, digits: int = 2) -> str:
-    """``est (low to high)``; ``est (no interval)`` without limits; blank without an estimate."""
+    """``est (low to high)``; ``est (no interval)`` without limits; blank without an estimate.
+    A ratio that rounds to zero is written ``<0.01`` (a sparse measure's interval), not 0.00."""
     if not np.isfinite(est):
         return ""
     if not (np.isfinite(low) and np.isfinite(high)):
-        return f"{est:.{digits}f} (no interval)"
-    return f"{est:.{digits}f} ({low:.{digits}f} to {high:.{digits}f})"
+        return f"{ratio(est, digits)} (no interval)"
+    return f"{ratio(est, digits)} ({ratio(low, digits)} to {ratio(high, digits)})"
+
+
+def ratio(value: float, digits: int = 2) -> str:
+    """A ratio at ``digits`` places; one that would round to zero as ``<0.01``."""
+    floor = 0.5 * 10**-digits
+    if np.isfinite(value) and 0 <= value < floor:
+        return f"<{10**-digits:.{digits}f}"
+    return f"{value:.{digits}f}"
 
 
 def ci_of(effect: dict) -> str:
@@ -35,11 +44,46 @@ def month(value: Any) -> str:
 
 
 def averted(its: MeasureITS) -> str:
-    """Events averted over the fitted post period (a model estimate: not disclosive)."""
+    """Events averted over the fitted post period (a model estimate: not disclosive); a
+    negative estimate is written as extra episodes (``476 extra (120 to 830)``)."""
     if its.result is None:
         return ""
     a = its.result.events_averted()
+    if a.estimate < 0:
+        return f"{-a.estimate:,.0f} extra ({-a.ci_high:,.0f} to {-a.ci_low:,.0f} extra)"
     return f"{a.estimate:,.0f} ({a.ci_low:,.0f} to {a.ci_high:,.0f})"
+
+
+def post_period(res: Any) -> str:
+    """The fitted post period in words: calendar months for one series, ward-months for a
+    stacked one (whose rows are wards' months, not the data's span)."""
+    post = res.frame[res.frame["level_change"] > 0]
+    units = post["unit"].nunique() if "unit" in post else 1
+    if units > 1:
+        return (
+            f"the {len(post):,} ward-months after the {units} wards' own starts "
+            f"({post['time_value'].nunique()} calendar months)"
+        )
+    return f"the {res.n_post} months after the start"
+
+
+def averted_sentence(res: Any) -> str:
+    """Episodes averted, or extra episodes when the estimate is negative, in a sentence with
+    its interval read the same way."""
+    a = res.events_averted()
+    lo, hi = a.ci_low, a.ci_high
+    if a.estimate >= 0:
+        what = f"{a.estimate:,.0f} fewer episodes than expected"
+    else:
+        what = f"{-a.estimate:,.0f} more episodes than expected"
+    return (
+        f"Over {post_period(res)} that is an estimated {what} (95% CI from "
+        f"{_signed(lo)} to {_signed(hi)})."
+    )
+
+
+def _signed(v: float) -> str:
+    return f"{v:,.0f} fewer" if v >= 0 else f"{-v:,.0f} more"
 
 
 def pct(rr: float) -> str:
@@ -48,6 +92,10 @@ def pct(rr: float) -> str:
     if abs(change) < 0.5:
         return "no different"
     return f"{abs(change):.0f}% {'lower' if change < 0 else 'higher'}"
+
+
+#: an interval whose ends differ more than this many times says nothing useful in words
+WIDE_RATIO = 10
 
 
 def its_reading(m: MeasureITS, label: str, direction: str = "decrease") -> str:
@@ -64,8 +112,14 @@ def its_reading(m: MeasureITS, label: str, direction: str = "decrease") -> str:
         when = f"{res.spec.phase_in} months after that (the end of the phase-in)"
     text = (
         f"{label}: {when}, the rate was {pct(lvl.estimate)} than the earlier trend predicts "
-        f"(rate ratio {lvl.estimate:.2f}, 95% CI {lvl.ci_low:.2f} to {lvl.ci_high:.2f})."
+        f"(rate ratio {ratio(lvl.estimate)}, 95% CI {ratio(lvl.ci_low)} to "
+        f"{ratio(lvl.ci_high)})."
     )
+    if lvl.ci_high / max(lvl.ci_low, 1e-12) > WIDE_RATIO:
+        text += (
+            f" The interval is very wide (its ends differ more than {WIDE_RATIO}-fold): too few "
+            "episodes to say whether the rate changed."
+        )
     if res.spec.slope_change:
         slope = res.effect("slope_change")
         per_month = (slope.estimate - 1) * 100
@@ -75,19 +129,14 @@ def its_reading(m: MeasureITS, label: str, direction: str = "decrease") -> str:
             f" After that it changed by a further {per_month:+.1f}% a month relative to the "
             f"counterfactual (95% CI {(slope.ci_low - 1) * 100:+.1f}% to "
             f"{(slope.ci_high - 1) * 100:+.1f}%), so {h} months after the start the rate was an "
-            f"estimated {pct(rr_h.estimate)} than expected (rate ratio {rr_h.estimate:.2f}, "
-            f"{rr_h.ci_low:.2f} to {rr_h.ci_high:.2f})."
+            f"estimated {pct(rr_h.estimate)} than expected (rate ratio {ratio(rr_h.estimate)}, "
+            f"{ratio(rr_h.ci_low)} to {ratio(rr_h.ci_high)})."
         )
         if h > res.h_end:
             text += (
                 f" That is beyond the last month of data (month {res.h_end:.0f}): an extrapolation."
             )
-    averted = res.events_averted()
-    text += (
-        f" Over the {res.n_post} months after the start that is an estimated "
-        f"{averted.estimate:,.0f} episodes averted (95% CI {averted.ci_low:,.0f} to "
-        f"{averted.ci_high:,.0f}; a negative number means extra episodes)."
-    )
+    text += f" {averted_sentence(res)}"
     better = {"decrease": lvl.ci_high < 1, "increase": lvl.ci_low > 1}.get(direction)
     worse = {"decrease": lvl.ci_low > 1, "increase": lvl.ci_high < 1}.get(direction)
     if better:

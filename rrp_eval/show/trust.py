@@ -13,6 +13,7 @@ from rrp_eval.models.spc import run_chart
 from rrp_eval.plots import icon_description, plot_its, plot_small_multiples, plot_spc
 from rrp_eval.prepare import trust_series, ward_series
 from rrp_eval.show.display import box, figure, heading, paragraph, section, table
+from rrp_eval.show.names import display_name, display_names
 from rrp_eval.show.text import (
     averted,
     ci,
@@ -26,13 +27,34 @@ from rrp_eval.show.text import (
 
 @section
 def title(trust: TrustEvaluation, rule: DisclosureRule) -> None:
-    """Title and how the trust's ITS is set up."""
+    """Title and how the trust's ITS is set up (a provider's figures: what the report is)."""
+    if provider_level(trust):
+        heading(f"{trust.name} ({trust.code}): provider report", 1)
+        paragraph(
+            f"Provider-level figures from {trust.params.programme}: one monthly series for the "
+            "whole provider, with no wards and no programme start dates. This report describes "
+            "how its rates varied over time (Making Data Count); it does not estimate the "
+            "effect of a programme. Rates are per 1,000 occupied bed days."
+        )
+        return
     heading(f"{trust.name} ({trust.code})", 1)
     design = trust.design
     paragraph(
         f"Evaluation of {trust.params.programme}. Interrupted time series: {design.description}. "
         f"Rates are per 1,000 occupied bed days."
     )
+
+
+def descriptive(trust: TrustEvaluation) -> bool:
+    """No measure has a programme start to evaluate (no participating ward)."""
+    return all(trust.its[m].design.kind == "none" for m in trust.measures)
+
+
+def provider_level(trust: TrustEvaluation) -> bool:
+    """A provider's totals (MHSDS figures: one ``all`` ward, no start dates), not a trust's
+    wards in a programme."""
+    wards = trust.data.wards[trust.data.wards["trust_code"] == trust.code]
+    return descriptive(trust) and bool((wards["ward_type"] == "all").all())
 
 
 @section
@@ -51,17 +73,33 @@ def key_findings(
     when = f"{h} months after joining" if p.effect == "rr_h" else "on joining"
     its = trust.its.get(p.measure)
     v = findings.verdict(its.row() if its is not None else None, p.effect, _direction(trust))
-    if v.word == "not estimated":
-        answer = f"{label}, {when}: not estimated ({v.reason})."
+    if descriptive(trust):
+        items = [
+            (
+                "What this shows",
+                "how the rates varied over time; with no programme start dates there is no "
+                "estimate of a programme effect.",
+            )
+        ]
+        latest = [
+            f"{trust.label(m)}: {icon_description(trust.spc[m].result.variation_icon)}"
+            for m in trust.measures
+            if trust.spc[m].result is not None
+        ]
+        if latest:
+            items.append(("Latest month", "; ".join(latest) + "."))
     else:
-        answer = (
-            f"{label}, {when}: {v.numbers} than expected from the trust's earlier trend "
-            f"({VERDICT_WORDS[v.word]})."
-        )
-    items = [("Pre-specified answer", answer)]
-    precision = findings.precision_text(v)
-    if precision:
-        items.append(("Could the data show the aim?", precision))
+        if v.word == "not estimated":
+            answer = f"{label}, {when}: not estimated ({v.reason})."
+        else:
+            answer = (
+                f"{label}, {when}: {v.numbers} than expected from the trust's earlier trend "
+                f"({VERDICT_WORDS[v.word]})."
+            )
+        items = [("Pre-specified answer", answer)]
+        precision = findings.precision_text(v)
+        if precision:
+            items.append(("Could the data show the aim?", precision))
     its_rows = pd.DataFrame([trust.its[m].row() for m in trust.measures])
     spc_rows = pd.DataFrame([trust.spc[m].row(rule) for m in trust.measures])
     wm = (
@@ -110,6 +148,17 @@ def _direction(trust: TrustEvaluation) -> str:
 @section
 def wards(trust: TrustEvaluation, rule: DisclosureRule) -> None:
     """The trust's wards and their data coverage (this trust's wards only)."""
+    heading("Wards and data", 2)
+    if provider_level(trust):
+        paragraph(
+            "The provider's figures come as one total over all its wards (a row named ALL); "
+            "there are no ward-level figures and no programme start dates."
+        )
+    else:
+        paragraph(
+            "The trust's own wards only. Participating wards joined the programme in the month "
+            "shown; comparison wards never joined and are not part of the trust's series."
+        )
     wards = trust.data.wards[trust.data.wards["trust_code"] == trust.code]
     wm = trust.data.ward_month[trust.data.ward_month["trust_code"] == trust.code]
     cover = wm.groupby("ward_id").agg(
@@ -123,8 +172,15 @@ def wards(trust: TrustEvaluation, rule: DisclosureRule) -> None:
         {
             "Ward": out["ward_id"],
             "Name": out.get("ward_name", pd.Series("", index=out.index)).fillna(""),
-            "Type": out["ward_type"].str.replace("_", " "),
-            "Joined": out["start_month"].map(month).replace("", "comparison ward"),
+            "Type": display_names("ward_type", out["ward_type"]),
+            "Joined": [
+                month(m)
+                if not pd.isna(m)
+                else "provider total"
+                if t == "all"
+                else "comparison ward"
+                for m, t in zip(out["start_month"], out["ward_type"], strict=True)
+            ],
             "Wave": out.get("cohort", pd.Series("", index=out.index)).fillna(""),
             "Months of data": out["months"].fillna(0).astype(int),
             "From": out["first"].map(month),
@@ -133,6 +189,26 @@ def wards(trust: TrustEvaluation, rule: DisclosureRule) -> None:
         }
     )
     table(shown, "Wards and data coverage")
+
+
+@section
+def spc_intro(trust: TrustEvaluation, rule: DisclosureRule) -> None:
+    """The Making Data Count section's heading and how its charts are read."""
+    heading("Monthly rates: Making Data Count", 2)
+    over = "the provider's monthly figures" if provider_level(trust) else "the participating wards"
+    baseline = (
+        "all the months shown (there is no start date)"
+        if descriptive(trust)
+        else "the baseline (the months before the wards joined, when there are at least 12)"
+    )
+    paragraph(
+        f"Control charts of each measure's monthly rate per 1,000 occupied bed days over {over}: "
+        "a u chart, or Laney's u′ chart when the months vary more than chance alone allows "
+        f"(over-dispersion, usual with large denominators). The centre line and limits come from "
+        f"{baseline}. Blue diamonds are special causes of improvement and orange squares of "
+        "concern, by the Making Data Count rules (each chart's legend names them); the icon at "
+        "the top right gives the latest month's variation."
+    )
 
 
 @section
@@ -235,31 +311,96 @@ def spc_charts(trust: TrustEvaluation, rule: DisclosureRule) -> None:
 @section
 def ward_charts(trust: TrustEvaluation, rule: DisclosureRule, measure: str | None = None) -> None:
     """Small multiples: one run chart per ward of the trust (its own wards only); ``measure``
-    defaults to the headline measure."""
+    defaults to the headline measure. A provider's single total has none."""
+    if provider_level(trust):
+        return
     measure = measure or trust.headline
+    heading("Wards", 3)
+    paragraph(
+        f"Run charts of {trust.label(measure).lower()} on each of the trust's wards, with their "
+        "medians. Months whose numbers are too small to share are left out."
+    )
     wards = ward_series(trust.data, trust.code, measure, participating_only=False)
-    panels, keys = [], []
+    own = trust.data.wards[trust.data.wards["trust_code"] == trust.code]
+    comparison = set(
+        own.loc[own["start_month"].isna() & (own["ward_type"] != "all"), "ward_id"].astype(str)
+    )
+    panels, keys, left_out = [], [], []
     for ward, g in wards.groupby("ward_id", sort=True):
         shown = rule.rates(g["rate_per_1000_obd"], g["count"], g["occupied_bed_days"])
         if shown.notna().sum() < 2:
+            left_out.append(str(ward))
             continue
         ok = shown.notna().to_numpy()
-        panels.append((f"Ward {ward}", run_chart(shown[ok], dates=g["month"][ok]), None))
+        name = f"Ward {ward}" + (" (comparison)" if str(ward) in comparison else "")
+        panels.append((name, run_chart(shown[ok], dates=g["month"][ok]), None))
         keys.append(f"{trust.code}/ward:{ward}/{measure}")
+    left_out += sorted(set(own["ward_id"].astype(str)) - set(wards["ward_id"].astype(str)))
     if not panels:
         paragraph(f"Too few ward-months can be shown for ward charts of {trust.label(measure)}.")
         return
     fig = plot_small_multiples(panels, ylabel="per 1,000 bed days", keys=keys)
+    n_comp = sum(k.split("/")[1].removeprefix("ward:") in comparison for k in keys)
     figure(
         fig,
         f"Run charts of {trust.label(measure)} per 1,000 occupied bed days for each of "
-        f"{len(panels)} wards, with their medians",
+        f"{len(panels)} wards"
+        + (f" ({n_comp} of them comparison wards)" if n_comp else "")
+        + ", with their medians",
+    )
+    if left_out:
+        paragraph(
+            f"Not charted: ward{'s' * (len(left_out) > 1)} {', '.join(left_out)} (fewer than two "
+            "months of this measure that can be shown)."
+        )
+    if n_comp:
+        paragraph(
+            "Comparison wards never joined the programme: they are charted for context and are "
+            "not part of the trust's series above."
+        )
+
+
+@section
+def its_intro(trust: TrustEvaluation, rule: DisclosureRule) -> None:
+    """The interrupted time-series section's heading and what it estimates (or why a trust
+    without start dates has none)."""
+    if descriptive(trust):
+        heading("No interrupted time series", 2)
+        paragraph(
+            "None of these figures has a programme start date, so there is no before and after "
+            "to compare and no programme effect is estimated. The charts above describe the "
+            "variation over time; the programme report places the figures beside the others."
+        )
+        return
+    heading("Did restrictive practice fall when the wards joined?", 2)
+    paragraph(
+        "Segmented regression (interrupted time series) of monthly counts with the log of "
+        "occupied bed days as offset, a secular trend, seasonality and over-dispersion. The "
+        "level change is the ratio of the observed to the expected rate in the first month "
+        "after joining; the slope change is the further change per month; the rate ratio at "
+        "the horizon combines both. Ratios below 1 mean fewer episodes than the earlier trend "
+        "predicts (0.80 is 20% lower)."
+    )
+
+
+@section
+def appendix(trust: TrustEvaluation, rule: DisclosureRule) -> None:
+    """The technical appendix's heading (sensitivity tables follow), printed on a new page."""
+    if descriptive(trust):
+        return
+    heading("Appendix: sensitivity of the estimates", 2, css_class="rrp-appendix")
+    paragraph(
+        "The primary model beside alternatives: other count families, a phase-in of 0, 3 or 6 "
+        "months left out after the start, and with or without seasonality. Estimates that "
+        "agree across models are robust to these choices."
     )
 
 
 @section
 def its_summary(trust: TrustEvaluation, rule: DisclosureRule) -> None:
     """The effects of every measure's ITS in one table."""
+    if descriptive(trust):
+        return
     rows = []
     p = trust.params.primary
     for m in trust.measures:
@@ -277,7 +418,7 @@ def its_summary(trust: TrustEvaluation, rule: DisclosureRule) -> None:
             {
                 "Measure": trust.label(m),
                 "Role": role,
-                "Status": its.status.replace("_", " "),
+                "Status": display_name("status", its.status),
                 "Level change (rate ratio, 95% CI)": ci(
                     row["level_rr"], row["level_rr_low"], row["level_rr_high"]
                 ),
@@ -326,7 +467,7 @@ def negative_controls(trust: TrustEvaluation, rule: DisclosureRule) -> None:
         for m in trust.measures
         if trust.params.measure(m).balancing or trust.params.measure(m).negative_control
     ]
-    if not controls:
+    if not controls or descriptive(trust):
         return
     h = trust.params.horizon_months
     heading("Negative controls", 3)
@@ -376,6 +517,8 @@ def its_details(trust: TrustEvaluation, rule: DisclosureRule) -> None:
     """Per measure: the chart with its counterfactual and a reading written from the numbers."""
     import matplotlib.pyplot as plt
 
+    if descriptive(trust):
+        return
     for m in trust.measures:
         its = trust.its[m]
         heading(trust.label(m), 3)
@@ -414,7 +557,7 @@ def its_sensitivity(
     trust: TrustEvaluation, rule: DisclosureRule, measure: str = "restrictive_practice"
 ) -> None:
     """The primary model beside its alternatives for one measure."""
-    if measure not in trust.measures:
+    if measure not in trust.measures or trust.its[measure].result is None:
         return
     rows = trust.sensitivity[measure].to_dict("records")
     shown = pd.DataFrame(
@@ -433,7 +576,7 @@ def its_sensitivity(
                 ci(r["rr_h"], r["rr_h_low"], r["rr_h_high"]) for r in rows
             ],
             "Status": [
-                r["status"].replace("_", " ") + (f": {r['message']}" if r["message"] else "")
+                display_name("status", r["status"]) + (f": {r['message']}" if r["message"] else "")
                 for r in rows
             ],
         }

@@ -143,3 +143,23 @@ def test_the_methods_page_is_shipped_and_linked(demo_run):
         page = (demo_run / name).read_text()
         assert "methods.html" in page, name
         assert "docs/methods.md in the rrp-eval repository" not in page
+
+
+def test_pdfs_for_board_papers_are_printed_from_every_page(demo_run, tmp_path):
+    """``rrp-eval run --pdf``'s printing (write_pdfs) on the finished demo run: one A4 PDF per
+    page; the run's own audit is unaffected (the PDFs are printed from the audited pages)."""
+    import re
+
+    from rrp_eval.report.audit import audit_outputs
+    from rrp_eval.report.pdf import find_browser, write_pdfs
+
+    _require(find_browser() is not None, "a headless browser (apt-get install chromium)")
+    copy = tmp_path / "out"
+    shutil.copytree(demo_run, copy)
+    pdfs = write_pdfs(copy, jobs=2)
+    assert {p.name for p in pdfs} >= {"index.pdf", "programme.pdf", "trusts_X01.pdf"}
+    for pdf in pdfs:
+        assert pdf.read_bytes()[:5] == b"%PDF-", pdf.name
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", (copy / "pdf" / "trusts_X01.pdf").read_bytes()))
+    assert 1 <= pages <= MAX_PRINTED_PAGES
+    assert audit_outputs(copy).ok

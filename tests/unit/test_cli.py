@@ -45,9 +45,14 @@ def test_console_script_is_installed():
     assert run.returncode == 0 and run.stdout.startswith("rrp-eval ")
 
 
-def _cli(*args, cwd=None):
+def _cli(*args, cwd=None, env=None):
+    import os
+
     script = Path(sys.executable).parent / "rrp-eval"
-    return subprocess.run([str(script), *args], capture_output=True, text=True, cwd=cwd)
+    environ = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [str(script), *args], capture_output=True, text=True, cwd=cwd, env=environ
+    )
 
 
 @pytest.mark.slow
@@ -83,3 +88,16 @@ def test_validate_with_bad_parameters_exits_2(tmp_path):
     run = _cli("validate", str(tmp_path), "--params", str(params))
     assert run.returncode == 2
     assert "unknown key 'horizon'" in run.stderr and "Traceback" not in run.stderr
+
+
+@pytest.mark.slow
+def test_run_pdf_without_a_browser_stops_before_running(tmp_path):
+    """--pdf checks for a browser first: no hour-long run that then cannot print."""
+    from datafiles import write_programme
+
+    data = write_programme(tmp_path / "d")
+    env = {"RRP_EVAL_BROWSER": str(tmp_path / "no-such-browser")}
+    run = _cli("run", "--data", str(data), "--pdf", "--out", str(tmp_path / "o"), env=env)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "--pdf needs Chromium, Chrome or Edge" in run.stderr and "nothing was run" in run.stderr
+    assert not (tmp_path / "o").exists()

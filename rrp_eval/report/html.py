@@ -105,6 +105,7 @@ def render_methods(params: Any, internal: bool = False) -> str:
     """``methods.html``: what each method does, the verdicts and a glossary, for readers of the
     shared reports (who cannot open the repository's ``docs/methods.md``)."""
     from rrp_eval.evaluate.programme import METHOD_NAMES, effect_words
+    from rrp_eval.show.glossary import GLOSSARY, entries
 
     p = params.primary
     label = str(params.measure(p.measure).label).lower()
@@ -124,6 +125,7 @@ def render_methods(params: Any, internal: bool = False) -> str:
         programme=params.programme,
         primary_words=words,
         horizon=params.horizon_months,
+        glossary=entries(list(GLOSSARY), params.horizon_months),
         internal=internal,
     )
 

@@ -56,7 +56,7 @@ class Section:
     def text(self) -> str:
         """The headings and paragraphs as plain text."""
         return "\n".join(
-            html.unescape(re.sub(r"<[^>]+>", "", re.sub(r"</(li|h2)>", "\n", p.html))).strip()
+            html.unescape(re.sub(r"<[^>]+>", "", re.sub(r"</(li|h2|dd)>", "\n", p.html))).strip()
             for p in self.parts
             if p.kind in ("heading", "paragraph", "box")
         )
@@ -132,6 +132,28 @@ def box(title: str, items: list[tuple[str, str]], anchor: str = "key-findings") 
             "box",
             f'<section class="rrp-key" aria-labelledby="{anchor}"><h2 id="{anchor}">'
             f"{html.escape(title)}</h2><ul>{rows}</ul></section>",
+        )
+    )
+
+
+def definitions(title: str, items: list[tuple[str, str, str]], more_href: str = "") -> None:
+    """A glossary: a heading and a definition list of (anchor id, term, definition), escaped;
+    ``more_href`` links the full list."""
+    rows = "".join(
+        f'<dt id="g-{html.escape(k)}">{html.escape(term)}</dt><dd>{html.escape(text)}</dd>'
+        for k, term, text in items
+    )
+    more = (
+        f'<p>Every term, and how the results were made: <a href="{html.escape(more_href)}">'
+        "methods and glossary</a>.</p>"
+        if more_href
+        else ""
+    )
+    _add(
+        Part(
+            "box",
+            f'<section class="rrp-page-glossary" aria-labelledby="glossary"><h2 id="glossary">'
+            f'{html.escape(title)}</h2><dl class="rrp-glossary">{rows}</dl>{more}</section>',
         )
     )
 

@@ -25,7 +25,7 @@ from rrp_eval.plots import (
     plot_glance_series,
 )
 from rrp_eval.prepare import programme_series
-from rrp_eval.show.display import figure, heading, paragraph, section, table
+from rrp_eval.show.display import definitions, figure, heading, paragraph, section, table
 from rrp_eval.show.names import display_name, display_names
 from rrp_eval.show.quality import programme_facts
 from rrp_eval.show.text import ci, ci_of, interval, month, multiplicity_text, pct, primary_text
@@ -683,4 +683,14 @@ def breakdowns(prog: ProgrammeEvaluation, rule: DisclosureRule, by: str = "ward_
         out.reset_index(),
         f"Every measure by {labels[by].lower()}: rate ratio after / before joining (95% CI; "
         "before-after, not controlled)",
+    )
+
+
+@section
+def glossary(prog: ProgrammeEvaluation, rule: DisclosureRule) -> None:
+    """The technical terms the programme page uses, in plain words (all: ``methods.html``)."""
+    from rrp_eval.show.glossary import PAGE_TERMS, entries
+
+    definitions(
+        "Glossary", entries(PAGE_TERMS["programme"], prog.params.horizon_months), "methods.html"
     )

@@ -12,7 +12,7 @@ from rrp_eval.evaluate.trust import TrustEvaluation
 from rrp_eval.models.spc import run_chart
 from rrp_eval.plots import icon_description, plot_its, plot_small_multiples, plot_spc
 from rrp_eval.prepare import trust_series, ward_series
-from rrp_eval.show.display import box, figure, heading, paragraph, section, table
+from rrp_eval.show.display import box, definitions, figure, heading, paragraph, section, table
 from rrp_eval.show.names import display_name, display_names
 from rrp_eval.show.text import (
     averted,
@@ -20,6 +20,7 @@ from rrp_eval.show.text import (
     influence_text,
     its_reading,
     month,
+    pct,
     placebo_text,
     spc_caveat,
 )
@@ -127,8 +128,8 @@ def key_findings(
         )
     box("Key findings", items)
     paragraph(
-        "Technical terms are explained in the methods and glossary page (linked at the top); "
-        "the detail behind each finding follows below."
+        "The detail behind each finding follows below; technical terms are explained in the "
+        "glossary at the end of the page."
     )
 
 
@@ -428,7 +429,8 @@ def its_summary(trust: TrustEvaluation, rule: DisclosureRule) -> None:
                 f"At {trust.params.horizon_months} months": ci(
                     row["rr_h"], row["rr_h_low"], row["rr_h_high"]
                 ),
-                "Events averted (95% CI)": averted(its),
+                "Change": pct(row["rr_h"]) if np.isfinite(row["rr_h"]) else "",
+                "Episodes averted (95% CI)": averted(its),
                 "Model": ""
                 if its.result is None
                 else its.result.spec.family.replace("negbin", "neg. binomial"),
@@ -582,3 +584,16 @@ def its_sensitivity(
         }
     )
     table(shown, f"Sensitivity: {trust.label(measure)}")
+
+
+@section
+def glossary(trust: TrustEvaluation, rule: DisclosureRule) -> None:
+    """The technical terms this page uses, in plain words (all of them: ``methods.html``)."""
+    from rrp_eval.show.glossary import PAGE_TERMS, entries
+
+    kind = "provider" if provider_level(trust) else "trust"
+    definitions(
+        "Glossary",
+        entries(PAGE_TERMS[kind], trust.params.horizon_months),
+        "../methods.html",
+    )

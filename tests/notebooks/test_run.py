@@ -288,7 +288,18 @@ def test_mhsds_data_give_a_provider_context_report(tmp_path):
     assert "Funnel plot of" in page and "per provider" in page
     its = pd.read_csv(out / "tables" / "its_effects.csv")
     assert set(its["status"]) == {"not_estimable"}
-    assert "MHSDS restrictive interventions" in (out / "index.html").read_text()
+    index = (out / "index.html").read_text()
+    assert "MHSDS restrictive interventions" in index
+    # issue 19: a provider report, not a trust evaluation with empty effect columns
+    table = html_tables(index)["Every provider in the run"]
+    assert table[0][0] == "Provider" and "Verdict" not in table[0]
+    assert not [c for c in table[0] if "months" in c or "Level change" in c]
+    assert "provider reports complete" in index
+    provider = next((out / "trusts").glob("*.html")).read_text()
+    assert "provider report" in provider and "No interrupted time series" in provider
+    assert "comparison ward" not in provider and "One trust's evaluation" not in provider
+    assert "provider total" in provider
+    assert "Interrupted time series: rate ratios" not in provider  # no empty effects table
 
 
 def _chromium() -> str | None:

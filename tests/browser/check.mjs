@@ -95,6 +95,18 @@ try {
       });
     }
     result.violations = axe;
+    // the first Tab reaches the skip link, and focus is visible (not the browser's default)
+    await page.keyboard.press("Tab");
+    result.focus = await page.evaluate(() => {
+      const el = document.activeElement;
+      const style = getComputedStyle(el);
+      return {
+        text: (el.textContent || "").trim().slice(0, 40),
+        visible: el.getBoundingClientRect().height > 0,
+        background: style.backgroundColor,
+        shadow: style.boxShadow,
+      };
+    });
     await page.setViewportSize({ width: 320, height: 900 });
     result.overflow320 = await page.evaluate(
       () => document.documentElement.scrollWidth - document.documentElement.clientWidth,

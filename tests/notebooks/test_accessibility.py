@@ -90,6 +90,15 @@ def test_no_page_scrolls_sideways_at_320_px(checked):
     assert wide == {}
 
 
+def test_the_first_tab_reaches_a_visible_skip_link_with_the_nhs_focus_style(checked):
+    for name, r in checked.items():
+        focus = r["focus"]
+        assert focus["text"].startswith("Skip to") and focus["visible"], (name, focus)
+        # NHS focus: yellow (#ffeb3b) with a dark bar beneath, >= 3:1 on any background here
+        assert focus["background"] == "rgb(255, 235, 59)", (name, focus)
+        assert "rgb(35, 31, 32)" in focus["shadow"], (name, focus)
+
+
 def test_pages_load_without_console_errors(checked):
     errors = {name: r["consoleErrors"] for name, r in checked.items() if r["consoleErrors"]}
     assert errors == {}

@@ -59,6 +59,10 @@ def render_notebook(
         if not isinstance(notebook, nbformat.NotebookNode)
         else notebook
     )
+    # a cell tagged notebook-only (the notebook's own introduction above the page's title)
+    # is for the analyst in JupyterLab: the page opens with its title
+    nb = nbformat.from_dict(nb)
+    nb.cells = [c for c in nb.cells if "notebook-only" not in c.get("metadata", {}).get("tags", [])]
     exporter = HTMLExporter(
         template_name="rrp",
         extra_template_basedirs=[str(TEMPLATES)],

@@ -516,6 +516,48 @@ def _round_floats(value):
     return value
 
 
+def scaled_programme(n_trusts: int, copies: int = 3, seed: int = DEMO_SEED) -> DemoProgramme:
+    """A larger programme for scale benchmarks: ``n_trusts`` trusts of about ``5 * copies``
+    wards each (three copies: about 15, as a national programme's mental health trusts have),
+    48 months, built from demonstration programmes drawn with other seeds.
+
+    Trust ``k`` of set ``s`` is made of the ``k``-th trusts of ``copies`` demonstration
+    programmes (effects drawn, no fixed roles), its wards renamed ``W1a``, ``W1b``, ...; codes
+    are ``S01X01``, ``S01X02``, .... Truth is not kept (each copy has its own effects).
+    """
+    if n_trusts < 1 or copies < 1:
+        raise ValueError("n_trusts and copies must be at least 1")
+    per_set = len(_TRUST_NAMES)
+    sets = math.ceil(n_trusts / per_set)
+    wards, ward_month, events = [], [], []
+    for s_ in range(sets):
+        keep = [f"X{k + 1:02d}" for k in range(min(per_set, n_trusts - s_ * per_set))]
+        for c in range(copies):
+            demo = demo_programme(seed + 1000 * (s_ + 1) + c, fixed_roles=False)
+            suffix = "abcdefghijklmnopqrstuvwxyz"[c % 26] + ("" if c < 26 else str(c // 26))
+            for name, frame in (
+                ("wards", demo.wards),
+                ("ward_month", demo.ward_month),
+                ("events", demo.events),
+            ):
+                f = frame[frame["trust_code"].isin(keep)].copy()
+                f["trust_code"] = f"S{s_ + 1:02d}" + f["trust_code"]
+                f["ward_id"] = np.where(f["ward_id"] == "ALL", "ALL", f["ward_id"] + suffix)
+                if name == "wards":
+                    f["trust_name"] = f["trust_name"] + f" ({s_ + 1})"
+                    wards.append(f)
+                elif name == "ward_month":
+                    ward_month.append(f)
+                elif c == 0:  # a trust's events once
+                    events.append(f)
+    return DemoProgramme(
+        wards=pd.concat(wards, ignore_index=True),
+        ward_month=pd.concat(ward_month, ignore_index=True),
+        events=pd.concat(events, ignore_index=True),
+        truth={"scaled": {"n_trusts": n_trusts, "copies": copies, "seed": seed}},
+    )
+
+
 def write_demo_programme(out_dir: str | Path, seed: int = DEMO_SEED) -> Path:
     """Generate the demonstration programme and write it to ``out_dir`` (see SPEC §4)."""
     return demo_programme(seed).write(out_dir)

@@ -210,6 +210,6 @@ def png_base64(fig: Any) -> str:
     image = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
     small = io.BytesIO()
     image.quantize(colors=64, method=Image.Quantize.MEDIANCUT).save(
-        small, format="PNG", optimize=True, pnginfo=png_info(data)
+        small, format="PNG", pnginfo=png_info(data)
     )
     return base64.b64encode(small.getvalue()).decode("ascii")

@@ -694,3 +694,14 @@ def glossary(prog: ProgrammeEvaluation, rule: DisclosureRule) -> None:
     definitions(
         "Glossary", entries(PAGE_TERMS["programme"], prog.params.horizon_months), "methods.html"
     )
+
+
+@section
+def appendix(prog: ProgrammeEvaluation, rule: DisclosureRule) -> None:
+    """The technical appendix's heading (the robustness analyses follow), printed on a new
+    page."""
+    heading("Appendix: robustness of the pooled answer", 2, css_class="rrp-appendix")
+    paragraph(
+        "How much the pre-specified pooled effect depends on any one trust: the pooled estimate "
+        "recomputed with each trust left out in turn."
+    )

@@ -50,6 +50,13 @@ def one(n_trusts: int, jobs: int, scheduler: str | None) -> dict:
         "wards": wards,
         "ward_months": ward_months,
         "exit_code": summary.exit_code,
+        "failed": [f"{r.task.html}: {r.message}" for r in summary.results if r.status != "ok"]
+        + [f"trusts/{t}.html: {m}" for t, m in summary.failed_trusts.items()]
+        + (
+            [f"audit: {', '.join(summary.audit.files_with_findings)}"]
+            if summary.audit is not None and summary.audit.files_with_findings
+            else []
+        ),
         "wall_s": wall,
         "cpu_main_s": self_.ru_utime + self_.ru_stime,
         "cpu_children_s": children.ru_utime + children.ru_stime,
@@ -100,6 +107,8 @@ def main() -> None:
             f"{r['audit_s']:.1f} s; {1e3 * r['wall_s'] / r['ward_months']:.1f} ms per ward-month",
             flush=True,
         )
+        for line in r["failed"]:
+            print(f"      failed: {line}", flush=True)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,32 @@ GAP_SHARE = 0.5
 OTHERS_SHARE = 0.8
 
 
+def percent_change(rr: float) -> str:
+    """A rate ratio as a percentage change in words: ``23% lower``, ``no different``."""
+    change = (rr - 1) * 100
+    if abs(change) < 0.5:
+        return "no different"
+    return f"{abs(change):.0f}% {'lower' if change < 0 else 'higher'}"
+
+
+def join_words(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def recent_totals(ward_month: pd.DataFrame, measure: str, months: int = 12) -> pd.DataFrame:
+    """Each trust's events and bed days over the latest ``months`` (months recording both)."""
+    last = ward_month["month"].max()
+    recent = ward_month[
+        (ward_month["month"] > last - pd.DateOffset(months=months))
+        & ward_month[measure].notna()
+        & (ward_month["occupied_bed_days"] > 0)
+    ]
+    return recent.groupby("trust_code")[[measure, "occupied_bed_days"]].sum()
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The pre-specified effect of one trust in a word: ``improved``, ``no clear change``,
@@ -36,12 +62,7 @@ class Verdict:
     @property
     def percent(self) -> str:
         """``23% lower``, ``5% higher`` or ``no different`` (blank without an estimate)."""
-        if not np.isfinite(self.estimate):
-            return ""
-        change = (self.estimate - 1) * 100
-        if abs(change) < 0.5:
-            return "no different"
-        return f"{abs(change):.0f}% {'lower' if change < 0 else 'higher'}"
+        return percent_change(self.estimate) if np.isfinite(self.estimate) else ""
 
     @property
     def numbers(self) -> str:
@@ -125,13 +146,7 @@ def funnel_positions(ward_month: pd.DataFrame, measure: str, months: int = 12) -
 
     if measure not in ward_month:
         return {}
-    last = ward_month["month"].max()
-    recent = ward_month[
-        (ward_month["month"] > last - pd.DateOffset(months=months))
-        & ward_month[measure].notna()
-        & (ward_month["occupied_bed_days"] > 0)
-    ]
-    g = recent.groupby("trust_code")[[measure, "occupied_bed_days"]].sum()
+    g = recent_totals(ward_month, measure, months)
     if len(g) < 3 or g[measure].sum() == 0:
         return {}
     table, _, _ = funnel_table(g[measure], g["occupied_bed_days"], pd.Series(g.index))
@@ -187,8 +202,8 @@ def attention(
                 Flag(
                     "concern",
                     "Special-cause concern in the latest month (Making Data Count): "
-                    f"{_join(concern)}.",
-                    f"Special-cause concern: {_join(concern)}",
+                    f"{join_words(concern)}.",
+                    f"Special-cause concern: {join_words(concern)}",
                 )
             )
     h = params.horizon_months
@@ -221,9 +236,3 @@ def attention(
                     )
                 )
     return flags
-
-
-def _join(items: list[str]) -> str:
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]

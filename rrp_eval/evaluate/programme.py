@@ -495,14 +495,9 @@ class ProgrammeEvaluation(ResultMixin):
 
     def recent_totals(self, measure: str, months: int = 12) -> pd.DataFrame:
         """Each trust's events and bed days over the latest ``months`` (months recording both)."""
-        wm = self.data.ward_month
-        last = wm["month"].max()
-        recent = wm[
-            (wm["month"] > last - pd.DateOffset(months=months))
-            & wm[measure].notna()
-            & (wm["occupied_bed_days"] > 0)
-        ]
-        return recent.groupby("trust_code")[[measure, "occupied_bed_days"]].sum()
+        from rrp_eval.evaluate.findings import recent_totals
+
+        return recent_totals(self.data.ward_month, measure, months)
 
     def funnel(self, measure: str, months: int = 12) -> tuple[pd.DataFrame, float, float] | None:
         """The funnel table, programme rate and over-dispersion φ of the latest ``months``

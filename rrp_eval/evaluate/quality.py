@@ -10,6 +10,7 @@ import pandas as pd
 
 from rrp_eval.data.problems import ValidationReport
 from rrp_eval.data.validate import ProgrammeData
+from rrp_eval.evaluate.findings import completeness as recorded_shares
 from rrp_eval.models.results import FrozenMap, ResultMixin, as_figure
 from rrp_eval.models.spc import RunChartResult, run_chart
 
@@ -94,7 +95,7 @@ def evaluate_quality(programme: ProgrammeData) -> DataQuality:
     data = programme.without_trusts(report.failed_trusts)
     wm = data.ward_month
     measures = list(data.measures)
-    completeness = wm.groupby("trust_code")[measures].agg(lambda s: s.notna().mean())
+    completeness = recorded_shares(wm, measures)
     coverage = wm.groupby("trust_code").agg(
         wards=("ward_id", "nunique"),
         ward_months=("month", "size"),

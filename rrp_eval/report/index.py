@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from rrp_eval.disclosure import DisclosureRule
+from rrp_eval.evaluate import findings
 from rrp_eval.params import ProgrammeParams
 from rrp_eval.report.execute import TaskResult
 from rrp_eval.report.html import render_index
@@ -32,7 +33,7 @@ def _signals(spc: pd.DataFrame, params: ProgrammeParams) -> list[dict[str, str]]
             if icon.startswith(prefix)
         ]
         if names:
-            out.append({"word": word, "css": css, "text": _join(names)})
+            out.append({"word": word, "css": css, "text": findings.join_words(names)})
     common = int(((icons == "") | (icons == "common_cause")).sum())
     if common:
         out.append(
@@ -43,10 +44,6 @@ def _signals(spc: pd.DataFrame, params: ProgrammeParams) -> list[dict[str, str]]
             }
         )
     return out
-
-
-def _join(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _ci(row: pd.Series, name: str) -> str:
@@ -93,8 +90,6 @@ def index_page(
     ``pooled`` (``programme_effects`` with its ``role``) gives the pre-specified answer the
     page leads with; ``ward_month`` (the programme's data) lets the page flag trusts above the
     funnel limit and measures a trust hardly records."""
-    from rrp_eval.evaluate import findings
-
     by_name = {r.task.name: r for r in results}
     p = params.primary
     direction = params.measure(p.measure).direction

@@ -87,11 +87,11 @@ def _signed(v: float) -> str:
 
 
 def pct(rr: float) -> str:
-    """A rate ratio as a percentage change in words."""
-    change = (rr - 1) * 100
-    if abs(change) < 0.5:
-        return "no different"
-    return f"{abs(change):.0f}% {'lower' if change < 0 else 'higher'}"
+    """A rate ratio as a percentage change in words (:func:`~rrp_eval.evaluate.findings.
+    percent_change`)."""
+    from rrp_eval.evaluate.findings import percent_change
+
+    return percent_change(rr)
 
 
 #: an interval whose ends differ more than this many times says nothing useful in words

@@ -335,22 +335,46 @@ class PanelFits:
             [self.gee, pd.DataFrame(controlled, columns=PROGRAMME_COLUMNS)], ignore_index=True
         )
 
+    @classmethod
+    def combine(cls, parts: Sequence[PanelFits]) -> PanelFits:
+        """One measure's fits after another (:func:`fit_panel_measure`) as :func:`fit_panel`
+        makes them."""
+        gee = [p.gee for p in parts if not p.gee.empty]
+        return cls(
+            pd.concat(gee, ignore_index=True) if gee else pd.DataFrame(columns=PROGRAMME_COLUMNS),
+            FrozenMap({m: f for p in parts for m, f in p.controlled.items()}),
+            tuple(w for p in parts for w in p.warnings),
+        )
+
 
 def fit_panel(data: ProgrammeData, params: ProgrammeParams) -> PanelFits:
     """The GEE and controlled analyses of every analysed measure (none without wards), on one
     BLAS thread (:func:`~rrp_eval.evaluate.cache.one_thread`)."""
-    return one_thread(lambda: _fit_panel(data, params))
-
-
-def _fit_panel(data: ProgrammeData, params: ProgrammeParams) -> PanelFits:
     measures = params.analysed_measures(data.measures)
+    return PanelFits.combine([fit_panel_measure(data, params, m) for m in measures])
+
+
+def fit_panel_measure(
+    data: ProgrammeData, params: ProgrammeParams, measure: str, event_study: bool = False
+) -> PanelFits:
+    """:func:`fit_panel` of one measure, on one BLAS thread: the batch run makes one task of
+    each, beside the trusts' (``event_study`` also fits the event study and Callaway &
+    Sant'Anna's chart, which the programme page shows, so that its notebook need not)."""
+    return one_thread(lambda: _fit_panel_measure(data, params, measure, event_study))
+
+
+def _fit_panel_measure(
+    data: ProgrammeData, params: ProgrammeParams, measure: str, event_study: bool
+) -> PanelFits:
     if data.wards.empty or data.ward_month.empty:
         return PanelFits(pd.DataFrame(columns=PROGRAMME_COLUMNS), FrozenMap({}))
+    h, k = params.horizon_months, params.phase_in_months
     with recorded_warnings() as caught:
-        h, k = params.horizon_months, params.phase_in_months
-        gee = gee_rows(data.ward_month, data.wards, measures, h, phase_in=k)
-    controlled = {m: fit_controlled(data, m, h, k) for m in measures}
-    return PanelFits(gee, FrozenMap(controlled), (*caught,))
+        gee = gee_rows(data.ward_month, data.wards, (measure,), h, phase_in=k)
+    controlled = fit_controlled(data, measure, h, k)
+    if event_study and controlled.result is not None:
+        _ = controlled.event_study, controlled.cs_event_study  # cached on the fit
+    return PanelFits(gee, FrozenMap({measure: controlled}), (*caught,))
 
 
 @dataclass(frozen=True, eq=False)

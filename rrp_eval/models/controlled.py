@@ -21,14 +21,14 @@ Difference-in-differences with multiple time periods. Journal of Econometrics 22
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import sparse, stats
 
+from rrp_eval.models import fe
 from rrp_eval.models.results import ResultMixin, as_figure, ratio_frame
 from rrp_eval.prepare import months_since
 
@@ -130,71 +130,107 @@ def _drop_separated(y: np.ndarray, keys: dict[str, np.ndarray]) -> tuple[np.ndar
 
 @dataclass
 class _PoissonFE:
-    """A Poisson fit with ward and month fixed effects and treatment columns."""
+    """A Poisson fit with ward and month fixed effects and treatment columns.
+
+    ``params`` follow ``columns``: the treatment columns, the months (the first left out as the
+    reference), then the wards. ``X`` (sparse) holds every row of the panel, fitted or not.
+    Covariances are the cluster (trust) sandwich with statsmodels' small-sample correction
+    G/(G-1) (N-1)/(N-K), K counting every fixed effect, as the dense GLM it replaces had them.
+    """
 
     params: np.ndarray
-    cov: np.ndarray
-    X: np.ndarray  # every row of the panel (fitted or not)
+    X: sparse.csr_matrix
     offset: np.ndarray
     treat_cols: list[str]
     columns: list[str]
     n_clusters: int
     used: np.ndarray
     zero_cell: np.ndarray
+    hessian: fe.BlockHessian
+    scores: np.ndarray  # columns x clusters: each trust's score at the estimate
+    correction: float
 
     def mu(self) -> np.ndarray:
         return np.exp(self.X @ self.params + self.offset)
 
+    def cov_of(self, L: np.ndarray) -> np.ndarray:
+        """The clustered covariance of ``L @ params`` (``L``: combinations x columns)."""
+        m = self.scores.T @ self.hessian.solve(np.atleast_2d(L).T)
+        return self.correction * (m.T @ m)
+
+    def var(self, vec: np.ndarray) -> float:
+        """The clustered variance of ``vec @ params``."""
+        return float(self.cov_of(vec)[0, 0])
+
+
+def _onehot_columns(key: np.ndarray, support: np.ndarray) -> tuple[np.ndarray, int]:
+    """Column numbers (-1 off support) of the one-hot dummies of ``key``'s supported levels."""
+    index = np.cumsum(support) - 1
+    return np.where(support[key], index[key], -1), int(support.sum())
+
 
 def _fit_poisson_fe(
-    panel: pd.DataFrame, treat: pd.DataFrame, cells: np.ndarray | None = None
+    panel: pd.DataFrame,
+    treat: pd.DataFrame | tuple[sparse.spmatrix, list[str]],
+    cells: np.ndarray | None = None,
 ) -> _PoissonFE:
-    """Poisson quasi-likelihood with ward and month dummies, clustered by trust."""
-    import statsmodels.api as sm
-    from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
+    """Poisson quasi-likelihood with ward and month fixed effects, clustered by trust.
 
+    The estimator of a GLM with a dummy per ward and month (statsmodels, as the suite fitted
+    it before issue 20: the same digits), with the wards absorbed (:mod:`rrp_eval.models.fe`)
+    so that time and memory grow with the ward-months. ``treat`` is a frame of treatment
+    columns or a sparse matrix with its column names.
+    """
+    if isinstance(treat, pd.DataFrame):
+        names = list(treat.columns)
+        t_mat = sparse.csr_matrix(treat.to_numpy(float))
+    else:
+        t_mat, names = sparse.csr_matrix(treat[0]), list(treat[1])
     y = panel["count"].to_numpy(float)
-    ward_key = pd.factorize(panel["ward"])[0]
-    month_key = pd.factorize(panel["month"])[0]
+    ward_key, ward_names = pd.factorize(panel["ward"], sort=True)
+    month_key, month_names = pd.factorize(panel["month"], sort=True)
     keys = {"ward": ward_key, "month": month_key}
     if cells is not None:
         keys["cell"] = cells
-    keep, zero_cell = _drop_separated(y, keys)
-    fit_rows = keep
+    fit_rows, zero_cell = _drop_separated(y, keys)
     if not y[fit_rows].any():  # e.g. mechanical restraint, recorded as 0 everywhere
         raise ValueError("no events in any ward-month: the model is not estimable")
-    wards_d = pd.get_dummies(panel["ward"], prefix="ward", dtype=float)
-    months_d = pd.get_dummies(panel["month"].dt.strftime("%Y-%m"), prefix="m", dtype=float)
-    X_all = pd.concat([treat.reset_index(drop=True), wards_d, months_d], axis=1)
-    X_all.index = panel.index
     # columns with support among the fitted rows; the first month is the reference
-    support = X_all.loc[fit_rows].abs().sum(axis=0) > 0
-    cols = [c for c in X_all.columns if support[c]]
-    month_cols = [c for c in cols if c.startswith("m_")]
-    if len(month_cols) < 2 or not any(c in cols for c in treat.columns):
+    t_support = np.asarray(abs(t_mat[fit_rows]).sum(axis=0)).ravel() > 0
+    m_support = np.bincount(month_key[fit_rows], minlength=len(month_names)) > 0
+    w_support = np.bincount(ward_key[fit_rows], minlength=len(ward_names)) > 0
+    if m_support.sum() < 2 or not t_support.any():
         raise ValueError("too few months or no treated ward-months with events to model")
-    cols.remove(month_cols[0])
-    X = X_all[cols].to_numpy(float)
+    m_support[np.flatnonzero(m_support)[0]] = False
+    t_mat = t_mat[:, np.flatnonzero(t_support)]
+    treat_cols = [n for n, s in zip(names, t_support, strict=True) if s]
+    month_col, n_months = _onehot_columns(month_key, m_support)
+    ward_col, n_wards = _onehot_columns(ward_key, w_support)
+    a_all = sparse.hstack([t_mat, fe.onehot(month_col, n_months)], format="csr")
+    columns = [
+        *treat_cols,
+        *(f"m_{m:%Y-%m}" for m, s in zip(month_names, m_support, strict=True) if s),
+        *(f"ward_{w}" for w, s in zip(ward_names, w_support, strict=True) if s),
+    ]
     offset = np.log(panel["occupied_bed_days"].to_numpy(float))
-    groups = pd.factorize(panel["trust_code"])[0]
-    model = sm.GLM(y[fit_rows], X[fit_rows], family=sm.families.Poisson(), offset=offset[fit_rows])
-    with warnings.catch_warnings():
-        # separation is handled above; what is left is exact prediction of noise-free data
-        warnings.simplefilter("ignore", PerfectSeparationWarning)
-        res = model.fit(
-            cov_type="cluster", cov_kwds={"groups": groups[fit_rows]}, maxiter=200, tol=1e-10
-        )
-    treat_cols = [c for c in treat.columns if c in cols]
+    yf = y[fit_rows]
+    fit = fe.fit_poisson(yf, offset[fit_rows], a_all[fit_rows], ward_col[fit_rows], n_wards)
+    groups, _ = pd.factorize(panel["trust_code"].to_numpy()[fit_rows])
+    g = int(groups.max()) + 1
+    n_fit, k = len(yf), len(columns)
     return _PoissonFE(
-        params=np.asarray(res.params),
-        cov=np.asarray(res.cov_params()),
-        X=X,
+        params=fit.beta,
+        X=sparse.hstack([a_all, fe.onehot(ward_col, n_wards)], format="csr"),
         offset=offset,
         treat_cols=treat_cols,
-        columns=cols,
-        n_clusters=len(np.unique(groups[fit_rows])),
+        columns=columns,
+        n_clusters=g,
         used=fit_rows,
         zero_cell=zero_cell & ~fit_rows,
+        hessian=fit.hessian,
+        scores=fe.cluster_scores(fit.design, yf - fit.mu, groups),
+        # statsmodels' small-sample correction, every fixed effect counted in K
+        correction=g / (g - 1) * (n_fit - 1) / (n_fit - k),
     )
 
 
@@ -360,24 +396,31 @@ def etwfe_poisson(
     treated = panel[panel["cohort"].notna()]
     sizes = treated.groupby("cohort")["ward"].nunique()
     rows, weights = [], {}
+    identified = dict(zip(fit.columns, fit.hessian.identified(), strict=True))
     for g in cohorts:
         tag = g.strftime("%Y-%m")
-        if f"level_{tag}" in fit.treat_cols and f"slope_{tag}" in fit.treat_cols:
+        # a cohort without both columns (no events after joining, or no months after the
+        # first) or one no comparison identifies has no effect to average
+        if identified.get(f"level_{tag}", False) and identified.get(f"slope_{tag}", False):
             weights[tag] = float(sizes[g])
+    if not weights:
+        raise ValueError("no cohort's change is identified by the comparison wards")
     total = sum(weights.values())
-    effects = {}
-    for name, (lw, sw) in {
+    combos = {
         "level_rr": (1.0, 0.0),
         "slope_rr": (0.0, 1.0),
         "rr_h": (1.0, float(horizon - phase_in)),
-    }.items():
-        vec = np.zeros(len(fit.columns))
+    }
+    L = np.zeros((len(combos), len(fit.columns)))
+    for row, (lw, sw) in zip(L, combos.values(), strict=True):
         for tag, w in weights.items():
-            vec[fit.columns.index(f"level_{tag}")] += lw * w / total
-            vec[fit.columns.index(f"slope_{tag}")] += sw * w / total
-        est = float(vec @ fit.params)
-        se = float(math.sqrt(vec @ fit.cov @ vec))
-        effects[name] = _interval(est, se, df, alpha)
+            row[fit.columns.index(f"level_{tag}")] += lw * w / total
+            row[fit.columns.index(f"slope_{tag}")] += sw * w / total
+    cov = fit.cov_of(L)
+    effects = {
+        name: _interval(float(L[i] @ fit.params), float(math.sqrt(cov[i, i])), df, alpha)
+        for i, name in enumerate(combos)
+    }
     for tag, w in weights.items():
         i, j = fit.columns.index(f"level_{tag}"), fit.columns.index(f"slope_{tag}")
         rows.append(
@@ -445,10 +488,11 @@ def _cells_to_event_time(
         + p["event_time"].fillna(0).astype(int).astype(str)
     )
     codes, names = pd.factorize(tag.where(in_cell))
-    treat = pd.DataFrame(
-        {f"cell_{n}": (codes == k).astype(float) for k, n in enumerate(names)}, index=p.index
+    cell = codes >= 0
+    treat = sparse.csr_matrix(
+        (np.ones(cell.sum()), (np.flatnonzero(cell), codes[cell])), shape=(len(p), len(names))
     )
-    fit = _fit_poisson_fe(p, treat, cells=codes)
+    fit = _fit_poisson_fe(p, (treat, [f"cell_{n}" for n in names]), cells=codes)
     df = fit.n_clusters - 1
     q = stats.t.ppf(1 - alpha / 2, df)
     beta = fit.params
@@ -462,31 +506,52 @@ def _cells_to_event_time(
     eta0 = eta - np.where(has, beta[np.maximum(cell_col, 0)], 0.0)
     mu0 = np.exp(eta0)
     mu = np.where(fit.zero_cell, 0.0, np.exp(eta))
-    X0 = fit.X.copy()
-    X0[np.flatnonzero(has), cell_col[has]] = 0.0
-    rows, grads, logs = [], [], []
+    n_cols = len(fit.columns)
+    identified = fit.hessian.identified()
+    found, grads, logs = [], [], []
+    # a cell no comparison identifies (in its calendar month no ward outside the cell had an
+    # event: its coefficient runs off with the month's) has a ratio set by where the solver
+    # stopped, not by the data: its ward-months leave the aggregate
+    unidentified = has & ~identified[np.maximum(cell_col, 0)]
     for ev in events:
         at = in_cell & (np.nan_to_num(e, nan=-9999) == ev) & (fit.used | fit.zero_cell)
         if not at.any():
             continue
+        if (at & ~unidentified).any():
+            at &= ~unidentified
+        else:
+            wards = int(p.loc[at, "ward"].nunique())
+            found.append(_es_row(ev, math.nan, math.nan, math.nan, wards))
+            continue
         wards = int(p.loc[at, "ward"].nunique())
         s1, s0 = float(mu[at].sum()), float(mu0[at].sum())
         if s1 <= 0 or s0 <= 0:
-            rows.append(_es_row(ev, 0.0 if s0 > 0 else math.nan, math.nan, math.nan, wards))
+            found.append(_es_row(ev, 0.0 if s0 > 0 else math.nan, math.nan, math.nan, wards))
             continue
-        grad = (mu[at] @ fit.X[at]) / s1 - (mu0[at] @ X0[at]) / s0
-        est = math.log(s1 / s0)
-        se = float(math.sqrt(max(grad @ fit.cov @ grad, 0.0)))
+        # d/d(beta) of log(s1 / s0); the counterfactual's design has the cell columns zeroed
+        x_at = fit.X[at]
+        cf = at & has
+        grad = (x_at.T @ mu[at]) / s1 - (
+            x_at.T @ mu0[at] - np.bincount(cell_col[cf], weights=mu0[cf], minlength=n_cols)
+        ) / s0
         grads.append(grad)
-        logs.append(est)
+        logs.append(math.log(s1 / s0))
+        found.append((ev, wards, len(logs) - 1))
+    cov = fit.cov_of(np.array(grads)) if grads else np.zeros((0, 0))
+    rows = []
+    for item in found:
+        if isinstance(item, dict):
+            rows.append(item)
+            continue
+        ev, wards, i = item
+        est, se = logs[i], float(math.sqrt(max(cov[i, i], 0.0)))
         rows.append(
             _es_row(ev, math.exp(est), _safe_exp(est - q * se), _safe_exp(est + q * se), wards)
         )
     average = {"estimate": math.nan, "p_value": math.nan}
     if logs:
-        g = np.mean(grads, axis=0)
         est = float(np.mean(logs))
-        se = float(math.sqrt(max(g @ fit.cov @ g, 0.0)))
+        se = float(math.sqrt(max(cov.mean(), 0.0)))  # the mean gradient's variance
         average = {
             "estimate": math.exp(est),
             "p_value": float(2 * stats.t.sf(abs(est) / se, df)) if se > 0 else math.nan,
@@ -515,8 +580,9 @@ def twfe_naive(panel: pd.DataFrame) -> dict[str, float]:
     e = panel["event_time"].to_numpy(float)
     treat = pd.DataFrame({"post": (np.nan_to_num(e, nan=-1) >= 0).astype(float)}, index=panel.index)
     fit = _fit_poisson_fe(panel, treat)
-    i = fit.columns.index("post")
-    return _interval(float(fit.params[i]), float(math.sqrt(fit.cov[i, i])), fit.n_clusters - 1)
+    vec = np.zeros(len(fit.columns))
+    vec[fit.columns.index("post")] = 1.0
+    return _interval(float(vec @ fit.params), math.sqrt(fit.var(vec)), fit.n_clusters - 1)
 
 
 # --- Callaway & Sant'Anna on rates ----------------------------------------------------------

@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import sparse, stats
 from statsmodels.stats.meta_analysis import combine_effects
 
+from rrp_eval.models import fe
 from rrp_eval.models.results import FrozenMap, ResultMixin, as_figure
 from rrp_eval.prepare import months_since
 
@@ -702,7 +703,8 @@ def pooled_gee(
     pairs of the month, D = 1 from the ward's own start and h the months since it; Poisson
     mean-variance (quasi-likelihood), independence working correlation, and the sandwich
     covariance clustered by trust with Mancl & DeRouen's (2001) bias-reduced correction for
-    few clusters (statsmodels ``GEE``, ``cov_type="bias_reduced"``). Comparison wards are left
+    few clusters (the numbers of statsmodels' ``GEE`` with ``cov_type="bias_reduced"``, with the
+    ward effects absorbed: :mod:`rrp_eval.models.fe`). Comparison wards are left
     out (they enter the controlled analysis instead). With ``phase_in`` k, each ward's months
     0 to k - 1 after joining are left out and h counts from month k, so ``level_rr`` is the
     change at month k, as in the trust ITS and the controlled model.
@@ -714,9 +716,6 @@ def pooled_gee(
         the number of trusts - 1 df), plus ``n_trusts``, ``n_wards`` and ``cov_type``
         (``bias_reduced``, or ``robust`` when the bias-reduced correction is singular).
     """
-    import statsmodels.api as sm
-    from scipy import stats
-
     part = wards[wards["start_month"].notna()][["trust_code", "ward_id", "start_month"]]
     d = ward_month.merge(part, on=["trust_code", "ward_id"])
     d = d[d[measure].notna() & (d["occupied_bed_days"] > 0)].copy()
@@ -730,12 +729,7 @@ def pooled_gee(
     d["post"] = (h >= 0).astype(float)
     d["slope"] = (h - phase_in).clip(lower=0).astype(float) * d["post"]
     X = pd.DataFrame(
-        {
-            "intercept": 1.0,
-            "t": d["t"].astype(float),
-            "level_change": d["post"],
-            "slope_change": d["slope"],
-        },
+        {"t": d["t"].astype(float), "level_change": d["post"], "slope_change": d["slope"]},
         index=d.index,
     )
     month = d["month"].dt.month.to_numpy()
@@ -743,30 +737,42 @@ def pooled_gee(
         X[f"sin{j}"] = np.sin(2 * np.pi * j * month / 12)
         X[f"cos{j}"] = np.cos(2 * np.pi * j * month / 12)
     ward_key = d["trust_code"] + "/" + d["ward_id"]
-    dummies = pd.get_dummies(ward_key, prefix="ward", drop_first=True, dtype=float)
-    X = pd.concat([X, dummies], axis=1)
+    n_wards = int(ward_key.nunique())
+    # a ward with no event has its effect at minus infinity and tells nothing about the rest
+    # (the likelihood's limit): its months leave the fit, as in the controlled model
+    has_events = d.groupby(ward_key)[measure].transform("sum").to_numpy() > 0
+    X, d, ward_key = X[has_events], d[has_events], ward_key[has_events]
+    if d.empty:
+        raise ValueError(f"no participating ward with {measure} events")
     groups = pd.factorize(d["trust_code"])[0]
-    model = sm.GEE(
-        d[measure].astype(float),
-        X,
-        groups=groups,
-        family=sm.families.Poisson(),
-        offset=np.log(d["occupied_bed_days"].astype(float)),
-        cov_struct=sm.cov_struct.Independence(),
+    wards_code, ward_names = pd.factorize(ward_key)
+    y = d[measure].to_numpy(float)
+    fit = fe.fit_poisson(
+        y,
+        np.log(d["occupied_bed_days"].to_numpy(float)),
+        sparse.csr_matrix(X.to_numpy(float)),
+        wards_code,
+        len(ward_names),
+        tol=1e-12,
     )
     try:
-        res = model.fit(cov_type="bias_reduced")
+        scores = fe.bias_reduced_scores(fit, y - fit.mu, groups)
         cov_type = "bias_reduced"
     except np.linalg.LinAlgError:
         # a trust whose wards have leverage 1 makes I - H singular: the plain sandwich
-        res = model.fit(cov_type="robust")
+        scores = fe.cluster_scores(fit.design, y - fit.mu, groups)
         cov_type = "robust"
-    cov = res.cov_params()
+    params = pd.Series(fit.beta[: X.shape[1]], index=X.columns)
+    # the sandwich H^-1 (sum of score products) H^-1 on the columns of interest
+    unit = np.zeros((fit.design.shape[1], X.shape[1]))
+    unit[np.arange(X.shape[1]), np.arange(X.shape[1])] = 1.0
+    m = scores.T @ fit.hessian.solve(unit)
+    cov = pd.DataFrame(m.T @ m, index=X.columns, columns=X.columns)
     k = len(np.unique(groups))
     q = stats.t.ppf(0.975, k - 1)
     out: dict[str, dict] = {
         "n_trusts": k,
-        "n_wards": int(ward_key.nunique()),
+        "n_wards": n_wards,
         "cov_type": cov_type,
     }
     for name, w in (
@@ -774,10 +780,10 @@ def pooled_gee(
         ("slope_rr", {"slope_change": 1.0}),
         ("rr_h", {"level_change": 1.0, "slope_change": float(horizon - phase_in)}),
     ):
-        vec = pd.Series(0.0, index=res.params.index)
+        vec = pd.Series(0.0, index=params.index)
         for term, value in w.items():
             vec[term] = value
-        est = float(vec @ res.params)
+        est = float(vec @ params)
         se = float(np.sqrt(vec @ cov @ vec))
         out[name] = {
             "estimate": math.exp(est),

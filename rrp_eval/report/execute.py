@@ -23,6 +23,7 @@ from typing import Any
 from rrp_eval.data.validate import ProgrammeData
 from rrp_eval.disclosure import DisclosureRule, audit_tables
 from rrp_eval.evaluate.cache import CACHE_ENV
+from rrp_eval.evaluate.programme import PanelFits, fit_panel_measure
 from rrp_eval.evaluate.trust import TrustEvaluation, evaluate_trust
 from rrp_eval.params import ProgrammeParams
 from rrp_eval.report.html import html_tables, render_notebook
@@ -91,6 +92,32 @@ def evaluate_and_execute(
     result.evaluation = evaluation
     result.seconds = time.perf_counter() - start
     return result
+
+
+@dataclass
+class PanelResult:
+    """A programme-level fit made as a task beside the trusts' (one measure's GEE and
+    controlled analyses, :func:`~rrp_eval.evaluate.programme.fit_panel_measure`)."""
+
+    measure: str
+    fits: PanelFits
+    seconds: float
+    peak_mib: float
+
+
+def fit_panel_task(
+    programme: ProgrammeData, params: ProgrammeParams, measure: str, event_study: bool
+) -> PanelResult:
+    """One measure's panel fits in a worker (an error is raised in the run, as before)."""
+    start = time.perf_counter()
+    fits = fit_panel_measure(programme, params, measure, event_study)
+    return PanelResult(measure, fits, time.perf_counter() - start, _peak_mib())
+
+
+def _peak_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def evaluate_only(task: Task, programme: ProgrammeData, params: ProgrammeParams) -> TaskResult:

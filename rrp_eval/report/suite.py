@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from rrp_eval.evaluate.programme import evaluate_programme, fit_panel
+from rrp_eval.evaluate.programme import PanelFits, evaluate_programme
 from rrp_eval.evaluate.trust import TrustEvaluation, headline_measure
 from rrp_eval.models.controlled import CS_SEED
 from rrp_eval.report.assemble import (
@@ -39,6 +39,7 @@ from rrp_eval.report.assemble import (
 from rrp_eval.report.audit import AuditReport, audit_outputs
 from rrp_eval.report.execute import (
     OutputUnwritable,
+    PanelResult,
     TaskResult,
     completed,
     evaluate_and_execute,
@@ -46,6 +47,7 @@ from rrp_eval.report.execute import (
     evaluation_cache,
     execute,
     executor,
+    fit_panel_task,
     is_unwritable,
     unwritable_message,
 )
@@ -108,6 +110,8 @@ class RunSummary:
     failed_trusts: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     audit: AuditReport | None = None
+    panel_seconds: dict[str, float] = field(default_factory=dict)  # each measure's panel fits
+    peak_mib: dict[str, float] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -312,7 +316,10 @@ class _Execution:
         if to_run:  # imported once here, so that the forked workers share them
             import nbconvert  # noqa: F401
             import papermill  # noqa: F401
-        self.bar = _progress_bar(len(to_run), plan.options.progress)
+        # the programme-level panel fits: one task per measure, beside the trusts'
+        measures = plan.params.analysed_measures(plan.analysed.measures)
+        panel_measures = [] if tables_reused else list(measures)
+        self.bar = _progress_bar(len(to_run) + len(panel_measures), plan.options.progress)
         # the trust tasks first: each worker evaluates its trust (the tables are built from
         # the evaluations) and then runs the notebook, which reads the evaluation from the
         # run's cache; the programme-level page last, as it shows the programme's evaluation
@@ -331,6 +338,9 @@ class _Execution:
             evaluation_cache(),
             executor(self.workers, plan.options.scheduler, warm) as submit,
         ):
+            panel_futures = [
+                submit(fit_panel_task, analysed, params, m, True) for m in panel_measures
+            ]
             trust_futures = [
                 submit(evaluate_and_execute, t, analysed.only_trust(t.name), params, *run)
                 for t in trust_tasks
@@ -350,8 +360,8 @@ class _Execution:
                     for r in reused
                     if r.task.stage == TRUST
                 ]
-                panel = fit_panel(analysed, params)  # while the trusts run
                 self._finished(trust_futures)
+                panel = self._panel(panel_futures)
                 ok = plan.ok_trusts
                 prog = evaluate_programme(
                     analysed,
@@ -374,6 +384,16 @@ class _Execution:
             self._finished(futures)
         self.bar.close()
         return its, spc, pooled
+
+    def _panel(self, futures: list[Any]) -> PanelFits:
+        """The panel fits' results, in the order of their measures."""
+        for result in completed(futures):
+            self.summary.panel_seconds[result.measure] = result.seconds
+            self.summary.peak_mib["panel fits"] = max(
+                self.summary.peak_mib.get("panel fits", 0.0), result.peak_mib
+            )
+            _report_panel_line(self.bar, result)
+        return PanelFits.combine([f.result().fits for f in futures])
 
     def _finished(self, futures: list[Any]) -> None:
         for result in completed(futures):
@@ -476,6 +496,7 @@ def _write_manifests(
             "total": summary.seconds,
             "tables": run.tables_seconds,
             **{f"{r.task.stage}_{r.task.name}": r.seconds for r in summary.results},
+            **{f"panel_{m}": v for m, v in summary.panel_seconds.items()},
         },
     )
     full = json.loads(manifest_path.read_text(encoding="utf-8")) | {"run_id": run_id}
@@ -503,7 +524,7 @@ def _progress_bar(total: int, enabled: bool) -> Any:
 
     bar = tqdm(
         total=total,
-        unit="notebook",
+        unit="task",
         desc="rrp-eval",
         disable=not (enabled and sys.stderr.isatty()) or total == 0,
         dynamic_ncols=True,
@@ -520,6 +541,14 @@ def _report_line(bar: Any, r: TaskResult) -> None:
     if bar.lines:
         note = f": {r.message}" if r.message else ""
         tqdm.write(f"  {r.status:<6} {r.task.html} ({r.seconds:.1f} s){note}", file=sys.stderr)
+
+
+def _report_panel_line(bar: Any, r: PanelResult) -> None:
+    from tqdm.auto import tqdm
+
+    bar.update(1)
+    if bar.lines:
+        tqdm.write(f"  ok     panel fits: {r.measure} ({r.seconds:.1f} s)", file=sys.stderr)
 
 
 def _report_kernels(results: list[TaskResult], kernels: str) -> None:

@@ -13,6 +13,7 @@ Run: .venv/bin/python benchmarks/scale.py [--trusts 14,50,150] [--jobs 2] [--sch
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import subprocess
@@ -24,13 +25,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def one(n_trusts: int, jobs: int, scheduler: str | None) -> dict:
-    """Run one programme in this process and return its figures."""
+def one(n_trusts: int, jobs: int, scheduler: str | None, keep: Path | None = None) -> dict:
+    """Run one programme in this process and return its figures (the data and the outputs are
+    left in ``keep``, as ``data`` and ``out``, when it is given; in a temporary folder else)."""
     from rrp_eval.data.synthetic import scaled_programme
     from rrp_eval.data.validate import load_programme
     from rrp_eval.report.suite import run_suite
 
-    with tempfile.TemporaryDirectory() as tmp:
+    folder = contextlib.nullcontext(str(keep)) if keep else tempfile.TemporaryDirectory()
+    with folder as tmp:
         data = scaled_programme(n_trusts).write(Path(tmp) / "data")
         t0, c0 = time.perf_counter(), time.process_time()
         programme = load_programme(data)
@@ -65,6 +68,10 @@ def one(n_trusts: int, jobs: int, scheduler: str | None) -> dict:
         "validate_s": validate[0],
         "trust_notebooks_sum_s": sum(trust_nb),
         "trust_notebook_max_s": max(trust_nb, default=0.0),
+        "panel_fits_sum_s": sum(v for k, v in timings.items() if k.startswith("panel_")),
+        "panel_fit_max_s": max(
+            (v for k, v in timings.items() if k.startswith("panel_")), default=0.0
+        ),
         "tables_s": timings.get("tables", float("nan")),
         "programme_notebook_s": timings.get("30_programme_evaluation_programme", float("nan")),
         "audit_s": summary.audit.seconds if summary.audit is not None else float("nan"),
@@ -102,7 +109,9 @@ def main() -> None:
         print(
             f"      validate {r['validate_s']:.1f} s; trust notebooks "
             f"{r['trust_notebooks_sum_s']:.0f}"
-            f" s summed (longest {r['trust_notebook_max_s']:.1f} s); tables written at "
+            f" s summed (longest {r['trust_notebook_max_s']:.1f} s); panel fits "
+            f"{r['panel_fits_sum_s']:.1f} s summed (longest {r['panel_fit_max_s']:.1f} s); "
+            "tables written at "
             f"{r['tables_s']:.0f} s; programme notebook {r['programme_notebook_s']:.0f} s; audit "
             f"{r['audit_s']:.1f} s; {1e3 * r['wall_s'] / r['ward_months']:.1f} ms per ward-month",
             flush=True,

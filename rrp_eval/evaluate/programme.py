@@ -20,7 +20,8 @@ import pandas as pd
 from rrp_eval.data.synthetic import data_location
 from rrp_eval.data.validate import ProgrammeData
 from rrp_eval.data.validate import load_programme as read_programme
-from rrp_eval.evaluate.cache import cached, one_thread
+from rrp_eval.digest import files_digest
+from rrp_eval.evaluate.cache import cache_folder, cached, one_thread
 from rrp_eval.evaluate.tables import SPC_COLUMNS, its_effects_table
 from rrp_eval.evaluate.trust import TrustEvaluation, evaluate_trust, headline_measure
 from rrp_eval.models.controlled import (
@@ -169,9 +170,18 @@ def load_programme(
     path = data_location(data, params)
     if not Path(path).exists():
         raise ValueError(f"data={str(path)!r}: no such file or folder")
-    programme = read_programme(path, params, allow_trust_errors=allow_trust_errors)
-    check_trust_files(programme, params.trusts)
-    return with_derived_measures(without_excluded_wards(programme, params.excluded_wards))
+
+    def compute() -> ProgrammeData:
+        programme = read_programme(path, params, allow_trust_errors=allow_trust_errors)
+        check_trust_files(programme, params.trusts)
+        return with_derived_measures(without_excluded_wards(programme, params.excluded_wards))
+
+    # in a batch run every notebook starts here: the first validates, the rest read its result
+    # (validating 150 trusts' data takes 5 s, which every trust's notebook paid until issue 20)
+    if cache_folder() is None:
+        return compute()
+    key = (str(Path(path).resolve()), files_digest(Path(path)), params.digest(), allow_trust_errors)
+    return cached("data", key, compute)
 
 
 @dataclass(frozen=True, eq=False)
@@ -327,6 +337,9 @@ class PanelFits:
     gee: pd.DataFrame
     controlled: Mapping[str, ControlledFit]
     warnings: tuple[str, ...] = ()
+    #: each measure's ward changes before and after joining and its aims table
+    changes: Mapping[str, pd.DataFrame] = field(default_factory=lambda: FrozenMap({}))
+    aims: Mapping[str, pd.DataFrame | None] = field(default_factory=lambda: FrozenMap({}))
 
     def rows(self) -> pd.DataFrame:
         """Their ``programme_effects`` rows."""
@@ -344,6 +357,8 @@ class PanelFits:
             pd.concat(gee, ignore_index=True) if gee else pd.DataFrame(columns=PROGRAMME_COLUMNS),
             FrozenMap({m: f for p in parts for m, f in p.controlled.items()}),
             tuple(w for p in parts for w in p.warnings),
+            FrozenMap({m: c for p in parts for m, c in p.changes.items()}),
+            FrozenMap({m: a for p in parts for m, a in p.aims.items()}),
         )
 
 
@@ -374,7 +389,17 @@ def _fit_panel_measure(
     controlled = fit_controlled(data, measure, h, k)
     if event_study and controlled.result is not None:
         _ = controlled.event_study, controlled.cs_event_study  # cached on the fit
-    return PanelFits(gee, FrozenMap({measure: controlled}), (*caught,))
+    # the wards' before-after changes and the aims (whose simulation of chance grows with the
+    # wards) are made here too, beside the trusts, rather than in the programme's notebook
+    changes = ward_changes(data.ward_month, data.wards, measure)
+    aims = aims_table(changes) if len(changes) else None
+    return PanelFits(
+        gee,
+        FrozenMap({measure: controlled}),
+        (*caught,),
+        FrozenMap({measure: changes}),
+        FrozenMap({measure: aims}),
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -398,6 +423,9 @@ class ProgrammeEvaluation(ResultMixin):
     pooled: pd.DataFrame
     controlled: Mapping[str, ControlledFit]
     warnings: tuple[str, ...] = field(default=())
+    #: ward changes and aims tables made with the panel fits (:class:`PanelFits`)
+    changes: Mapping[str, pd.DataFrame] = field(default_factory=lambda: FrozenMap({}))
+    aim_tables: Mapping[str, pd.DataFrame | None] = field(default_factory=lambda: FrozenMap({}))
 
     @property
     def measures(self) -> tuple[str, ...]:
@@ -491,6 +519,8 @@ class ProgrammeEvaluation(ResultMixin):
     def ward_changes(self, measure: str) -> pd.DataFrame:
         """Each participating ward's rate before and after joining (see ``ward_changes``),
         computed once per measure: the aims, the breakdowns and the glance all read it."""
+        if measure in self.changes:
+            return self.changes[measure]
         if measure not in self._ward_changes:
             wm, wards = self.data.ward_month, self.data.wards
             self._ward_changes[measure] = ward_changes(wm, wards, measure)
@@ -500,6 +530,8 @@ class ProgrammeEvaluation(ResultMixin):
         """Per aim the share of wards meeting it, the share expected if nothing had changed
         and the share estimated from shrunken ward effects (``aims_table``; None when no
         ward can be judged). Computed once per measure."""
+        if measure in self.aim_tables:
+            return self.aim_tables[measure]
         if measure not in self._aims:
             changes = self.ward_changes(measure)
             self._aims[measure] = aims_table(changes) if len(changes) else None
@@ -650,6 +682,8 @@ def evaluate_programme(
             pooled=pooled,
             controlled=fits.controlled,
             warnings=(*fits.warnings, *caught),
+            changes=fits.changes,
+            aim_tables=fits.aims,
         )
 
     return cached("programme", key, compute)

@@ -471,37 +471,45 @@ def ward_changes(
     wm = ward_month.merge(part, on=["trust_code", "ward_id"])
     wm = wm[wm[measure].notna() & (wm["occupied_bed_days"] > 0)]
     h = months_since(wm["month"], wm["start_month"])
-    wm = wm.assign(h=h)
-    rows = []
-    for (trust, ward), g in wm.groupby(["trust_code", "ward_id"], sort=True):
-        b = g[g.h.between(*baseline)]
-        f = g[g.h.between(*follow_up)]
-        if len(b) < 6 or len(f) < 6 or b[measure].sum() == 0:
-            continue
-        kb, bb = b[measure].sum(), b["occupied_bed_days"].sum()
-        kf, bf = f[measure].sum(), f["occupied_bed_days"].sum()
-        # the baseline months' Pearson dispersion about the baseline rate (floored at 1)
-        mu = kb / bb * b["occupied_bed_days"].to_numpy(float)
-        phi = float(np.sum((b[measure].to_numpy(float) - mu) ** 2 / mu) / (len(b) - 1))
-        rows.append(
-            {
-                "trust_code": trust,
-                "ward_id": ward,
-                "baseline_rate": kb / bb * 1000,
-                "follow_up_rate": kf / bf * 1000,
-                "ratio": (kf / bf) / (kb / bb),
-                # counts + 0.5 (Haldane-Anscombe): finite for a ward with no events after
-                "log_ratio": math.log((kf + 0.5) / bf) - math.log((kb + 0.5) / bb),
-                "baseline_events": float(kb),
-                "follow_up_events": float(kf),
-                "baseline_bed_days": float(bb),
-                "follow_up_bed_days": float(bf),
-                "dispersion": max(1.0, phi),
-                "baseline_months": len(b),
-                "follow_up_months": len(f),
-            }
+    keys = ["trust_code", "ward_id"]
+    y = wm[measure].astype(float)
+    bd = wm["occupied_bed_days"].astype(float)
+    windows = {}
+    for name, (lo, hi) in (("b", baseline), ("f", follow_up)):
+        inside = h.between(lo, hi)
+        d = pd.DataFrame({"k": y[inside], "bd": bd[inside]}).join(wm.loc[inside, keys])
+        windows[name] = d.groupby(keys, sort=True).agg(
+            k=("k", "sum"), bd=("bd", "sum"), n=("k", "size")
         )
-    return pd.DataFrame(rows, columns=WARD_CHANGE_COLUMNS)
+    b, f = windows["b"], windows["f"]
+    both = b.merge(f, left_index=True, right_index=True, suffixes=("_b", "_f"))
+    both = both[(both["n_b"] >= 6) & (both["n_f"] >= 6) & (both["k_b"] > 0)]
+    # the baseline months' Pearson dispersion about the baseline rate (floored at 1)
+    inside = h.between(*baseline)
+    base = wm.loc[inside, keys].assign(y=y[inside], bd=bd[inside])
+    base = base.join(both[["k_b", "bd_b", "n_b"]], on=keys, how="inner")
+    mu = base["k_b"] / base["bd_b"] * base["bd"]
+    base["pearson"] = (base["y"] - mu) ** 2 / mu
+    phi = base.groupby(keys, sort=True)["pearson"].sum() / (both["n_b"] - 1)
+    kb, bb, kf, bf = both["k_b"], both["bd_b"], both["k_f"], both["bd_f"]
+    out = pd.DataFrame(
+        {
+            "baseline_rate": kb / bb * 1000,
+            "follow_up_rate": kf / bf * 1000,
+            "ratio": (kf / bf) / (kb / bb),
+            # counts + 0.5 (Haldane-Anscombe): finite for a ward with no events after
+            "log_ratio": np.log((kf + 0.5) / bf) - np.log((kb + 0.5) / bb),
+            "baseline_events": kb.astype(float),
+            "follow_up_events": kf.astype(float),
+            "baseline_bed_days": bb.astype(float),
+            "follow_up_bed_days": bf.astype(float),
+            "dispersion": np.maximum(1.0, phi.reindex(both.index).to_numpy(float)),
+            "baseline_months": both["n_b"].astype(int),
+            "follow_up_months": both["n_f"].astype(int),
+        },
+        index=both.index,
+    ).reset_index()
+    return out.reindex(columns=WARD_CHANGE_COLUMNS)
 
 
 WARD_CHANGE_COLUMNS = [

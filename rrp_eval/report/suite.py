@@ -299,7 +299,8 @@ def _reuse(
 
 
 class _Execution:
-    """The notebooks on the workers and the programme-level evaluation here, overlapped."""
+    """The notebooks and the programme-level panel fits (one task per measure) on the workers
+    or the Dask cluster; the programme's evaluation and tables here, from their results."""
 
     def __init__(self, plan: RunPlan, build: Path, summary: RunSummary, workers: int):
         self.plan, self.build, self.summary, self.workers = plan, build, summary, workers
@@ -330,8 +331,8 @@ class _Execution:
         run += (plan.options.kernels,)
         analysed, params = plan.analysed, plan.params
         warm = plan.options.kernels == "warm"
-        # local workers keep the cores busy: this process's panel fits, made meanwhile, use one
-        # BLAS thread too (see execute.one_blas_thread)
+        # local workers keep the cores busy: what this process computes meanwhile (the
+        # programme's evaluation, the tables) uses one BLAS thread too (execute.one_blas_thread)
         blas = contextlib.nullcontext() if plan.options.scheduler else threadpool_limits(limits=1)
         with (
             blas,

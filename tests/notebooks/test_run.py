@@ -115,6 +115,8 @@ def test_manifest(shared_run):
     assert all(len(v["sha256"]) == 64 for v in m["inputs"].values())
     assert m["outputs"]["trusts/X01.html"]["status"] == "ok"
     assert m["parameters"]["trusts"] == TRUSTS and m["timings_seconds"]["total"] > 0
+    # the panel fits ran as tasks beside the trusts', one per measure, and were timed
+    assert m["timings_seconds"]["panel_restrictive_practice"] > 0
 
 
 def test_the_shared_manifest_has_no_paths_and_no_hashes_of_the_data(shared_run):

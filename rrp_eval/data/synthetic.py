@@ -231,11 +231,10 @@ class DemoProgramme:
     truth: dict
 
     def write(self, out_dir: str | Path) -> Path:
-        """Write ``wards.csv``, ``ward_month.csv``, ``events.csv`` and ``truth.json``."""
-        out = write_csv_tables(
-            out_dir,
-            {name: getattr(self, name) for name in ("wards", "ward_month", "events")},
-        )
+        """Write ``wards.csv``, ``ward_month.csv``, ``events.csv`` (when there are events: the
+        optional file with a header and no rows is refused) and ``truth.json``."""
+        names = ("wards", "ward_month", "events") if len(self.events) else ("wards", "ward_month")
+        out = write_csv_tables(out_dir, {name: getattr(self, name) for name in names})
         (out / "truth.json").write_text(
             json.dumps(self.truth, indent=2, sort_keys=True) + "\n", encoding="utf-8"
         )

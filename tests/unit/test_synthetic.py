@@ -71,3 +71,19 @@ def test_negative_binomial_variance_and_ar1_correlation():
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         simulate_series(**kwargs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n_trusts", [3, 16])
+def test_a_scaled_programme_of_any_size_is_valid_data(n_trusts, tmp_path):
+    """The scale benchmark's programmes load without errors, even one too small to carry an
+    event (an events.csv with a header and no rows is refused, so none is written)."""
+    from rrp_eval.data.synthetic import scaled_programme
+    from rrp_eval.data.validate import load_programme
+
+    folder = scaled_programme(n_trusts).write(tmp_path / "data")
+    programme = load_programme(folder)
+    assert len(programme.trusts) == n_trusts
+    assert programme.trusts[0] == "S01X01" and (n_trusts < 15 or "S02X01" in programme.trusts)
+    per_trust = programme.wards.groupby("trust_code")["ward_id"].nunique()
+    assert per_trust.between(12, 18).all()

@@ -65,6 +65,11 @@ def one(n_trusts: int, jobs: int, scheduler: str | None, keep: Path | None = Non
         "cpu_children_s": children.ru_utime + children.ru_stime,
         "peak_main_mib": self_.ru_maxrss / 1024,
         "peak_child_mib": children.ru_maxrss / 1024,
+        # kernels are the workers' grandchildren: the run records each one's peak
+        "peak_kernel_mib": max(
+            (o.get("peak_mib", {}).get("kernel", 0.0) for o in manifest["outputs"].values()),
+            default=0.0,
+        ),
         "validate_s": validate[0],
         "trust_notebooks_sum_s": sum(trust_nb),
         "trust_notebook_max_s": max(trust_nb, default=0.0),
@@ -103,7 +108,8 @@ def main() -> None:
             f"{r['trusts']:>4} trusts {r['wards']:>5} wards {r['ward_months']:>7} ward-months: "
             f"wall {r['wall_s']:7.1f} s, CPU main {r['cpu_main_s']:7.1f} s + workers "
             f"{r['cpu_children_s']:7.1f} s, peak main {r['peak_main_mib']:6.0f} MiB, largest "
-            f"child {r['peak_child_mib']:6.0f} MiB, exit {r['exit_code']}",
+            f"child {r['peak_child_mib']:6.0f} MiB, largest kernel {r['peak_kernel_mib']:6.0f} "
+            f"MiB, exit {r['exit_code']}",
             flush=True,
         )
         print(

@@ -102,7 +102,6 @@ class PanelResult:
     measure: str
     fits: PanelFits
     seconds: float
-    peak_mib: float
 
 
 def fit_panel_task(
@@ -111,13 +110,7 @@ def fit_panel_task(
     """One measure's panel fits in a worker (an error is raised in the run, as before)."""
     start = time.perf_counter()
     fits = fit_panel_measure(programme, params, measure, event_study)
-    return PanelResult(measure, fits, time.perf_counter() - start, _peak_mib())
-
-
-def _peak_mib() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return PanelResult(measure, fits, time.perf_counter() - start)
 
 
 def evaluate_only(task: Task, programme: ProgrammeData, params: ProgrammeParams) -> TaskResult:
@@ -406,7 +399,7 @@ def _start_worker(parent: int, warm: bool) -> None:
         start_template()
 
 
-def completed(futures: list[Any]) -> Iterator[TaskResult]:
+def completed(futures: list[Any]) -> Iterator[TaskResult | PanelResult]:
     if futures and type(futures[0]).__module__.startswith("distributed"):
         from distributed import as_completed as dask_completed
 

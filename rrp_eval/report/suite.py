@@ -111,7 +111,6 @@ class RunSummary:
     seconds: float = 0.0
     audit: AuditReport | None = None
     panel_seconds: dict[str, float] = field(default_factory=dict)  # each measure's panel fits
-    peak_mib: dict[str, float] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -361,8 +360,8 @@ class _Execution:
                     for r in reused
                     if r.task.stage == TRUST
                 ]
-                self._finished(trust_futures)
-                panel = self._panel(panel_futures)
+                self._finished(trust_futures + panel_futures)  # as each one ends
+                panel = PanelFits.combine([f.result().fits for f in panel_futures])
                 ok = plan.ok_trusts
                 prog = evaluate_programme(
                     analysed,
@@ -386,18 +385,12 @@ class _Execution:
         self.bar.close()
         return its, spc, pooled
 
-    def _panel(self, futures: list[Any]) -> PanelFits:
-        """The panel fits' results, in the order of their measures."""
-        for result in completed(futures):
-            self.summary.panel_seconds[result.measure] = result.seconds
-            self.summary.peak_mib["panel fits"] = max(
-                self.summary.peak_mib.get("panel fits", 0.0), result.peak_mib
-            )
-            _report_panel_line(self.bar, result)
-        return PanelFits.combine([f.result().fits for f in futures])
-
     def _finished(self, futures: list[Any]) -> None:
         for result in completed(futures):
+            if isinstance(result, PanelResult):
+                self.summary.panel_seconds[result.measure] = result.seconds
+                _report_panel_line(self.bar, result)
+                continue
             if result.task.stage == TRUST:
                 self.evaluations[result.task.name] = result.evaluation
                 result.evaluation = None  # kept once, here

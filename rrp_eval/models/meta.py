@@ -484,10 +484,12 @@ def ward_changes(
     b, f = windows["b"], windows["f"]
     both = b.merge(f, left_index=True, right_index=True, suffixes=("_b", "_f"))
     both = both[(both["n_b"] >= 6) & (both["n_f"] >= 6) & (both["k_b"] > 0)]
+    if both.empty:
+        return pd.DataFrame(columns=WARD_CHANGE_COLUMNS)
     # the baseline months' Pearson dispersion about the baseline rate (floored at 1)
     inside = h.between(*baseline)
     base = wm.loc[inside, keys].assign(y=y[inside], bd=bd[inside])
-    base = base.join(both[["k_b", "bd_b", "n_b"]], on=keys, how="inner")
+    base = base.merge(both[["k_b", "bd_b", "n_b"]].reset_index(), on=keys)
     mu = base["k_b"] / base["bd_b"] * base["bd"]
     base["pearson"] = (base["y"] - mu) ** 2 / mu
     phi = base.groupby(keys, sort=True)["pearson"].sum() / (both["n_b"] - 1)

@@ -231,3 +231,155 @@ def test_pooled_gee_equals_statsmodels_gee_on_the_dense_design(phase_in):
     vec = np.array([1.0, h])
     se = math.sqrt(vec @ want_v.to_numpy() @ vec)
     assert math.log(got["rr_h"]["ci_low"]) == pytest.approx(vec @ want_b - q * se, rel=1e-6)
+
+
+def _ward_changes_loop(wm, wards, measure, baseline=(-12, -1), follow_up=(6, 17)):
+    """The ward-by-ward definition (the loop the suite used before issue 20)."""
+    from rrp_eval.prepare import months_since
+
+    part = wards[wards["start_month"].notna()][["trust_code", "ward_id", "start_month"]]
+    d = wm.merge(part, on=["trust_code", "ward_id"])
+    d = d[d[measure].notna() & (d["occupied_bed_days"] > 0)]
+    d = d.assign(h=months_since(d["month"], d["start_month"]))
+    rows = []
+    for (trust, ward), g in d.groupby(["trust_code", "ward_id"], sort=True):
+        b, f = g[g.h.between(*baseline)], g[g.h.between(*follow_up)]
+        if len(b) < 6 or len(f) < 6 or b[measure].sum() == 0:
+            continue
+        kb, bb = b[measure].sum(), b["occupied_bed_days"].sum()
+        mu = kb / bb * b["occupied_bed_days"].to_numpy(float)
+        phi = float(np.sum((b[measure].to_numpy(float) - mu) ** 2 / mu) / (len(b) - 1))
+        rows.append(
+            (
+                trust,
+                ward,
+                f[measure].sum() / f["occupied_bed_days"].sum() / (kb / bb),
+                max(1.0, phi),
+            )
+        )
+    return rows
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_vectorised_ward_changes_equal_the_ward_by_ward_definition(seed):
+    from rrp_eval.models.meta import ward_changes
+
+    rng = np.random.default_rng(seed)
+    months = pd.date_range("2020-01-01", periods=int(rng.integers(14, 40)), freq="MS")
+    rows, wards = [], []
+    for t in range(int(rng.integers(1, 5))):
+        for w in range(int(rng.integers(1, 4))):
+            start = None if rng.random() < 0.2 else months[int(rng.integers(0, len(months)))]
+            wards.append((f"T{t}", f"W{w}", start))
+            for m in months:
+                if rng.random() < 0.1:
+                    continue
+                rows.append(
+                    (f"T{t}", f"W{w}", m, float(rng.integers(0, 600)), float(rng.poisson(2)))
+                )
+    wm = pd.DataFrame(rows, columns=["trust_code", "ward_id", "month", "occupied_bed_days", "y"])
+    wd = pd.DataFrame(wards, columns=["trust_code", "ward_id", "start_month"])
+    got = ward_changes(wm, wd, "y")
+    want = _ward_changes_loop(wm, wd, "y")
+    assert len(got) == len(want)
+    for row, (trust, ward, ratio, phi) in zip(got.itertuples(), want, strict=True):
+        assert (row.trust_code, row.ward_id) == (trust, ward)
+        assert row.ratio == pytest.approx(ratio, rel=1e-12)
+        assert row.dispersion == pytest.approx(phi, rel=1e-12)
+
+
+FUZZ_WARD_MONTH = """trust_code,ward_id,month,occupied_bed_days,physical_restraint
+T0,W0,2020-01,515,1
+T0,W0,2020-02,432,16
+T0,W0,2020-03,548,12
+T0,W0,2020-04,455,15
+T0,W0,2020-05,483,18
+T0,W0,2020-06,411,16
+T0,W0,2020-07,371,9
+T0,W0,2020-08,371,3
+T0,W0,2020-09,616,16
+T0,W0,2020-10,572,22
+T0,W0,2020-11,608,9
+T0,W0,2020-12,458,3
+T0,W0,2021-01,337,10
+T0,W0,2021-02,541,17
+T0,W0,2021-03,351,11
+T0,W0,2021-04,522,10
+T0,W0,2021-05,612,13
+T0,W0,2021-06,582,15
+T0,W0,2021-07,526,27
+T0,W0,2021-08,566,8
+T0,W0,2021-09,331,17
+T0,W0,2021-10,307,2
+T0,W0,2021-11,504,22
+T0,W0,2021-12,620,0
+T1,W0,2020-01,470,7
+T1,W0,2020-02,466,2
+T1,W0,2020-03,397,7
+T1,W0,2020-04,422,4
+T1,W0,2020-05,578,14
+T1,W0,2020-06,346,1
+T1,W0,2020-07,463,16
+T1,W0,2020-08,550,3
+T1,W0,2020-09,454,17
+T1,W0,2020-10,449,3
+T1,W0,2020-11,580,10
+T1,W0,2020-12,576,6
+T1,W0,2021-01,608,17
+T1,W0,2021-02,600,9
+T1,W0,2021-03,527,2
+T1,W0,2021-04,605,12
+T1,W0,2021-05,462,7
+T1,W0,2021-06,448,5
+T1,W0,2021-07,396,5
+T1,W0,2021-08,316,9
+T1,W0,2021-09,433,15
+T1,W0,2021-10,335,1
+T1,W0,2021-11,366,14
+T1,W0,2021-12,376,14
+T2,W0,2020-01,341,1
+T2,W0,2020-02,568,1
+T2,W0,2020-03,567,0
+T2,W0,2020-04,410,1
+T2,W0,2020-05,596,1
+T2,W0,2020-06,530,1
+T2,W0,2020-07,482,0
+T2,W0,2020-08,466,2
+T2,W0,2020-09,359,1
+T2,W0,2020-10,600,2
+T2,W0,2020-11,471,0
+T2,W0,2020-12,424,0
+T2,W0,2021-01,438,0
+T2,W0,2021-02,412,1
+T2,W0,2021-03,387,1
+T2,W0,2021-04,518,0
+T2,W0,2021-05,351,0
+T2,W0,2021-06,412,0
+T2,W0,2021-07,593,2
+T2,W0,2021-08,573,2
+T2,W0,2021-09,337,0
+T2,W0,2021-10,363,0
+T2,W0,2021-11,610,2
+T2,W0,2021-12,361,1
+"""
+
+
+def test_ward_changes_of_loaded_data_equal_the_ward_by_ward_definition(tmp_path):
+    """The fuzz run's programme (three one-ward trusts joining a month apart), loaded as a run
+    loads it (string dtypes). The first vectorised version joined on index levels that were
+    also columns and failed on the MHSDS provider data and on a fuzz example
+    (``test_run``'s MHSDS test and ``test_fuzz_run`` catch that case)."""
+    from rrp_eval.data.validate import load_programme
+    from rrp_eval.models.meta import ward_changes
+
+    (tmp_path / "wards.csv").write_text(
+        "trust_code,trust_name,ward_id,ward_type,start_month\nT0,Trust 0,W0,adult_acute,2021-01\n"
+        "T1,Trust 1,W0,adult_acute,2021-02\nT2,Trust 2,W0,adult_acute,2021-03\n"
+    )
+    (tmp_path / "ward_month.csv").write_text(FUZZ_WARD_MONTH)
+    prog = load_programme(tmp_path)
+    got = ward_changes(prog.ward_month, prog.wards, "physical_restraint")
+    want = _ward_changes_loop(prog.ward_month, prog.wards, "physical_restraint")
+    assert [(r.trust_code, r.ward_id) for r in got.itertuples()] == [w[:2] for w in want]
+    assert len(want) == 1
+    np.testing.assert_allclose(got["ratio"], [w[2] for w in want], rtol=1e-12)

@@ -155,8 +155,7 @@ class _PoissonFE:
 
     def cov_of(self, L: np.ndarray) -> np.ndarray:
         """The clustered covariance of ``L @ params`` (``L``: combinations x columns)."""
-        m = self.scores.T @ self.hessian.solve(np.atleast_2d(L).T)
-        return self.correction * (m.T @ m)
+        return fe.sandwich(self.hessian, self.scores, L, self.correction)
 
     def var(self, vec: np.ndarray) -> float:
         """The clustered variance of ``vec @ params``."""

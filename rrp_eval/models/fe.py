@@ -131,6 +131,15 @@ def fit_poisson(
     return PoissonFit(beta, mu, block_hessian(a_cols, ward, n_wards, mu), design, it)
 
 
+def sandwich(
+    hessian: BlockHessian, scores: np.ndarray, L: np.ndarray, correction: float = 1.0
+) -> np.ndarray:
+    """The cluster sandwich covariance of ``L @ beta``: ``correction`` x L H^-1 (sum over
+    clusters of s_c s_c') H^-1 L', from each cluster's score ``scores`` (columns x clusters)."""
+    m = scores.T @ hessian.solve(np.atleast_2d(L).T)
+    return correction * (m.T @ m)
+
+
 def cluster_scores(design: sparse.csr_matrix, resid: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """Each cluster's score sum_i x_i r_i: columns x clusters."""
     g = int(groups.max()) + 1

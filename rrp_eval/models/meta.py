@@ -773,11 +773,9 @@ def pooled_gee(
         scores = fe.cluster_scores(fit.design, y - fit.mu, groups)
         cov_type = "robust"
     params = pd.Series(fit.beta[: X.shape[1]], index=X.columns)
-    # the sandwich H^-1 (sum of score products) H^-1 on the columns of interest
-    unit = np.zeros((fit.design.shape[1], X.shape[1]))
-    unit[np.arange(X.shape[1]), np.arange(X.shape[1])] = 1.0
-    m = scores.T @ fit.hessian.solve(unit)
-    cov = pd.DataFrame(m.T @ m, index=X.columns, columns=X.columns)
+    # the sandwich on the columns of interest (the first ones of the design)
+    L = np.eye(X.shape[1], fit.design.shape[1])
+    cov = pd.DataFrame(fe.sandwich(fit.hessian, scores, L), index=X.columns, columns=X.columns)
     k = len(np.unique(groups))
     q = stats.t.ppf(0.975, k - 1)
     out: dict[str, dict] = {

@@ -6,27 +6,38 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
+from rrp_eval.digest import digest
 from rrp_eval.disclosure import DisclosureRule
+from rrp_eval.evaluate.planning import Detectability
 from rrp_eval.evaluate.programme import ProgrammeEvaluation
 from rrp_eval.evaluate.tables import SENSITIVITY_COLUMNS, SPC_COLUMNS, its_effects_table
 from rrp_eval.evaluate.trust import TrustEvaluation
 from rrp_eval.params import ProgrammeParams
 from rrp_eval.report.export import csv_text, write_workbook
 from rrp_eval.report.manifest import write_atomic
-from rrp_eval.report.plan import INTERNAL_STAMP
+from rrp_eval.report.plan import INTERNAL_STAMP, Task
 
 TABLE_FILES = (
     "its_effects.csv",
     "spc_signals.csv",
     "its_sensitivity.csv",
     "programme_effects.csv",
+    "aim_probabilities.csv",
+    "detectability.csv",
     "results.xlsx",
 )
 #: the typed copies of the tables (Parquet) kept beside the CSV files
-PARQUET_TABLES = ("its_effects", "spc_signals", "programme_effects")
+PARQUET_TABLES = (
+    "its_effects",
+    "spc_signals",
+    "programme_effects",
+    "aim_probabilities",
+    "detectability",
+)
 GLANCE = "programme_at_a_glance.png"
 #: every file the tables step writes, relative to the output folder
 OUTPUT_FILES = (
@@ -113,6 +124,8 @@ def write_tables(
         "Programme effects": ("programme_effects", "pooled and controlled effects"),
         "SPC signals": ("spc_signals", "Making Data Count signals"),
         "Sensitivity": ("its_sensitivity", "ITS sensitivity analyses"),
+        "Aim probabilities": ("aim_probabilities", "probability of meeting the aim"),
+        "Detectability": ("detectability", "power of each trust's evaluation for the aim"),
     }
     write_workbook(
         build / "tables" / "results.xlsx",
@@ -140,7 +153,69 @@ def read_tables(build: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The reused ``its_effects``, ``spc_signals`` and ``programme_effects`` for the index,
     from their typed copies."""
     folder = build / "tables" / "parquet"
-    return tuple(pd.read_parquet(folder / f"{name}.parquet") for name in PARQUET_TABLES)
+    names = ("its_effects", "spc_signals", "programme_effects")
+    return tuple(pd.read_parquet(folder / f"{name}.parquet") for name in names)
+
+
+def read_trust_tables(build: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The reused ``aim_probabilities`` and ``detectability`` tables."""
+    folder = build / "tables" / "parquet"
+    return tuple(
+        pd.read_parquet(folder / f"{name}.parquet")
+        for name in ("aim_probabilities", "detectability")
+    )
+
+
+DETECTABILITY_COLUMNS = [
+    "trust_code",
+    "measure",
+    "aim_rr",
+    "power",
+    "power_mc_se",
+    "n_sims",
+    "verdict",
+    "months_before",
+    "months_after",
+    "baseline_dispersion",
+    "baseline_lag1",
+    "message",
+]
+
+
+def detectability_table(found: dict[str, Detectability]) -> pd.DataFrame:
+    """One row per trust: the power of its evaluation to detect the aim."""
+    rows = [
+        {
+            "trust_code": d.code,
+            "measure": d.measure,
+            "aim_rr": d.aim,
+            "power": d.power,
+            "power_mc_se": d.mc_se,
+            "n_sims": d.n_sims,
+            "verdict": d.verdict,
+            "months_before": d.months_before,
+            "months_after": d.months_after,
+            "baseline_dispersion": d.dispersion,
+            "baseline_lag1": d.lag1,
+            "message": d.reason,
+        }
+        for _, d in sorted(found.items())
+    ]
+    return pd.DataFrame(rows, columns=DETECTABILITY_COLUMNS)
+
+
+def page_digest(base: str, aims: pd.DataFrame, found: pd.DataFrame, task: Task) -> str:
+    """A trust page's input digest with what it shows of the programme: its rows of the aims
+    table and of detectability, to the two decimals a page prints (another trust's new month
+    moves the aims' third decimal without changing the page)."""
+
+    def rows(frame: pd.DataFrame) -> list[Any]:
+        if frame is None or frame.empty:
+            return []
+        mine = frame[frame["trust_code"].isin([task.name, "programme"])]
+        return mine.round(2).astype(str).to_numpy().tolist()
+
+    return digest(base, rows(aims), rows(found))
 
 
 def write_glance(path: Path, prog: ProgrammeEvaluation, rule: DisclosureRule) -> None:

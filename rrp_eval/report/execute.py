@@ -23,6 +23,7 @@ from typing import Any
 from rrp_eval.data.validate import ProgrammeData
 from rrp_eval.disclosure import DisclosureRule, audit_tables
 from rrp_eval.evaluate.cache import CACHE_ENV
+from rrp_eval.evaluate.planning import Detectability, detectability
 from rrp_eval.evaluate.programme import PanelFits, fit_panel_measure
 from rrp_eval.evaluate.trust import TrustEvaluation, evaluate_trust
 from rrp_eval.params import ProgrammeParams
@@ -67,6 +68,8 @@ class TaskResult:
     #: a trust task's evaluation, made in the worker before its notebook (which reads it from
     #: the run's evaluation cache): the run's tables are built from it
     evaluation: TrustEvaluation | None = None
+    #: a trust's power to detect the aim, made beside its evaluation
+    detectability: Detectability | None = None
 
 
 def _evaluate(
@@ -114,10 +117,27 @@ def fit_panel_task(
 
 
 def evaluate_only(task: Task, programme: ProgrammeData, params: ProgrammeParams) -> TaskResult:
-    """A reused trust page whose tables must be rebuilt: its evaluation only."""
+    """A trust's evaluation and the power of its evaluation to detect the aim (both cached
+    under the run's evaluation cache, where its notebook finds them), before any trust's
+    notebook runs: the pages show the probability of meeting the aim, which needs every
+    trust's evaluation."""
     start = time.perf_counter()
     evaluation = _evaluate(programme, task.name, params)
-    return TaskResult(task, "ok", "", time.perf_counter() - start, True, evaluation=evaluation)
+    found = None
+    if evaluation is not None:
+        try:
+            found = detectability(programme, task.name, params)
+        except Exception:  # the page says it is not known; the evaluation stands
+            logger.exception("%s: the detectability simulation failed", task.name)
+    return TaskResult(
+        task,
+        "ok",
+        "",
+        time.perf_counter() - start,
+        True,
+        evaluation=evaluation,
+        detectability=found,
+    )
 
 
 def execute(

@@ -59,6 +59,33 @@ def _sort_value(head: pd.Series | None, name: str) -> str:
     return f"{float(head[name]):.6f}"
 
 
+def _aim_cells(aims: pd.DataFrame | None, measure: str) -> dict[str, dict[str, str]]:
+    """Each trust's (and the programme's) probability of the aim, as the index shows it."""
+    if aims is None or aims.empty:
+        return {}
+    rows = aims[aims["measure"] == measure]
+    return {
+        str(r.trust_code): {"aim": f"{r.p_rr_le_0_75:.2f}", "aim_sort": f"{r.p_rr_le_0_75:.6f}"}
+        for r in rows.itertuples(index=False)
+    }
+
+
+def _power_cells(found: pd.DataFrame | None) -> dict[str, dict[str, str]]:
+    """Each trust's power for the aim, with the Monte Carlo error, as the index shows it."""
+    if found is None or found.empty:
+        return {}
+    out = {}
+    for r in found.itertuples(index=False):
+        if pd.isna(r.power):
+            out[str(r.trust_code)] = {"power": "not known", "power_sort": ""}
+        else:
+            out[str(r.trust_code)] = {
+                "power": f"{r.power:.0%} (±{1.96 * r.power_mc_se:.0%})",
+                "power_sort": f"{r.power:.6f}",
+            }
+    return out
+
+
 def _primary_sentence(params: ProgrammeParams, pooled: pd.DataFrame | None) -> str:
     """The pre-specified answer in one sentence, from its ``programme_effects`` row."""
     from rrp_eval.evaluate.programme import PrimaryAnswer
@@ -85,6 +112,8 @@ def index_page(
     headline: str,
     pooled: pd.DataFrame | None = None,
     ward_month: pd.DataFrame | None = None,
+    aims: pd.DataFrame | None = None,
+    found: pd.DataFrame | None = None,
 ) -> str:
     """``index.html``: ``data_trusts`` has ``trust_code`` and ``trust_name``, one per trust;
     ``pooled`` (``programme_effects`` with its ``role``) gives the pre-specified answer the
@@ -97,6 +126,8 @@ def index_page(
     if ward_month is not None:
         funnel = findings.funnel_positions(ward_month, p.measure)
         recorded = findings.completeness(ward_month, list(its["measure"].unique()))
+    aim_of = _aim_cells(aims, p.measure)
+    power_of = _power_cells(found)
     trusts = []
     for code, name in data_trusts.itertuples(index=False):
         result = by_name.get(code)
@@ -130,6 +161,8 @@ def index_page(
                 "signals": _signals(spc[spc.trust_code == code], params),
                 "level_sort": _sort_value(head, "level_rr"),
                 "rr_h_sort": _sort_value(head, "rr_h"),
+                **aim_of.get(code, {"aim": "", "aim_sort": ""}),
+                **power_of.get(code, {"power": "", "power_sort": ""}),
                 "concerns": int(
                     spc.loc[spc.trust_code == code, "variation_icon"]
                     .fillna("")
@@ -171,6 +204,8 @@ def index_page(
             "measure_label": params.measure(headline).label,
             "horizon": params.horizon_months,
             "primary": _primary_sentence(params, pooled),
+            "aim_label": str(params.measure(p.measure).label).lower(),
+            "programme_aim": aim_of.get("programme", {}).get("aim", ""),
             "primary_column": params.primary.effect if headline == params.primary.measure else "",
             "primary_label": str(params.measure(p.measure).label).lower(),
             "descriptive": descriptive,

@@ -25,12 +25,17 @@ from typing import Any
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from rrp_eval.evaluate.aims import aims_table, publish
+from rrp_eval.evaluate.planning import Detectability
 from rrp_eval.evaluate.programme import PanelFits, evaluate_programme
 from rrp_eval.evaluate.trust import TrustEvaluation, headline_measure
 from rrp_eval.models.controlled import CS_SEED
 from rrp_eval.report.assemble import (
     OUTPUT_FILES,
+    detectability_table,
+    page_digest,
     read_tables,
+    read_trust_tables,
     run_tables,
     write_glance,
     write_parquet,
@@ -42,7 +47,6 @@ from rrp_eval.report.execute import (
     PanelResult,
     TaskResult,
     completed,
-    evaluate_and_execute,
     evaluate_only,
     evaluation_cache,
     execute,
@@ -221,9 +225,10 @@ def _run_locked(plan: RunPlan, t0: float) -> RunSummary:
         tables_reused = reusable(
             previous, "tables", plan.tables_digest, [out_dir / f for f in OUTPUT_FILES]
         )
-        workers = max(1, min(plan.options.jobs or os.cpu_count() or 1, max(len(to_run), 1)))
+        tasks = len(to_run) + sum(t.stage == TRUST for t in plan.tasks)
+        workers = max(1, min(plan.options.jobs or os.cpu_count() or 1, max(tasks, 1)))
         run = _Execution(plan, build, summary, workers)
-        its, spc, pooled = run.all(to_run, reused, tables_reused)
+        its, spc, pooled = run.all(to_run, reused, tables_reused, previous)
         full = [r for r in summary.results if r.unwritable]
         if full:  # never swap in a half-written run
             raise OutputUnwritable(
@@ -233,7 +238,9 @@ def _run_locked(plan: RunPlan, t0: float) -> RunSummary:
         _report_kernels(summary.results, plan.options.kernels)
         summary.results += reused
         summary.results.sort(key=lambda r: (r.task.stage, r.task.name))
-        write_atomic(build / "index.html", _index(plan, its, spc, pooled, summary))
+        write_atomic(
+            build / "index.html", _index(plan, its, spc, pooled, summary, run.aims, run.found)
+        )
         write_atomic(build / "methods.html", render_methods(plan.params, plan.rule.internal))
         summary.seconds = time.perf_counter() - t0
         pending = _write_manifests(plan, build, summary, run_id, workers, tables_reused, run)
@@ -278,10 +285,13 @@ def _audit(plan: RunPlan, build: Path, summary: RunSummary) -> None:
 def _reuse(
     plan: RunPlan, previous: dict[str, Any], build: Path
 ) -> tuple[list[TaskResult], list[Task]]:
-    """Copy into the build the pages that have not changed since the last run; the rest run."""
+    """Copy into the build the pages that have not changed since the last run; the rest run.
+    Trust pages are decided later (:meth:`_Execution.all`): they show the programme's aims."""
     reused: list[TaskResult] = []
     to_run: list[Task] = []
     for task in plan.tasks:
+        if task.stage == TRUST:
+            continue
         files = [plan.out_dir / p for p in task.files]
         if reusable(previous, task.html, plan.digests[task.html], files):
             copy_into([(plan.out_dir / p, build / p) for p in task.files])
@@ -304,28 +314,39 @@ class _Execution:
     def __init__(self, plan: RunPlan, build: Path, summary: RunSummary, workers: int):
         self.plan, self.build, self.summary, self.workers = plan, build, summary, workers
         self.evaluations: dict[str, TrustEvaluation | None] = {}
+        self.detectability: dict[str, Detectability] = {}
+        self.aims = self.found = pd.DataFrame()
         self.tables_seconds = 0.0
         self.bar: Any = None
 
     def all(
-        self, to_run: list[Task], reused: list[TaskResult], tables_reused: bool
+        self,
+        to_run: list[Task],
+        reused: list[TaskResult],
+        tables_reused: bool,
+        previous: dict[str, Any],
     ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         """Run every task and build (or reuse) the tables; ``its_effects``, ``spc_signals`` and
-        ``programme_effects`` for the index."""
+        ``programme_effects`` for the index. Trust pages are decided here (appended to
+        ``reused`` or run): they show the programme's aims table, known only once every trust
+        is evaluated."""
         plan, build = self.plan, self.build
-        if to_run:  # imported once here, so that the forked workers share them
-            import nbconvert  # noqa: F401
-            import papermill  # noqa: F401
+        import nbconvert  # noqa: F401  (imported once here, so that the forked workers share it)
+        import papermill  # noqa: F401
+
         # the programme-level panel fits: one task per measure, beside the trusts'
         measures = plan.params.analysed_measures(plan.analysed.measures)
         panel_measures = [] if tables_reused else list(measures)
-        self.bar = _progress_bar(len(to_run) + len(panel_measures), plan.options.progress)
-        # the trust tasks first: each worker evaluates its trust (the tables are built from
-        # the evaluations) and then runs the notebook, which reads the evaluation from the
-        # run's cache; the programme-level page last, as it shows the programme's evaluation
-        trust_tasks = [t for t in to_run if t.stage == TRUST]
+        trust_tasks = [t for t in plan.tasks if t.stage == TRUST]
+        self.bar = _progress_bar(
+            len(to_run) + len(trust_tasks) + len(panel_measures), plan.options.progress
+        )
+        # first every trust's evaluation (and the power of its evaluation), in the workers, beside
+        # the panel fits; then the aims table from all of them; then the trusts' notebooks,
+        # which read their evaluation and the aims table from the run's cache; the
+        # programme-level page last, as it shows the programme's evaluation
         last = [t for t in to_run if t.stage in (PROGRAMME, CONTEXT)]
-        others = [t for t in to_run if t not in trust_tasks and t not in last]
+        others = [t for t in to_run if t not in last]
         run = (plan.notebooks, build, plan.page, plan.rule, plan.options.timeout)
         run += (plan.options.kernels,)
         analysed, params = plan.analysed, plan.params
@@ -341,48 +362,60 @@ class _Execution:
             panel_futures = [
                 submit(fit_panel_task, analysed, params, m, True) for m in panel_measures
             ]
-            trust_futures = [
-                submit(evaluate_and_execute, t, analysed.only_trust(t.name), params, *run)
-                for t in trust_tasks
-            ]
             futures = [submit(execute, t, *run) for t in others]
             t_tables = time.perf_counter()
             if tables_reused:
-                files = [(plan.out_dir / f, build / f) for f in OUTPUT_FILES]
-                copy_into(files)
-                self._finished(trust_futures)
-                futures += [submit(execute, t, *run) for t in last]
+                copy_into([(plan.out_dir / f, build / f) for f in OUTPUT_FILES])
                 its, spc, pooled = read_tables(build)
+                aims, found = read_trust_tables(build)
             else:
-                # the evaluations of reused trust pages are made again (their pages are not)
-                trust_futures += [
-                    submit(evaluate_only, r.task, analysed.only_trust(r.task.name), params)
-                    for r in reused
-                    if r.task.stage == TRUST
-                ]
-                self._finished(trust_futures + panel_futures)  # as each one ends
+                self._finished(
+                    [
+                        submit(evaluate_only, t, analysed.only_trust(t.name), params)
+                        for t in trust_tasks
+                    ]
+                    + panel_futures
+                )
+                ok = [t for t in plan.ok_trusts if self.evaluations.get(t) is not None]
+                aims = aims_table({t: self.evaluations[t] for t in ok}, params)
+                found = detectability_table(self.detectability)
+            publish(aims)
+            trust_futures = []
+            for task in trust_tasks:
+                plan.digests[task.html] = page_digest(plan.digests[task.html], aims, found, task)
+                files = [plan.out_dir / p for p in task.files]
+                if reusable(previous, task.html, plan.digests[task.html], files):
+                    copy_into([(plan.out_dir / p, build / p) for p in task.files])
+                    reused.append(TaskResult(task, "ok", "", 0.0, reused=True))
+                    self.bar.update(1)
+                else:
+                    trust_futures.append(submit(execute, task, *run))
+            if not tables_reused:
                 panel = PanelFits.combine([f.result().fits for f in panel_futures])
-                ok = plan.ok_trusts
                 prog = evaluate_programme(
                     analysed,
                     params,
-                    trusts={t: e for t in ok if (e := self.evaluations.get(t)) is not None},
+                    trusts={t: self.evaluations[t] for t in ok},
                     panel=panel,
                 )
                 measures = params.analysed_measures(plan.inputs.programme.measures)
                 tables = run_tables(
-                    prog, self.evaluations, ok, plan.failed_trusts, measures, plan.rule
+                    prog, self.evaluations, plan.ok_trusts, plan.failed_trusts, measures, plan.rule
                 )
+                tables["aim_probabilities"], tables["detectability"] = aims, found
                 write_parquet(build / "tables" / "parquet", tables)
                 futures += [submit(execute, t, *run) for t in last]
-                # while the programme notebook runs
+                # while the notebooks run
                 write_tables(build, params, tables, plan.internal)
                 write_glance(build / "programme_at_a_glance.png", prog, plan.rule)
                 its, spc = tables["its_effects"], tables["spc_signals"]
                 pooled = tables["programme_effects"]
+            else:
+                futures += [submit(execute, t, *run) for t in last]
             self.tables_seconds = time.perf_counter() - t_tables
-            self._finished(futures)
+            self._finished(trust_futures + futures)
         self.bar.close()
+        self.aims, self.found = aims, found
         return its, spc, pooled
 
     def _finished(self, futures: list[Any]) -> None:
@@ -391,9 +424,11 @@ class _Execution:
                 self.summary.panel_seconds[result.measure] = result.seconds
                 _report_panel_line(self.bar, result)
                 continue
-            if result.task.stage == TRUST:
+            if result.task.stage == TRUST and result.reused:
                 self.evaluations[result.task.name] = result.evaluation
-                result.evaluation = None  # kept once, here
+                if result.detectability is not None:
+                    self.detectability[result.task.name] = result.detectability
+                result.evaluation = result.detectability = None  # kept once, here
             if not (result.reused and result.task.stage == TRUST):
                 self.summary.results.append(result)
                 _report_line(self.bar, result)
@@ -405,6 +440,8 @@ def _index(
     spc: pd.DataFrame,
     pooled: pd.DataFrame,
     summary: RunSummary,
+    aims: pd.DataFrame | None = None,
+    found: pd.DataFrame | None = None,
 ) -> str:
     """``index.html``: the selected trusts, and any failed trust that wards.csv does not list."""
     wards = plan.inputs.programme.wards
@@ -425,6 +462,8 @@ def _index(
         headline_measure(plan.params, plan.inputs.programme.measures),
         pooled,
         plan.inputs.programme.without_trusts(summary.failed_trusts).ward_month,
+        aims,
+        found,
     )
 
 

@@ -101,6 +101,8 @@ def key_findings(
         precision = findings.precision_text(v)
         if precision:
             items.append(("Could the data show the aim?", precision))
+        if programme is not None:
+            items += _aim_items(trust, programme)
     its_rows = pd.DataFrame([trust.its[m].row() for m in trust.measures])
     spc_rows = pd.DataFrame([trust.spc[m].row(rule) for m in trust.measures])
     wm = (
@@ -131,6 +133,38 @@ def key_findings(
         "The detail behind each finding follows below; technical terms are explained in the "
         "glossary at the end of the page."
     )
+
+
+def _aim_items(trust: TrustEvaluation, programme: ProgrammeData) -> list[tuple[str, str]]:
+    """How likely it is that the trust met the aim (the hierarchical model over every trust's
+    estimate) and how likely an evaluation with its data was to show the aim (power)."""
+    from rrp_eval.evaluate.aims import PROGRAMME_ROW, programme_aims, trust_aims
+    from rrp_eval.evaluate.planning import detectability
+
+    measure, h = trust.params.primary.measure, trust.params.horizon_months
+    items = []
+    table = programme_aims(programme, trust.params)
+    mine, prog = trust_aims(table, trust.code, measure), trust_aims(table, PROGRAMME_ROW, measure)
+    if mine is not None and prog is not None:
+        items.append(
+            (
+                "Probability of meeting the aim",
+                f"{mine['p_rr_le_0_75']:.2f} that the true rate {h} months after joining is at "
+                f"least 25% lower than expected without the programme (the aim), "
+                f"{mine['p_rr_le_0_67']:.2f} that it is at least a third lower, and "
+                f"{mine['p_rr_lt_1']:.2f} that it is lower at all. These read the trust's "
+                f"estimate together with the spread of all {int(mine['n_trusts'])} trusts' "
+                "estimates (a hierarchical model), which pulls an estimate from little data "
+                f"towards the programme's average: the trust's adjusted rate ratio is "
+                f"{mine['shrunken']:.2f} ({mine['shrunken_low']:.2f} to "
+                f"{mine['shrunken_high']:.2f}). For the programme's average the probability of "
+                f"the aim is {prog['p_rr_le_0_75']:.2f}; a trust's probability is only as "
+                "sure as the programme's (validation/aim_calibration.md).",
+            )
+        )
+    d = detectability(programme, trust.code, trust.params, measure)
+    items.append(("Power for the aim", d.sentence()))
+    return items
 
 
 #: a verdict in the words a board reads

@@ -1,0 +1,465 @@
+"""Planning and detectability: could a trust's data show the programme's aim?
+
+Power here is found by simulation with the evaluation's own model (docs/methods.md §6): each
+simulated series has the trust's design (its wards, their starts, months and occupied bed days),
+rates equal to the trust's baseline rates (each unit's mean before its start, no trend), and
+noise with the over-dispersion and autocorrelation its baseline shows; a fall of ``1 - rr`` from
+the start month on is applied, and the series is fitted by
+:func:`~rrp_eval.evaluate.trust.fit_trust_its` with the trust's parameters, exactly as its
+evaluation is. A simulated evaluation *detects* the fall when it is estimable (enough events,
+:func:`~rrp_eval.evaluate.trust.information_problem`) and its 95% interval for ``rr_h`` lies below 1
+(the report's "improved"). Power is the share detected, with its binomial Monte Carlo error.
+
+This is prospective (design) power: the effect is the aim, never the trust's observed estimate,
+which would make power a restatement of the p-value (Hoenig and Heisey 2001).
+
+The noise: a latent Gaussian AR(1) process on each unit's log rate, with stationary variance
+σ² and monthly decay d, under Poisson counts (a Poisson-lognormal process, ARMA(1,1) on the
+count scale, the generator of validation/its_null_study.py). σ² and d are solved so that the
+counts have the baseline's Pearson dispersion φ and lag-1 autocorrelation ρ:
+Var(y) = m + m²(e^σ² − 1) = φm and Cov(y_t, y_t+1) = m²(e^{σ²d} − 1), so
+σ² = log(1 + (φ − 1)/m) and d = log(1 + ρφ/m)/σ² (m the mean monthly count of a unit).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from rrp_eval.data.validate import ProgrammeData
+from rrp_eval.evaluate.cache import cached
+from rrp_eval.params import EffectiveTrustParams, ProgrammeParams
+from rrp_eval.prepare import TrustDesign, trust_design, trust_series, ward_series
+
+#: the aims whose power is reported: a fall of a quarter and of a third
+AIMS = (0.75, 0.67)
+#: power a plan asks for (the usual 80%)
+TARGET_POWER = 0.8
+#: the rate ratios a plan's power curve is simulated at (common random numbers across them)
+RR_GRID = (0.9, 0.8, 0.75, 0.67, 0.55, 0.4)
+FOLLOW_UP = (6, 12, 18, 24, 36)
+#: simulations per cell: for a run's pages (one cell: the aim) and for a plan
+PAGE_SIMS = 100
+PLAN_SIMS = 200
+MAX_DECAY = 0.95
+
+
+@dataclass(frozen=True)
+class Noise:
+    """The baseline's noise as the simulation reproduces it: Pearson dispersion ``dispersion``
+    and lag-1 autocorrelation ``lag1`` of the counts' residuals (what the diagnostics show),
+    and the latent AR(1) log-rate process that gives them (``sigma2``, ``decay``)."""
+
+    dispersion: float
+    lag1: float
+    sigma2: float
+    decay: float
+    mean_count: float
+
+
+@dataclass(frozen=True)
+class PlanFrame:
+    """A trust's series in the shape its ITS is fitted on (``series``: the summed series or
+    the stacked ward series), the design, and the baseline rate of each unit per bed day."""
+
+    code: str
+    measure: str
+    design: TrustDesign
+    series: pd.DataFrame
+    unit: np.ndarray  # per row of series
+    start: np.ndarray  # per row: the unit's start month (datetime64)
+    rates: dict[str, float]
+    noise: Noise
+    baseline_months: int
+
+    @property
+    def post(self) -> np.ndarray:
+        return self.series["month"].to_numpy() >= self.start
+
+
+def _units(series: pd.DataFrame, design: TrustDesign) -> tuple[np.ndarray, np.ndarray]:
+    if design.kind == "summed":
+        n = len(series)
+        return np.full(n, "all", dtype=object), np.full(n, np.datetime64(design.starts[0], "ns"))
+    return series["ward_id"].astype(str).to_numpy(), series["start_month"].to_numpy(
+        dtype="datetime64[ns]"
+    )
+
+
+def estimate_noise(series: pd.DataFrame, unit: np.ndarray, pre: np.ndarray) -> Noise:
+    """Dispersion and lag-1 autocorrelation of the baseline (``pre`` rows): Pearson residuals
+    of a Poisson model with a rate per unit and a common linear trend (the evaluation's
+    counterfactual), and the latent process that reproduces them."""
+    import statsmodels.api as sm
+
+    f = series.loc[pre, ["month", "count", "occupied_bed_days"]].copy()
+    f["unit"] = unit[pre]
+    f = f[f["occupied_bed_days"] > 0]
+    if len(f) < 4 or f["count"].sum() == 0:
+        return Noise(1.0, 0.0, 0.0, 0.0, float(f["count"].mean()) if len(f) else 0.0)
+    t = (f["month"].dt.year * 12 + f["month"].dt.month).to_numpy(float)
+    X = pd.get_dummies(f["unit"], dtype=float)
+    X["t"] = (t - t.mean()) / 12
+    y = f["count"].to_numpy(float)
+    fit = sm.GLM(
+        y, X.to_numpy(), family=sm.families.Poisson(), offset=np.log(f["occupied_bed_days"])
+    )
+    res = fit.fit()
+    mu = res.fittedvalues
+    r = (y - mu) / np.sqrt(mu)
+    df = max(len(y) - X.shape[1], 1)
+    phi = max(1.0, float(r @ r / df))
+    # lag-1 autocorrelation within units, consecutive months only
+    f = f.assign(r=r, t=t).sort_values(["unit", "t"])
+    same = (f["unit"].to_numpy()[1:] == f["unit"].to_numpy()[:-1]) & (np.diff(f["t"]) == 1)
+    a, b = f["r"].to_numpy()[:-1][same], f["r"].to_numpy()[1:][same]
+    rho = float(np.sum(a * b) / np.sum(f["r"] ** 2) * len(f) / max(len(a), 1)) if len(a) else 0.0
+    rho = float(np.clip(rho, 0.0, 0.9))
+    m = float(mu.mean())
+    sigma2 = math.log1p((phi - 1) / m) if m > 0 else 0.0
+    decay = 0.0
+    if sigma2 > 1e-9 and rho > 0:
+        decay = min(MAX_DECAY, math.log1p(rho * phi / m) / sigma2)
+    return Noise(phi, rho, sigma2, decay, m)
+
+
+def plan_frame(
+    data: ProgrammeData,
+    code: str,
+    measure: str,
+    params: ProgrammeParams,
+    follow_up: int | None = None,
+) -> PlanFrame:
+    """The trust's series as its evaluation fits it, or projected: with ``follow_up``, each
+    unit's series runs to ``follow_up`` months after its start (months beyond the data get the
+    mean bed days of the unit's latest 12 months; months beyond the follow-up are cut). A trust
+    that has not started is planned as if all its wards joined the month after its data end."""
+    design = trust_design(data, code)
+    if design.kind == "none":
+        series = trust_series(data, code, measure, participating_only=False)
+        if series.empty:
+            raise ValueError(f"{code}: no months with {measure} recorded")
+        start = series["month"].max() + pd.offsets.MonthBegin(1)
+        design = TrustDesign("summed", (start,), design.comparison, ())
+        if follow_up is None:
+            follow_up = params.for_trust(code).horizon_months
+    elif design.kind == "summed":
+        series = trust_series(data, code, measure)
+    else:
+        series = ward_series(data, code, measure)
+    series = series.reset_index(drop=True)
+    unit, start = _units(series, design)
+    if follow_up is not None:
+        series, unit, start = _project(series, unit, start, design, follow_up)
+    pre = series["month"].to_numpy() < start
+    rates = {}
+    for u in pd.unique(unit):
+        rows = pre & (unit == u)
+        bd = float(series.loc[rows, "occupied_bed_days"].sum())
+        rates[u] = float(series.loc[rows, "count"].sum()) / bd if bd > 0 else 0.0
+    months = int(pd.Series(series["month"][pre]).nunique())
+    return PlanFrame(
+        code, measure, design, series, unit, start, rates, estimate_noise(series, unit, pre), months
+    )
+
+
+def _project(
+    series: pd.DataFrame, unit: np.ndarray, start: np.ndarray, design: TrustDesign, follow_up: int
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    parts = []
+    for u in pd.unique(unit):
+        rows = series[unit == u]
+        s = pd.Timestamp(start[unit == u][0])
+        end = s + pd.DateOffset(months=follow_up - 1)
+        keep = rows[rows["month"] <= end]
+        last = keep["month"].max()
+        extra = pd.date_range(last + pd.offsets.MonthBegin(1), end, freq="MS")
+        if len(extra):
+            template = rows.iloc[[-1] * len(extra)].copy()
+            template["month"] = extra
+            template["occupied_bed_days"] = float(rows["occupied_bed_days"].tail(12).mean())
+            keep = pd.concat([keep, template], ignore_index=True)
+        parts.append(keep)
+    projected = pd.concat(parts, ignore_index=True)
+    u2, s2 = _units(projected, design)
+    return projected, u2, s2
+
+
+def simulate_counts(frame: PlanFrame, rr: float, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` simulated count vectors (n × rows) for a fall to ``rr`` from each unit's start."""
+    s = frame.series
+    base = np.array([frame.rates[u] for u in frame.unit]) * s["occupied_bed_days"].to_numpy(float)
+    mean = base * np.where(frame.post, rr, 1.0)
+    noise = frame.noise
+    latent = np.zeros((n, len(s)))
+    if noise.sigma2 > 0:
+        months = (s["month"].dt.year * 12 + s["month"].dt.month).to_numpy()
+        for u in pd.unique(frame.unit):
+            idx = np.flatnonzero(frame.unit == u)
+            idx = idx[np.argsort(months[idx])]
+            steps = np.diff(months[idx], prepend=months[idx][0])
+            e = rng.normal(0.0, math.sqrt(noise.sigma2), size=n)
+            latent[:, idx[0]] = e
+            for j in range(1, len(idx)):
+                a = noise.decay ** steps[j]
+                e = a * e + rng.normal(0.0, math.sqrt(noise.sigma2 * (1 - a * a)), size=n)
+                latent[:, idx[j]] = e
+        latent -= noise.sigma2 / 2
+    return rng.poisson(mean[None, :] * np.exp(latent)).astype(float)
+
+
+def _detects(
+    frame: PlanFrame, counts: np.ndarray, own: EffectiveTrustParams
+) -> tuple[bool, float, float]:
+    """Whether the evaluation of one simulated series finds a fall (95% interval of rr_h below
+    1), with its estimate and standard error on the log scale (NaN when not estimable)."""
+    from rrp_eval.evaluate.trust import fit_trust_its
+    from rrp_eval.prepare import rate_per_1000
+
+    series = frame.series.copy()
+    series["count"] = counts
+    if "rate_per_1000_obd" in series:
+        series["rate_per_1000_obd"] = rate_per_1000(counts, series["occupied_bed_days"])
+    m = fit_trust_its(None, frame.code, frame.measure, own, series=series, design=frame.design)  # type: ignore[arg-type]
+    if m.result is None:
+        return False, math.nan, math.nan
+    r = m.result.rr_h
+    se = (math.log(r.ci_high) - math.log(r.ci_low)) / (2 * 1.959964)
+    return bool(r.ci_high < 1), math.log(r.estimate), se
+
+
+@dataclass(frozen=True)
+class PowerCell:
+    rr: float
+    follow_up: int | None
+    n_sims: int
+    detected: int
+    estimates: np.ndarray = field(repr=False)
+    ses: np.ndarray = field(repr=False)
+
+    @property
+    def power(self) -> float:
+        return self.detected / self.n_sims
+
+    @property
+    def mc_se(self) -> float:
+        p = self.power
+        return math.sqrt(max(p * (1 - p), 1e-12) / self.n_sims)
+
+
+def power_cell(
+    frame: PlanFrame, own: EffectiveTrustParams, rr: float, n: int, seed: int
+) -> PowerCell:
+    """Power of the evaluation of ``frame`` to detect a fall to ``rr`` (``n`` simulations)."""
+    rng = np.random.default_rng(seed)
+    sims = simulate_counts(frame, rr, n, rng)
+    out = [_detects(frame, y, own) for y in sims]
+    return PowerCell(
+        rr,
+        None,
+        n,
+        sum(d for d, _, _ in out),
+        np.array([e for _, e, _ in out]),
+        np.array([s for _, _, s in out]),
+    )
+
+
+def _seed(*parts: object) -> int:
+    from rrp_eval.digest import digest
+
+    return int(digest("plan", *[str(p) for p in parts])[:8], 16)
+
+
+@dataclass(frozen=True)
+class Detectability:
+    """Whether a trust's data could show the programme's aim: the power of its evaluation,
+    with its design as it is, to detect a fall of ``1 - aim`` in ``measure`` (``power``, with
+    Monte Carlo error ``mc_se`` from ``n_sims`` simulations). NaN power when no simulation
+    could be made (``reason``)."""
+
+    code: str
+    measure: str
+    aim: float
+    power: float
+    mc_se: float
+    n_sims: int
+    months_before: int
+    months_after: int
+    dispersion: float
+    lag1: float
+    reason: str = ""
+
+    @property
+    def verdict(self) -> str:
+        """``likely`` (power ≥ 80%), ``possible`` (50-80%), ``unlikely`` (< 50%), ``unknown``."""
+        if not np.isfinite(self.power):
+            return "unknown"
+        return "likely" if self.power >= 0.8 else "possible" if self.power >= 0.5 else "unlikely"
+
+    def sentence(self) -> str:
+        fall = f"{1 - self.aim:.0%} fall"
+        if not np.isfinite(self.power):
+            return f"Whether these data could show a {fall} is not known: {self.reason}."
+        words = {
+            "likely": "could show",
+            "possible": "might show",
+            "unlikely": "are unlikely to show",
+        }[self.verdict]
+        return (
+            f"These data {words} a real {fall}: an evaluation with this trust's wards, "
+            f"{self.months_before} months before and {self.months_after} after the start, and "
+            f"its baseline's variation finds such a fall {self.power:.0%} of the time "
+            f"(simulated, ±{1.96 * self.mc_se:.0%}); 80% is the usual standard."
+        )
+
+
+def detectability(
+    data: ProgrammeData,
+    code: str,
+    params: ProgrammeParams | None = None,
+    measure: str | None = None,
+    aim: float = AIMS[0],
+    n_sims: int = PAGE_SIMS,
+) -> Detectability:
+    """The power of the trust's evaluation, on its data as they are (its months before and
+    after the start and its bed days), to detect a fall to ``aim`` in ``measure`` (default the
+    headline measure), by ``n_sims`` simulations from its baseline. Cached in a run."""
+    from rrp_eval.evaluate.trust import headline_measure
+
+    params = params or data.params or ProgrammeParams()
+    measure = measure or headline_measure(params, data.measures)
+    own_data = data.only_trust(code)
+    return cached(
+        "detectability",
+        (code, own_data.digest(), params.digest(code), measure, aim, n_sims),
+        lambda: _detectability(own_data, code, params, measure, aim, n_sims),
+    )
+
+
+def _detectability(
+    data: ProgrammeData, code: str, params: ProgrammeParams, measure: str, aim: float, n: int
+) -> Detectability:
+    design = trust_design(data, code)
+    if design.kind == "none":
+        return _unknown(code, measure, aim, "the trust has no participating ward (no start month)")
+    try:
+        frame = plan_frame(data, code, measure, params)
+    except ValueError as exc:
+        return _unknown(code, measure, aim, str(exc))
+    if sum(frame.rates.values()) == 0:
+        return _unknown(code, measure, aim, "no events before the start")
+    cell = power_cell(frame, params.for_trust(code), aim, n, _seed(code, measure, aim))
+    post = int(pd.Series(frame.series["month"][frame.post]).nunique())
+    return Detectability(
+        code,
+        measure,
+        aim,
+        cell.power,
+        cell.mc_se,
+        n,
+        frame.baseline_months,
+        post,
+        frame.noise.dispersion,
+        frame.noise.lag1,
+    )
+
+
+def _unknown(code: str, measure: str, aim: float, reason: str) -> Detectability:
+    return Detectability(
+        code, measure, aim, math.nan, math.nan, 0, 0, 0, math.nan, math.nan, reason
+    )
+
+
+# ----------------------------------------------------------------------------- plans
+
+
+@dataclass(frozen=True)
+class TrustPlan:
+    """A trust's plan: ``power`` (one row per follow-up and rate ratio: power and Monte Carlo
+    error), the minimum detectable rate ratio at 80% power per follow-up (``mde``), and the
+    follow-up months needed to detect each aim with 80% power (``months_needed``; None when
+    none of the follow-ups simulated reaches it)."""
+
+    code: str
+    measure: str
+    noise: Noise
+    baseline_months: int
+    power: pd.DataFrame
+    mde: dict[int, float]
+    months_needed: dict[float, int | None]
+    cells: tuple[PowerCell, ...] = field(repr=False, default=())
+
+    def table(self) -> pd.DataFrame:
+        """One row per follow-up: the power for each aim and the minimum detectable ratio."""
+        wide = self.power.pivot_table(index="follow_up", columns="rr", values="power")
+        out = pd.DataFrame(index=wide.index)
+        for aim in AIMS:
+            if aim in wide:
+                out[f"power_rr_{aim:.2f}".replace(".", "_")] = wide[aim]
+        out["mde_rr"] = pd.Series(self.mde)
+        out.insert(0, "trust_code", self.code)
+        out.insert(1, "measure", self.measure)
+        return out.reset_index()
+
+
+def minimum_detectable(power: pd.Series, target: float = TARGET_POWER) -> float:
+    """The rate ratio nearest 1 at which ``power`` (indexed by rate ratio) reaches ``target``,
+    interpolated linearly in log rate ratio between the simulated ratios; NaN when no simulated
+    ratio reaches it (the fall needed is larger than the largest simulated)."""
+    p = power.sort_index(ascending=False)  # from ratios near 1 to large falls
+    rr, pw = np.log(p.index.to_numpy(float)), p.to_numpy(float)
+    pw = np.maximum.accumulate(pw)  # power rises with the fall (Monte Carlo noise aside)
+    above = np.flatnonzero(pw >= target)
+    if not len(above):
+        return math.nan
+    i = above[0]
+    if i == 0:
+        return float(math.exp(rr[0]))
+    w = (target - pw[i - 1]) / (pw[i] - pw[i - 1])
+    return float(math.exp(rr[i - 1] + w * (rr[i] - rr[i - 1])))
+
+
+def plan_trust(
+    data: ProgrammeData,
+    code: str,
+    params: ProgrammeParams | None = None,
+    measure: str | None = None,
+    follow_up: Sequence[int] = FOLLOW_UP,
+    rr_grid: Sequence[float] = RR_GRID,
+    n_sims: int = PLAN_SIMS,
+) -> TrustPlan:
+    """Power of the trust's evaluation by follow-up months (from its baseline: the months
+    before its start, or all its months if it has not started) and true rate ratio, with the
+    model and parameters its evaluation will use. Common random numbers across rate ratios at
+    each follow-up, so the power curve is smooth enough to interpolate."""
+    from rrp_eval.evaluate.trust import headline_measure
+
+    params = params or data.params or ProgrammeParams()
+    measure = measure or headline_measure(params, data.measures)
+    own_data = data.only_trust(code)
+    own = params.for_trust(code)
+    grid = sorted({*rr_grid, *AIMS}, reverse=True)
+    rows, cells, mde = [], [], {}
+    noise, months = None, 0
+    for f in follow_up:
+        frame = plan_frame(own_data, code, measure, params, follow_up=f)
+        if sum(frame.rates.values()) == 0:
+            raise ValueError(f"{code}: no {measure} events in the baseline: nothing to plan from")
+        noise, months = frame.noise, frame.baseline_months
+        for rr in grid:
+            cell = replace(power_cell(frame, own, rr, n_sims, _seed(code, measure, f)), follow_up=f)
+            cells.append(cell)
+            rows.append({"follow_up": f, "rr": rr, "power": cell.power, "mc_se": cell.mc_se})
+    table = pd.DataFrame(rows)
+    for f, part in table.groupby("follow_up"):
+        mde[int(f)] = minimum_detectable(part.set_index("rr")["power"])
+    needed: dict[float, int | None] = {}
+    for aim in AIMS:
+        ok = table[(table["rr"] == aim) & (table["power"] >= TARGET_POWER)]["follow_up"]
+        needed[aim] = int(ok.min()) if len(ok) else None
+    assert noise is not None
+    return TrustPlan(code, measure, noise, months, table, mde, needed, tuple(cells))

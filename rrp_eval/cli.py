@@ -76,6 +76,14 @@ def _build_parser() -> argparse.ArgumentParser:
         "Chrome or Edge; RRP_EVAL_BROWSER names one)",
     )
     run.add_argument(
+        "--since",
+        type=Path,
+        default=None,
+        metavar="PREVIOUS_OUT",
+        help="the earlier run's output folder to report changes against (default: the folder "
+        "this run replaces); written to tables/changes.csv and a 'since the last run' section",
+    )
+    run.add_argument(
         "--scheduler",
         default=None,
         metavar="ADDRESS",
@@ -195,6 +203,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             progress=True,
             scheduler=args.scheduler,
             kernels=args.kernels,
+            since=args.since,
         )
     except UnusableInput as exc:
         if exc.report is not None:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from rrp_eval.data.validate import ProgrammeData
 from rrp_eval.evaluate.cache import cache_folder, cached, store
-from rrp_eval.models.hierarchical import AIM_THRESHOLDS, aim_probabilities
+from rrp_eval.models.hierarchical import AIM_THRESHOLDS, MIN_TRUSTS, aim_probabilities
 from rrp_eval.params import ProgrammeParams
 
 logger = logging.getLogger(__name__)
@@ -37,6 +37,7 @@ AIM_COLUMNS = [
 ]
 PROGRAMME_ROW = "programme"
 RUN_FILE = "aims-of-this-run.pickle"
+CHANGES_FILE = "changes-of-this-run.pickle"
 #: a probability at or above this is reported as "likely" (and a crossing of it as a change)
 LIKELY = 0.8
 
@@ -46,7 +47,8 @@ def aims_table(
 ) -> pd.DataFrame:
     """One row per trust and measure (and a ``programme`` row per measure): the posterior
     probability of each aim, from the trusts' ``rr_h`` estimates and standard errors. Measures
-    with fewer than 3 trusts estimated, or whose improvement is not a decrease, have no rows."""
+    with fewer than ``MIN_TRUSTS`` (5) trusts estimated, or whose improvement is not a
+    decrease, have no rows."""
     rows: list[dict[str, object]] = []
     present: list[str] = []
     for e in evaluations.values():
@@ -66,7 +68,7 @@ def aims_table(
                 codes.append(code)
                 y.append(math.log(est))
                 se.append(s)
-        if len(codes) < 3:
+        if len(codes) < MIN_TRUSTS:
             continue
         fit = aim_probabilities(y, se, codes)
         t = fit.trusts.rename(columns={"label": "trust_code"})
@@ -126,3 +128,23 @@ def trust_aims(table: pd.DataFrame, code: str, measure: str) -> dict[str, float]
         return None
     hit = table[(table["trust_code"] == code) & (table["measure"] == measure)]
     return None if hit.empty else hit.iloc[0].to_dict()
+
+
+def publish_changes(changes: pd.DataFrame, since: str) -> None:
+    """Leave the run's changes since the earlier run (and its date) for the trusts' pages."""
+    folder = cache_folder()
+    if folder is not None:
+        store(folder / CHANGES_FILE, (changes, since))
+
+
+def run_changes() -> tuple[pd.DataFrame, str] | None:
+    """The run's changes since the earlier run and its date, in a batch run (else None: a
+    notebook opened by hand has no earlier run to compare with)."""
+    folder = cache_folder()
+    if folder is None or not (folder / CHANGES_FILE).is_file():
+        return None
+    try:
+        with open(folder / CHANGES_FILE, "rb") as fh:
+            return pickle.load(fh)
+    except (OSError, pickle.UnpicklingError, EOFError):
+        return None

@@ -167,6 +167,30 @@ def plan_frame(
     )
 
 
+def series_frame(
+    series: pd.DataFrame,
+    start: str | pd.Timestamp,
+    measure: str = "restrictive_practice",
+    code: str = "series",
+    follow_up: int | None = None,
+) -> PlanFrame:
+    """A :class:`PlanFrame` of one monthly series (``month``, ``count``,
+    ``occupied_bed_days``) with a start month: a summed trust series built by hand (a stated
+    plan, or a simulation study)."""
+    series = series.reset_index(drop=True).copy()
+    series["month"] = pd.to_datetime(series["month"])
+    design = TrustDesign("summed", (pd.Timestamp(start),), ("all",), ())
+    unit, starts = _units(series, design)
+    if follow_up is not None:
+        series, unit, starts = _project(series, unit, starts, design, follow_up)
+    pre = series["month"].to_numpy() < starts
+    bd = float(series.loc[pre, "occupied_bed_days"].sum())
+    rate = float(series.loc[pre, "count"].sum()) / bd if bd > 0 else 0.0
+    months = int(pd.Series(series["month"][pre]).nunique())
+    noise = estimate_noise(series, unit, pre)
+    return PlanFrame(code, measure, design, series, unit, starts, {"all": rate}, noise, months)
+
+
 def _project(
     series: pd.DataFrame, unit: np.ndarray, start: np.ndarray, design: TrustDesign, follow_up: int
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:

@@ -8,9 +8,11 @@ uniform prior for τ with few groups). τ is integrated over a grid from its mar
 (eq. 5.21), μ and θ_i analytically given τ, so every probability is exact to the grid and
 carries the uncertainty in τ that a plug-in (empirical Bayes) estimate leaves out.
 
-Work in progress (issue 18): its calibration study is not done yet. A first check found the
-probabilities calibrated when programmes' μ and τ vary, but over-confident at the extremes for
-a fixed programme whose mean sits near the aim (predicted 0.90, observed 0.77-0.80).
+Calibration (validation/aim_calibration.md): across a population of programmes the
+probabilities can be read at face value; for one programme whose mean sits near the aim they
+are over-confident at both ends, because every trust shares the error in the programme's
+estimated mean. Reports therefore give each trust's probability beside the programme's, in
+words and to one decimal (:func:`probability_words`).
 
 A trust's probability borrows strength from the others: a trust with a wide interval is pulled
 towards the programme's mean, so a striking estimate from little data is not read as success.
@@ -28,7 +30,14 @@ from scipy import stats
 
 #: the aims whose probabilities are reported: a fall of at least 25% and 33%, and any fall
 AIM_THRESHOLDS = {"p_rr_le_0_75": 0.75, "p_rr_le_0_67": 0.67, "p_rr_lt_1": 1.0}
-GRID_POINTS = 600
+GRID_POINTS = 1000
+#: fewer trusts than this give no probabilities: with a uniform prior the posterior of τ falls
+#: off only like τ^(1-k), so with 3 or 4 trusts the grid's end (the prior's, in effect) moves
+#: the probabilities by up to 0.07 (validation/aim_calibration.md, section 10); from 5 trusts
+#: by less than 0.01
+MIN_TRUSTS = 5
+#: the τ grid runs to this many times the larger of the estimates' spread and largest SE
+TOP_FACTOR = 10.0
 TAU_SCALE: float | None = None
 
 
@@ -43,10 +52,10 @@ class AimProbabilities:
     tau: float
 
 
-def _tau_grid(y: np.ndarray, v: np.ndarray, points: int) -> np.ndarray:
-    # wide enough that the posterior of τ has no mass beyond it: several times the spread of
-    # the estimates and of their standard errors
-    top = 4 * max(float(np.std(y, ddof=1)), float(np.sqrt(np.max(v))), 0.05)
+def _tau_grid(y: np.ndarray, v: np.ndarray, points: int, factor: float = TOP_FACTOR) -> np.ndarray:
+    # wide enough that the posterior of τ has (from MIN_TRUSTS trusts) negligible mass beyond
+    # it: ten times the spread of the estimates and of their standard errors
+    top = factor * max(float(np.std(y, ddof=1)), float(np.sqrt(np.max(v))), 0.05)
     return np.linspace(0.0, top, points)
 
 
@@ -89,24 +98,26 @@ def aim_probabilities(
     thresholds: dict[str, float] | None = None,
     points: int = GRID_POINTS,
     tau_scale: float | None = TAU_SCALE,
+    top_factor: float = TOP_FACTOR,
 ) -> AimProbabilities:
     """The posterior probability that each trust's true rate ratio, and the programme's mean,
     is at or below each aim (default 0.75, 0.67, and below 1), with shrunken estimates.
 
     Trusts with a non-finite estimate or a standard error that is not positive are left out;
-    fewer than 3 left raises ValueError (τ is not estimable).
+    fewer than ``MIN_TRUSTS`` (5) left raises ValueError (τ is not estimable well enough).
     """
     thresholds = thresholds or AIM_THRESHOLDS
     y_all = np.asarray(log_effects, float)
     s_all = np.asarray(se, float)
     names = list(labels) if labels is not None else [str(i) for i in range(len(y_all))]
     ok = np.isfinite(y_all) & np.isfinite(s_all) & (s_all > 0)
-    if ok.sum() < 3:
+    if ok.sum() < MIN_TRUSTS:
         raise ValueError(
-            "fewer than 3 trusts with an estimate: the spread between trusts is not estimable"
+            f"fewer than {MIN_TRUSTS} trusts with an estimate: the spread between trusts is "
+            "not estimable well enough to borrow strength"
         )
     y, v = y_all[ok], s_all[ok] ** 2
-    taus = _tau_grid(y, v, points)
+    taus = _tau_grid(y, v, points, top_factor)
     log_post, mu, v_mu, mean, var = _conditionals(y, v, taus)
     if tau_scale is not None:  # half-Cauchy prior on τ; uniform when None
         log_post = log_post - np.log1p((taus / tau_scale) ** 2)
@@ -139,3 +150,23 @@ def aim_probabilities(
     cdf = np.cumsum(weights)
     tau = float(taus[np.searchsorted(cdf, 0.5)])
     return AimProbabilities(pd.DataFrame(rows), programme, tau)
+
+
+#: how a probability is said: calibration is good to about ±0.1 at best, so one decimal
+PROBABILITY_WORDS = (
+    (0.9, "very likely"),
+    (0.7, "likely"),
+    (0.3, "uncertain"),
+    (0.1, "unlikely"),
+    (0.0, "very unlikely"),
+)
+
+
+def probability_words(p: float) -> str:
+    """``"likely (0.8)"``: the band's word and the probability to one decimal (never
+    "certain": validation/aim_calibration.md found trusts given ≥ 0.9 met the aim as seldom
+    as 63-76% of the time in programmes whose mean sits near the aim)."""
+    if not np.isfinite(p):
+        return ""
+    word = next(w for cut, w in PROBABILITY_WORDS if p >= cut)
+    return f"{word} ({p:.1f})"

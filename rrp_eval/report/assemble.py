@@ -28,6 +28,7 @@ TABLE_FILES = (
     "programme_effects.csv",
     "aim_probabilities.csv",
     "detectability.csv",
+    "changes.csv",
     "results.xlsx",
 )
 #: the typed copies of the tables (Parquet) kept beside the CSV files
@@ -74,7 +75,7 @@ def run_tables(
 
 
 def trust_tables(
-    prog: ProgrammeEvaluation,
+    prog: ProgrammeEvaluation | None,
     evaluations: dict[str, TrustEvaluation | None],
     trusts: list[str],
     rule: DisclosureRule,
@@ -84,7 +85,7 @@ def trust_tables(
     evaluation of it, without sensitivity analyses)."""
     parts = []
     for t in trusts:
-        e = evaluations.get(t) or prog.trusts.get(t)
+        e = evaluations.get(t) or (prog.trusts.get(t) if prog is not None else None)
         if e is not None:
             parts.append(e.tables(rule))
     if not parts:
@@ -204,10 +205,17 @@ def detectability_table(found: dict[str, Detectability]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=DETECTABILITY_COLUMNS)
 
 
-def page_digest(base: str, aims: pd.DataFrame, found: pd.DataFrame, task: Task) -> str:
+def page_digest(
+    base: str,
+    aims: pd.DataFrame,
+    found: pd.DataFrame,
+    task: Task,
+    changes: pd.DataFrame | None = None,
+) -> str:
     """A trust page's input digest with what it shows of the programme: its rows of the aims
-    table and of detectability, to the two decimals a page prints (another trust's new month
-    moves the aims' third decimal without changing the page)."""
+    table, of detectability and of the changes since the last run, to the two decimals a page
+    prints (another trust's new month moves the aims' third decimal without changing the
+    page)."""
 
     def rows(frame: pd.DataFrame) -> list[Any]:
         if frame is None or frame.empty:
@@ -215,7 +223,7 @@ def page_digest(base: str, aims: pd.DataFrame, found: pd.DataFrame, task: Task) 
         mine = frame[frame["trust_code"].isin([task.name, "programme"])]
         return mine.round(2).astype(str).to_numpy().tolist()
 
-    return digest(base, rows(aims), rows(found))
+    return digest(base, rows(aims), rows(found), rows(changes))
 
 
 def write_glance(path: Path, prog: ProgrammeEvaluation, rule: DisclosureRule) -> None:

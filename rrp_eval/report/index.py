@@ -8,9 +8,11 @@ import pandas as pd
 
 from rrp_eval.disclosure import DisclosureRule
 from rrp_eval.evaluate import findings
+from rrp_eval.models.hierarchical import probability_words
 from rrp_eval.params import ProgrammeParams
+from rrp_eval.report.changes import changes_markdown
 from rrp_eval.report.execute import TaskResult
-from rrp_eval.report.html import render_index
+from rrp_eval.report.html import markdown_html, render_index
 from rrp_eval.report.plan import TRUST
 
 #: a Making Data Count signal in words and its badge class (colour is never the only cue)
@@ -65,7 +67,10 @@ def _aim_cells(aims: pd.DataFrame | None, measure: str) -> dict[str, dict[str, s
         return {}
     rows = aims[aims["measure"] == measure]
     return {
-        str(r.trust_code): {"aim": f"{r.p_rr_le_0_75:.2f}", "aim_sort": f"{r.p_rr_le_0_75:.6f}"}
+        str(r.trust_code): {
+            "aim": probability_words(r.p_rr_le_0_75),
+            "aim_sort": f"{r.p_rr_le_0_75:.6f}",
+        }
         for r in rows.itertuples(index=False)
     }
 
@@ -114,6 +119,8 @@ def index_page(
     ward_month: pd.DataFrame | None = None,
     aims: pd.DataFrame | None = None,
     found: pd.DataFrame | None = None,
+    changes: pd.DataFrame | None = None,
+    since: str = "",
 ) -> str:
     """``index.html``: ``data_trusts`` has ``trust_code`` and ``trust_name``, one per trust;
     ``pooled`` (``programme_effects`` with its ``role``) gives the pre-specified answer the
@@ -206,6 +213,8 @@ def index_page(
             "primary": _primary_sentence(params, pooled),
             "aim_label": str(params.measure(p.measure).label).lower(),
             "programme_aim": aim_of.get("programme", {}).get("aim", ""),
+            # "since the last run" when there was one (its text escaped by mistune)
+            "since_html": (markdown_html(changes_markdown(changes, None, since)) if since else ""),
             "primary_column": params.primary.effect if headline == params.primary.measure else "",
             "primary_label": str(params.measure(p.measure).label).lower(),
             "descriptive": descriptive,

@@ -84,6 +84,8 @@ class RunOptions:
     progress: bool = False
     scheduler: str | None = None
     kernels: str = "warm"
+    #: the run to compare with in "since the last run" (default: the folder being replaced)
+    since: Path | None = None
 
     def __post_init__(self) -> None:
         if self.kernels not in ("warm", "cold"):

@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from rrp_eval.evaluate.aims import aims_table, publish
+from rrp_eval.evaluate.aims import LIKELY, aims_table, publish, publish_changes
 from rrp_eval.evaluate.planning import Detectability
 from rrp_eval.evaluate.programme import PanelFits, evaluate_programme
 from rrp_eval.evaluate.trust import TrustEvaluation, headline_measure
@@ -37,11 +37,20 @@ from rrp_eval.report.assemble import (
     read_tables,
     read_trust_tables,
     run_tables,
+    trust_tables,
     write_glance,
     write_parquet,
     write_tables,
 )
 from rrp_eval.report.audit import AuditReport, audit_outputs
+from rrp_eval.report.changes import (
+    CHANGE_COLUMNS,
+    RunSnapshot,
+    changes_between,
+    month_digests,
+    snapshot_from_folder,
+    state_entries,
+)
 from rrp_eval.report.execute import (
     OutputUnwritable,
     PanelResult,
@@ -55,6 +64,7 @@ from rrp_eval.report.execute import (
     is_unwritable,
     unwritable_message,
 )
+from rrp_eval.report.export import csv_text
 from rrp_eval.report.html import render_methods
 from rrp_eval.report.incremental import (
     OutputLocked,
@@ -137,6 +147,7 @@ def run_suite(
     progress: bool = False,
     scheduler: str | None = None,
     kernels: str = "warm",
+    since: str | Path | None = None,
 ) -> RunSummary:
     """Run the whole evaluation.
 
@@ -171,6 +182,10 @@ def run_suite(
         imported the libraries once (Linux; elsewhere, or if the template cannot be used, the
         kernel starts the usual way and run.json says why); "cold" always starts a new
         ``python -m ipykernel_launcher``.
+    since : str or Path, optional
+        An earlier run's output folder: what changed since it goes to ``tables/changes.csv``
+        and a "since the last run" section of the index and each trust's page; default the
+        output folder this run replaces (nothing when there is no earlier run).
 
     Returns
     -------
@@ -183,7 +198,11 @@ def run_suite(
     """
     t0 = time.perf_counter()
     inputs = load_inputs(data, params_dir, trusts)
-    options = RunOptions(jobs, force, timeout, progress, scheduler, kernels)
+    if since is not None and not (Path(since) / "run.json").is_file():
+        raise UnusableInput(f"--since {since}: no run there (no run.json)")
+    options = RunOptions(
+        jobs, force, timeout, progress, scheduler, kernels, Path(since) if since else None
+    )
     out_dir = output_folder(out, "demo" if inputs.demo else inputs.data_path.stem, internal)
     protected = {"data": inputs.data_path}
     if inputs.params.source:
@@ -213,6 +232,7 @@ def _run_locked(plan: RunPlan, t0: float) -> RunSummary:
     if recovered:
         logger.warning("%s: %s", out_dir, recovered)
     previous = {} if plan.options.force else previous_outputs(out_dir)
+    before = snapshot_from_folder(plan.options.since or out_dir)  # read before the swap
     build = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.build-", dir=out_dir.parent))
     run_id = uuid.uuid4().hex
     write_marker(build, "internal" if plan.internal else "shared", run_id)
@@ -227,7 +247,7 @@ def _run_locked(plan: RunPlan, t0: float) -> RunSummary:
         )
         tasks = len(to_run) + sum(t.stage == TRUST for t in plan.tasks)
         workers = max(1, min(plan.options.jobs or os.cpu_count() or 1, max(tasks, 1)))
-        run = _Execution(plan, build, summary, workers)
+        run = _Execution(plan, build, summary, workers, before)
         its, spc, pooled = run.all(to_run, reused, tables_reused, previous)
         full = [r for r in summary.results if r.unwritable]
         if full:  # never swap in a half-written run
@@ -239,7 +259,18 @@ def _run_locked(plan: RunPlan, t0: float) -> RunSummary:
         summary.results += reused
         summary.results.sort(key=lambda r: (r.task.stage, r.task.name))
         write_atomic(
-            build / "index.html", _index(plan, its, spc, pooled, summary, run.aims, run.found)
+            build / "index.html",
+            _index(
+                plan,
+                its,
+                spc,
+                pooled,
+                summary,
+                run.aims,
+                run.found,
+                run.changes,
+                run.before.label if run.before else "",
+            ),
         )
         write_atomic(build / "methods.html", render_methods(plan.params, plan.rule.internal))
         summary.seconds = time.perf_counter() - t0
@@ -311,8 +342,17 @@ class _Execution:
     """The notebooks and the programme-level panel fits (one task per measure) on the workers
     or the Dask cluster; the programme's evaluation and tables here, from their results."""
 
-    def __init__(self, plan: RunPlan, build: Path, summary: RunSummary, workers: int):
+    def __init__(
+        self,
+        plan: RunPlan,
+        build: Path,
+        summary: RunSummary,
+        workers: int,
+        before: RunSnapshot | None = None,
+    ):
         self.plan, self.build, self.summary, self.workers = plan, build, summary, workers
+        self.before = before
+        self.changes: pd.DataFrame | None = None
         self.evaluations: dict[str, TrustEvaluation | None] = {}
         self.detectability: dict[str, Detectability] = {}
         self.aims = self.found = pd.DataFrame()
@@ -379,10 +419,14 @@ class _Execution:
                 ok = [t for t in plan.ok_trusts if self.evaluations.get(t) is not None]
                 aims = aims_table({t: self.evaluations[t] for t in ok}, params)
                 found = detectability_table(self.detectability)
+                its, spc, _ = trust_tables(None, self.evaluations, plan.ok_trusts, plan.rule)
             publish(aims)
+            self.changes = self._changes(its, spc, aims)
             trust_futures = []
             for task in trust_tasks:
-                plan.digests[task.html] = page_digest(plan.digests[task.html], aims, found, task)
+                plan.digests[task.html] = page_digest(
+                    plan.digests[task.html], aims, found, task, self.changes
+                )
                 files = [plan.out_dir / p for p in task.files]
                 if reusable(previous, task.html, plan.digests[task.html], files):
                     copy_into([(plan.out_dir / p, build / p) for p in task.files])
@@ -403,6 +447,7 @@ class _Execution:
                     prog, self.evaluations, plan.ok_trusts, plan.failed_trusts, measures, plan.rule
                 )
                 tables["aim_probabilities"], tables["detectability"] = aims, found
+                tables["changes"] = self.changes
                 write_parquet(build / "tables" / "parquet", tables)
                 futures += [submit(execute, t, *run) for t in last]
                 # while the notebooks run
@@ -412,11 +457,39 @@ class _Execution:
                 pooled = tables["programme_effects"]
             else:
                 futures += [submit(execute, t, *run) for t in last]
+                write_atomic(build / "tables" / "changes.csv", csv_text(self.changes))
             self.tables_seconds = time.perf_counter() - t_tables
             self._finished(trust_futures + futures)
         self.bar.close()
         self.aims, self.found = aims, found
         return its, spc, pooled
+
+    def _changes(self, its: pd.DataFrame, spc: pd.DataFrame, aims: pd.DataFrame) -> pd.DataFrame:
+        """What changed since the earlier run (empty when there is none), left in the run's
+        cache for the trusts' pages."""
+        plan = self.plan
+        programme = plan.inputs.programme
+        after = RunSnapshot(
+            its_effects=its,
+            spc_signals=spc,
+            aims=aims,
+            findings=plan.inputs.report.to_frame(),
+            months=month_digests(programme.ward_month),
+        )
+        if self.before is None:
+            changes = pd.DataFrame(columns=CHANGE_COLUMNS)
+        else:
+            params = plan.params
+            measures = sorted(set(its["measure"]) | set(spc["measure"])) if len(its) else []
+            changes = changes_between(
+                self.before,
+                after,
+                LIKELY,
+                directions={m: params.measure(m).direction for m in measures},
+                labels={m: str(params.measure(m).label) for m in measures},
+            )
+        publish_changes(changes, self.before.label if self.before else "")
+        return changes
 
     def _finished(self, futures: list[Any]) -> None:
         for result in completed(futures):
@@ -442,6 +515,8 @@ def _index(
     summary: RunSummary,
     aims: pd.DataFrame | None = None,
     found: pd.DataFrame | None = None,
+    changes: pd.DataFrame | None = None,
+    since: str = "",
 ) -> str:
     """``index.html``: the selected trusts, and any failed trust that wards.csv does not list."""
     wards = plan.inputs.programme.wards
@@ -464,6 +539,8 @@ def _index(
         plan.inputs.programme.without_trusts(summary.failed_trusts).ward_month,
         aims,
         found,
+        changes,
+        since,
     )
 
 
@@ -539,7 +616,11 @@ def _write_manifests(
         write_atomic(manifest_path, manifest_text(shareable(full)))
     state = state_path(plan.out_dir)
     pending = state.with_name(f"{state.name}.{run_id}")
-    write_atomic(pending, manifest_text(full))
+    # the private state only: what the next run's "since the last run" compares with (digests
+    # of each trust-month's data, the validation findings' keys), never in the shared folder
+    programme = plan.inputs.programme
+    private = full | state_entries(programme.ward_month, plan.inputs.report.to_frame())
+    write_atomic(pending, manifest_text(private))
     return pending
 
 

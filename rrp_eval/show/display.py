@@ -119,6 +119,13 @@ def paragraph(text: str) -> None:
     _add(Part("paragraph", f"<p>{html.escape(text)}</p>"))
 
 
+def markdown(text: str) -> None:
+    """A block of Markdown (lists, emphasis), any HTML in it escaped."""
+    from rrp_eval.report.html import markdown_html
+
+    _add(Part("paragraph", markdown_html(text)))
+
+
 def box(title: str, items: list[tuple[str, str]], anchor: str = "key-findings") -> None:
     """A key-findings box: a heading and a list of (lead, sentence) items, escaped; the lead
     is set in bold (``"Answer"``, ``"Needs attention"``...)."""

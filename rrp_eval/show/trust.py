@@ -12,7 +12,16 @@ from rrp_eval.evaluate.trust import TrustEvaluation
 from rrp_eval.models.spc import run_chart
 from rrp_eval.plots import icon_description, plot_its, plot_small_multiples, plot_spc
 from rrp_eval.prepare import trust_series, ward_series
-from rrp_eval.show.display import box, definitions, figure, heading, paragraph, section, table
+from rrp_eval.show.display import (
+    box,
+    definitions,
+    figure,
+    heading,
+    markdown,
+    paragraph,
+    section,
+    table,
+)
 from rrp_eval.show.names import display_name, display_names
 from rrp_eval.show.text import (
     averted,
@@ -140,6 +149,7 @@ def _aim_items(trust: TrustEvaluation, programme: ProgrammeData) -> list[tuple[s
     estimate) and how likely an evaluation with its data was to show the aim (power)."""
     from rrp_eval.evaluate.aims import PROGRAMME_ROW, programme_aims, trust_aims
     from rrp_eval.evaluate.planning import detectability
+    from rrp_eval.models.hierarchical import probability_words
 
     measure, h = trust.params.primary.measure, trust.params.horizon_months
     items = []
@@ -149,22 +159,39 @@ def _aim_items(trust: TrustEvaluation, programme: ProgrammeData) -> list[tuple[s
         items.append(
             (
                 "Probability of meeting the aim",
-                f"{mine['p_rr_le_0_75']:.2f} that the true rate {h} months after joining is at "
-                f"least 25% lower than expected without the programme (the aim), "
-                f"{mine['p_rr_le_0_67']:.2f} that it is at least a third lower, and "
-                f"{mine['p_rr_lt_1']:.2f} that it is lower at all. These read the trust's "
-                f"estimate together with the spread of all {int(mine['n_trusts'])} trusts' "
+                f"that the true rate {h} months after joining is at least 25% lower than "
+                "expected without the programme (the aim): "
+                f"{probability_words(mine['p_rr_le_0_75'])}; at least a third lower: "
+                f"{probability_words(mine['p_rr_le_0_67'])}; lower at all: "
+                f"{probability_words(mine['p_rr_lt_1'])}. For the programme's average the "
+                f"aim is {probability_words(prog['p_rr_le_0_75'])}: a trust's probability "
+                "moves with the programme's, so read the two together. Both read this "
+                f"trust's estimate with the spread of all {int(mine['n_trusts'])} trusts' "
                 "estimates (a hierarchical model), which pulls an estimate from little data "
-                f"towards the programme's average: the trust's adjusted rate ratio is "
+                "towards the programme's average: the trust's adjusted rate ratio is "
                 f"{mine['shrunken']:.2f} ({mine['shrunken_low']:.2f} to "
-                f"{mine['shrunken_high']:.2f}). For the programme's average the probability of "
-                f"the aim is {prog['p_rr_le_0_75']:.2f}; a trust's probability is only as "
-                "sure as the programme's (validation/aim_calibration.md).",
+                f"{mine['shrunken_high']:.2f}).",
             )
         )
     d = detectability(programme, trust.code, trust.params, measure)
     items.append(("Power for the aim", d.sentence()))
     return items
+
+
+@section
+def since_last_run(trust: TrustEvaluation, rule: DisclosureRule) -> None:
+    """In a batch run with an earlier run to compare with: what changed for this trust (new or
+    ended special causes, conclusions and probabilities that moved, new and revised months,
+    data-quality findings). Nothing in a notebook opened by hand."""
+    from rrp_eval.evaluate.aims import run_changes
+    from rrp_eval.report.changes import changes_markdown
+
+    found = run_changes()
+    if found is None or not found[1]:
+        return
+    changes, since = found
+    heading("Since the last run", 2)
+    markdown(changes_markdown(changes, trust.code, since))
 
 
 #: a verdict in the words a board reads

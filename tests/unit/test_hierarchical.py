@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from rrp_eval.models.hierarchical import aim_probabilities
+from rrp_eval.models.hierarchical import GRID_POINTS, aim_probabilities, probability_words
 
 SCHOOLS_Y = np.array([28.0, 8, -3, 7, -1, 1, 18, 12])
 SCHOOLS_SE = np.array([15.0, 10, 16, 11, 9, 11, 10, 18])
@@ -61,6 +61,32 @@ def test_a_trust_with_little_data_is_pulled_to_the_programme():
     assert res.programme["p_rr_le_0_75"] <= res.programme["p_rr_lt_1"] <= 1
 
 
-def test_fewer_than_three_trusts_is_refused():
-    with pytest.raises(ValueError, match="fewer than 3 trusts"):
-        aim_probabilities([0.1, -0.2, np.nan], [0.1, 0.2, 0.1])
+def test_fewer_than_five_trusts_is_refused():
+    with pytest.raises(ValueError, match="fewer than 5 trusts"):
+        aim_probabilities([0.1, -0.2, 0.0, 0.3, np.nan], [0.1, 0.2, 0.1, 0.1, 0.1])
+    assert len(aim_probabilities([0.1, -0.2, 0.0, 0.3, 0.2], [0.1, 0.2, 0.1, 0.1, 0.1]).trusts)
+
+
+def test_the_grid_reaches_far_enough_for_five_trusts():
+    # the posterior of tau decays like tau^(1-k): a grid ten times longer must not move the
+    # probabilities (it moved them by up to 0.07 with 3 trusts and a grid 4x the spread)
+    y, se = np.log([0.7, 0.9, 0.8, 1.1, 0.6]), np.array([0.3, 0.25, 0.4, 0.3, 0.35])
+    base = aim_probabilities(y, se)
+    longer = aim_probabilities(y, se, points=10 * GRID_POINTS, top_factor=100)
+    np.testing.assert_allclose(
+        base.trusts["p_rr_le_0_75"], longer.trusts["p_rr_le_0_75"], atol=0.01
+    )
+
+
+@pytest.mark.parametrize(
+    ("p", "words"),
+    [
+        (0.95, "very likely (0.9)"),
+        (0.8, "likely (0.8)"),
+        (0.5, "uncertain (0.5)"),
+        (0.12, "unlikely (0.1)"),
+        (0.02, "very unlikely (0.0)"),
+    ],
+)
+def test_probability_words(p, words):
+    assert probability_words(p) == words

@@ -17,6 +17,14 @@ from typing import Any
 from rrp_eval._version import __version__
 from rrp_eval.data.validate import validate_programme
 from rrp_eval.disclosure import DisclosureRule
+from rrp_eval.evaluate.planning import (
+    TrustPlan,
+    detectability,
+    plan_programme,
+    plan_tables,
+    plan_trust,
+    programme_power,
+)
 from rrp_eval.evaluate.programme import (
     ControlledFit,
     ProgrammeEvaluation,
@@ -50,13 +58,19 @@ __all__ = [
     "RunChartResult",
     "SPCResult",
     "TrustEvaluation",
+    "TrustPlan",
     "__version__",
+    "detectability",
     "evaluate_programme",
     "evaluate_quality",
     "evaluate_trust",
     "fit_its",
     "load_programme",
+    "plan_programme",
+    "plan_tables",
+    "plan_trust",
     "pool_random_effects",
+    "programme_power",
     "run_chart",
     "run_suite",
     "show",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from rrp_eval._version import __version__
 from rrp_eval.data.synthetic import DEMO_SEED
+from rrp_eval.evaluate.planning import DEFAULT_TAU, FOLLOW_UP, PLAN_SIMS
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -88,6 +89,60 @@ def _build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="ADDRESS",
         help="run the notebooks on this Dask distributed scheduler (e.g. tcp://host:8786)",
+    )
+
+    plan = sub.add_parser(
+        "plan",
+        help="power: can a trust's data (or stated figures) show a 25% or 33% fall, and after "
+        "how many months; and the programme's power by number of trusts",
+        description="Simulate each trust's evaluation from its baseline (the months before its "
+        "start, or all its months if it has not started) with the model and parameters the "
+        "evaluation uses, and report the power to detect a 25% and a 33% fall, the minimum "
+        "detectable rate ratio at 80% power and the follow-up months needed; then the power "
+        "of the pre-specified pooled estimate by number of trusts. With --rate and --bed-days, "
+        "plan from stated figures instead of data.",
+    )
+    plan.add_argument("--data", type=Path, default=None, help="data folder or workbook")
+    plan.add_argument("--params", type=Path, default=None, help="parameters folder")
+    plan.add_argument("--trusts", default=None, help="comma-separated trust codes to plan")
+    plan.add_argument("--measure", default=None, help="measure (default: the pre-specified one)")
+    plan.add_argument(
+        "--follow-up",
+        default=",".join(str(f) for f in FOLLOW_UP),
+        metavar="MONTHS",
+        help="comma-separated months after the start to plan for (default %(default)s)",
+    )
+    plan.add_argument(
+        "--sims", type=int, default=PLAN_SIMS, help="simulations per cell (%(default)s)"
+    )
+    plan.add_argument("--jobs", type=int, default=None, help="worker processes (default: CPUs)")
+    plan.add_argument(
+        "--tau",
+        type=float,
+        default=DEFAULT_TAU,
+        help="between-trust SD of the true log rate ratios for the programme's power (%(default)s)",
+    )
+    plan.add_argument("--out", type=Path, default=None, help="write the tables to this CSV file")
+    plan.add_argument(
+        "--rate", type=float, default=None, help="stated: events per 1,000 occupied bed days"
+    )
+    plan.add_argument(
+        "--bed-days", type=float, default=None, help="stated: occupied bed days a month"
+    )
+    plan.add_argument(
+        "--months-before", type=int, default=24, help="stated: baseline months (%(default)s)"
+    )
+    plan.add_argument(
+        "--dispersion",
+        type=float,
+        default=1.5,
+        help="stated: Pearson dispersion of the monthly counts (%(default)s)",
+    )
+    plan.add_argument(
+        "--autocorrelation",
+        type=float,
+        default=0.2,
+        help="stated: lag-1 autocorrelation of the monthly counts (%(default)s)",
     )
 
     demo = sub.add_parser(
@@ -270,6 +325,67 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from rrp_eval.evaluate import planning
+
+    try:
+        follow_up = [int(f) for f in str(args.follow_up).split(",") if f.strip()]
+    except ValueError:
+        print(
+            f"rrp-eval plan: --follow-up {args.follow_up}: use whole months, e.g. 12,24",
+            file=sys.stderr,
+        )
+        return 2
+    if not follow_up or min(follow_up) < 1 or args.sims < 10:
+        print(
+            "rrp-eval plan: --follow-up months must be positive and --sims at least 10",
+            file=sys.stderr,
+        )
+        return 2
+    if (args.rate is None) != (args.bed_days is None):
+        print("rrp-eval plan: a stated plan needs both --rate and --bed-days", file=sys.stderr)
+        return 2
+    if args.rate is not None:
+        from rrp_eval.params import ProgrammeParams
+
+        frames = {
+            f: planning.stated_frame(
+                args.rate,
+                args.bed_days,
+                args.months_before,
+                f,
+                args.dispersion,
+                args.autocorrelation,
+            )
+            for f in follow_up
+        }
+        plans = [
+            planning.plan_frames(frames, ProgrammeParams().for_trust("stated"), n_sims=args.sims)
+        ]
+    else:
+        plans = planning.plan_programme(
+            args.data,
+            _default_params(args.params),
+            trusts=args.trusts.split(",") if args.trusts else None,
+            measure=args.measure,
+            follow_up=follow_up,
+            n_sims=args.sims,
+            jobs=args.jobs,
+            progress=True,
+        )
+    tables = planning.plan_tables(plans, tau=args.tau)
+    print(planning.plan_text(plans, tables, tau=args.tau))
+    if args.out is not None:
+        import pandas as pd
+
+        from rrp_eval.report.export import csv_text
+        from rrp_eval.report.manifest import write_atomic
+
+        write_atomic(args.out, csv_text(pd.concat(tables.values(), ignore_index=True)))
+        print(f"written {args.out}")
+    return 0
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from rrp_eval.data.load import load_raw
     from rrp_eval.data.validate import validate_programme
@@ -299,6 +415,7 @@ def main(argv: list[str] | None = None) -> int:
         "run": _cmd_run,
         "demo-data": _cmd_demo_data,
         "validate": _cmd_validate,
+        "plan": _cmd_plan,
         "mhsds": _cmd_mhsds,
         "audit": _cmd_audit,
     }

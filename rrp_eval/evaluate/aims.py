@@ -130,16 +130,16 @@ def trust_aims(table: pd.DataFrame, code: str, measure: str) -> dict[str, float]
     return None if hit.empty else hit.iloc[0].to_dict()
 
 
-def publish_changes(changes: pd.DataFrame, since: str) -> None:
-    """Leave the run's changes since the earlier run (and its date) for the trusts' pages."""
+def publish_changes(pages: dict[str, str]) -> None:
+    """Leave each trust's "since the last run" text (Markdown) for the trusts' pages."""
     folder = cache_folder()
     if folder is not None:
-        store(folder / CHANGES_FILE, (changes, since))
+        store(folder / CHANGES_FILE, pages)
 
 
-def run_changes() -> tuple[pd.DataFrame, str] | None:
-    """The run's changes since the earlier run and its date, in a batch run (else None: a
-    notebook opened by hand has no earlier run to compare with)."""
+def run_changes() -> dict[str, str] | None:
+    """Each trust's "since the last run" text in a batch run with an earlier run to compare
+    with (else None: a notebook opened by hand has none)."""
     folder = cache_folder()
     if folder is None or not (folder / CHANGES_FILE).is_file():
         return None

@@ -40,11 +40,17 @@ AIMS = (0.75, 0.67)
 #: power a plan asks for (the usual 80%)
 TARGET_POWER = 0.8
 #: the rate ratios a plan's power curve is simulated at (common random numbers across them)
-RR_GRID = (0.9, 0.8, 0.75, 0.67, 0.55, 0.4)
-FOLLOW_UP = (6, 12, 18, 24, 36)
+RR_GRID = (0.9, 0.75, 0.67, 0.5)
+FOLLOW_UP = (12, 18, 24, 36)
 #: simulations per cell: for a run's pages (one cell: the aim) and for a plan
 PAGE_SIMS = 100
-PLAN_SIMS = 200
+PLAN_SIMS = 100
+#: programme sizes a programme plan reports
+PROGRAMME_SIZES = (5, 10, 15, 20, 30)
+#: between-trust SD of the true log rate ratios a programme plan assumes when none is given
+#: (the demonstration programme's posterior median is 0.18; published collaboratives' trust
+#: effects spread similarly)
+DEFAULT_TAU = 0.15
 MAX_DECAY = 0.95
 
 
@@ -467,7 +473,7 @@ def plan_trust(
     own_data = data.only_trust(code)
     own = params.for_trust(code)
     grid = sorted({*rr_grid, *AIMS}, reverse=True)
-    rows, cells, mde = [], [], {}
+    rows, cells = [], []
     noise, months = None, 0
     for f in follow_up:
         frame = plan_frame(own_data, code, measure, params, follow_up=f)
@@ -478,12 +484,259 @@ def plan_trust(
             cell = replace(power_cell(frame, own, rr, n_sims, _seed(code, measure, f)), follow_up=f)
             cells.append(cell)
             rows.append({"follow_up": f, "rr": rr, "power": cell.power, "mc_se": cell.mc_se})
+    assert noise is not None
+    return _trust_plan(code, measure, noise, months, rows, cells)
+
+
+def stated_frame(
+    rate_per_1000: float,
+    bed_days: float,
+    months_before: int,
+    follow_up: int,
+    dispersion: float = 1.0,
+    lag1: float = 0.0,
+    measure: str = "restrictive_practice",
+    start: str = "2026-01-01",
+) -> PlanFrame:
+    """A plan from stated figures, before any data: a summed series with ``bed_days`` occupied
+    bed days a month, ``rate_per_1000`` events per 1,000 of them, ``months_before`` months of
+    baseline and ``follow_up`` after the start, and the stated Pearson dispersion and lag-1
+    autocorrelation of the monthly counts (1 and 0: Poisson)."""
+    if rate_per_1000 <= 0 or bed_days <= 0:
+        raise ValueError("the rate and the bed days must be positive")
+    if months_before < 6 or follow_up < 1:
+        raise ValueError("at least 6 months before the start and 1 after are needed")
+    if dispersion < 1 or not 0 <= lag1 < 1:
+        raise ValueError("dispersion must be at least 1 and the autocorrelation in [0, 1)")
+    first = pd.Timestamp(start) - pd.DateOffset(months=months_before)
+    months = pd.date_range(first, periods=months_before + follow_up, freq="MS")
+    m = rate_per_1000 * bed_days / 1000
+    series = pd.DataFrame(
+        {"month": months, "count": m, "occupied_bed_days": float(bed_days)},
+    )
+    design = TrustDesign("summed", (pd.Timestamp(start),), ("all",), ())
+    unit, starts = _units(series, design)
+    sigma2 = math.log1p((dispersion - 1) / m)
+    decay = min(MAX_DECAY, math.log1p(lag1 * dispersion / m) / sigma2) if sigma2 > 1e-9 else 0.0
+    noise = Noise(dispersion, lag1, sigma2, decay, m)
+    return PlanFrame(
+        "stated",
+        measure,
+        design,
+        series,
+        unit,
+        starts,
+        {"all": rate_per_1000 / 1000},
+        noise,
+        months_before,
+    )
+
+
+def plan_frames(
+    frames: dict[int, PlanFrame],
+    own: EffectiveTrustParams,
+    rr_grid: Sequence[float] = RR_GRID,
+    n_sims: int = PLAN_SIMS,
+) -> TrustPlan:
+    """A :class:`TrustPlan` from one :class:`PlanFrame` per follow-up (a stated plan)."""
+    grid = sorted({*rr_grid, *AIMS}, reverse=True)
+    rows, cells = [], []
+    frame = next(iter(frames.values()))
+    for f, fr in frames.items():
+        for rr in grid:
+            cell = replace(
+                power_cell(fr, own, rr, n_sims, _seed(fr.code, fr.measure, f)), follow_up=f
+            )
+            cells.append(cell)
+            rows.append({"follow_up": f, "rr": rr, "power": cell.power, "mc_se": cell.mc_se})
+    return _trust_plan(frame.code, frame.measure, frame.noise, frame.baseline_months, rows, cells)
+
+
+def _trust_plan(
+    code: str, measure: str, noise: Noise, months: int, rows: list[dict], cells: list[PowerCell]
+) -> TrustPlan:
     table = pd.DataFrame(rows)
-    for f, part in table.groupby("follow_up"):
-        mde[int(f)] = minimum_detectable(part.set_index("rr")["power"])
+    mde = {
+        int(f): minimum_detectable(part.set_index("rr")["power"])
+        for f, part in table.groupby("follow_up")
+    }
     needed: dict[float, int | None] = {}
     for aim in AIMS:
         ok = table[(table["rr"] == aim) & (table["power"] >= TARGET_POWER)]["follow_up"]
         needed[aim] = int(ok.min()) if len(ok) else None
-    assert noise is not None
     return TrustPlan(code, measure, noise, months, table, mde, needed, tuple(cells))
+
+
+def programme_power(
+    plans: Sequence[TrustPlan],
+    sizes: Sequence[int] = PROGRAMME_SIZES,
+    tau: float = DEFAULT_TAU,
+    aim: float = AIMS[0],
+    method: str = "random_effects_reml_hk",
+    n_programmes: int = 1000,
+    seed: int = 18,
+) -> pd.DataFrame:
+    """Power of the programme's pooled estimate of ``rr_h`` to show a fall (95% interval below
+    1) when the programme's average true rate ratio is ``aim`` and trusts' true log ratios
+    spread about it with SD ``tau``, by number of trusts and follow-up months.
+
+    Each simulated programme draws its trusts (with replacement) from ``plans``, the trusts
+    planned, and for each one of that trust's simulated evaluations at ``aim`` (its estimate
+    and standard error, from :func:`plan_trust`); a trust's departure from the average, drawn
+    from N(0, tau²), shifts its estimate (on the log scale the evaluation's estimate moves
+    with the true effect); trusts whose simulated evaluation was not estimable leave the
+    pooling, as they would. The trusts' estimates are pooled by ``method`` (a
+    ``random_effects_{reml,pm,dl}[_hk]`` method; others are approximated by REML with the
+    modified Hartung-Knapp interval, the default).
+    """
+    from rrp_eval.models.meta import pool_random_effects
+
+    parts = method.split("_")
+    how = (
+        parts[2]
+        if len(parts) >= 3 and parts[0] == "random" and parts[2] in ("reml", "pm", "dl")
+        else "reml"
+    )
+    hk = method.endswith("_hk") or (how == "reml" and not method.startswith("random"))
+    rng = np.random.default_rng(seed)
+    follow_ups = sorted(set.intersection(*[{c.follow_up for c in p.cells} for p in plans]))
+    rows = []
+    for f in follow_ups:
+        draws = []
+        for p in plans:
+            cell = next(c for c in p.cells if c.follow_up == f and math.isclose(c.rr, aim))
+            draws.append((cell.estimates, cell.ses))
+        for k in sizes:
+            detected = 0
+            for _ in range(n_programmes):
+                who = rng.integers(len(draws), size=k)
+                y, s = [], []
+                for i in who:
+                    est, se = draws[i]
+                    j = rng.integers(len(est))
+                    y.append(est[j] + rng.normal(0.0, tau))
+                    s.append(se[j])
+                pooled = pool_random_effects(np.array(y), np.array(s), how, hk, adhoc=hk)
+                detected += bool(pooled.n_trusts >= 2 and pooled.ci_high < 1)
+            power = detected / n_programmes
+            rows.append(
+                {
+                    "follow_up": f,
+                    "n_trusts": k,
+                    "power": power,
+                    "mc_se": math.sqrt(max(power * (1 - power), 1e-12) / n_programmes),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _plan_one(args: tuple) -> TrustPlan | str:
+    data, code, params, measure, follow_up, n_sims = args
+    try:
+        return plan_trust(data, code, params, measure, follow_up, n_sims=n_sims)
+    except ValueError as exc:
+        return f"{code}: {exc}"
+
+
+def plan_programme(
+    data: str | None = None,
+    params: str | None = None,
+    trusts: Sequence[str] | None = None,
+    measure: str | None = None,
+    follow_up: Sequence[int] = FOLLOW_UP,
+    n_sims: int = PLAN_SIMS,
+    jobs: int | None = None,
+    progress: bool = False,
+) -> list[TrustPlan]:
+    """Plan every trust of a programme (or ``trusts``) in ``jobs`` processes; a trust that
+    cannot be planned (no events in its baseline, data errors) is named on stderr and left
+    out. Raises ValueError when no trust can be planned."""
+    import os
+    import sys
+    from concurrent.futures import ProcessPoolExecutor
+
+    from tqdm import tqdm
+
+    from rrp_eval.evaluate.programme import load_programme
+
+    programme = load_programme(data, params)
+    p = programme.params or ProgrammeParams()
+    failed = programme.report.failed_trusts
+    codes = list(trusts or [t for t in programme.trusts if t not in failed])
+    unknown = [c for c in codes if c not in programme.trusts]
+    if unknown:
+        raise ValueError(
+            f"not in the data: {', '.join(unknown)}; trusts are {', '.join(programme.trusts)}"
+        )
+    work = [(programme.only_trust(c), c, p, measure, tuple(follow_up), n_sims) for c in codes]
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(work)))
+    bar = tqdm(
+        total=len(work), desc="rrp-eval plan", unit="trust", disable=not progress, file=sys.stderr
+    )
+    out: list[TrustPlan] = []
+    with ProcessPoolExecutor(workers) as pool:
+        for result in pool.map(_plan_one, work):
+            bar.update(1)
+            if isinstance(result, str):
+                print(f"  not planned: {result}", file=sys.stderr)
+            else:
+                out.append(result)
+    bar.close()
+    if not out:
+        raise ValueError("no trust could be planned")
+    return out
+
+
+def plan_tables(plans: Sequence[TrustPlan], tau: float = DEFAULT_TAU) -> dict[str, pd.DataFrame]:
+    """``trusts``: per trust and follow-up, the power for each aim and the minimum detectable
+    rate ratio; ``power``: the full power curves; ``programme``: the pooled estimate's power
+    by number of trusts and follow-up (with 3 or more trusts planned, or a stated plan)."""
+    trusts = pd.concat([p.table() for p in plans], ignore_index=True)
+    curves = pd.concat(
+        [p.power.assign(trust_code=p.code, measure=p.measure) for p in plans], ignore_index=True
+    )
+    tables = {"trusts": trusts.assign(table="trusts"), "power": curves.assign(table="power")}
+    if len(plans) >= 3 or (len(plans) == 1 and plans[0].code == "stated"):
+        prog = programme_power(plans, tau=tau)
+        tables["programme"] = prog.assign(table="programme", tau=tau)
+    return tables
+
+
+def plan_text(plans: Sequence[TrustPlan], tables: dict[str, pd.DataFrame], tau: float) -> str:
+    """The plan in words and small tables, for the console."""
+    lines = []
+    for p in plans:
+        n = p.noise
+        lines.append(
+            f"{p.code} ({p.measure}): {p.baseline_months} baseline months, "
+            f"{n.mean_count:.1f} events a month per series on average, dispersion "
+            f"{n.dispersion:.2f}, lag-1 autocorrelation {n.lag1:.2f}"
+        )
+        t = p.table()
+        for r in t.itertuples(index=False):
+            mde = "beyond the simulated range" if not np.isfinite(r.mde_rr) else f"{r.mde_rr:.2f}"
+            lines.append(
+                f"  {r.follow_up:>3} months after the start: power {r.power_rr_0_75:.0%} for a "
+                f"25% fall, {r.power_rr_0_67:.0%} for a 33% fall; detectable with 80% power: "
+                f"rate ratio {mde}"
+            )
+        for aim, months in p.months_needed.items():
+            words = f"{months} months" if months else "not within the follow-ups simulated"
+            lines.append(f"  80% power for a {1 - aim:.0%} fall: {words}")
+    prog = tables.get("programme")
+    if prog is not None:
+        lines.append(
+            f"Programme: power of the pooled estimate for an average 25% fall (trusts' true "
+            f"effects spread with SD {tau:g} on the log scale), by trusts and months:"
+        )
+        wide = prog.pivot_table(index="n_trusts", columns="follow_up", values="power")
+        lines.append("  trusts  " + "  ".join(f"{int(c):>4}m" for c in wide.columns))
+        for k, row in wide.iterrows():
+            lines.append(f"  {int(k):>6}  " + "  ".join(f"{v:>5.0%}" for v in row))
+    sims = plans[0].cells[0].n_sims if plans and plans[0].cells else 0
+    error = 1.96 * 0.5 / math.sqrt(max(sims, 1))
+    lines.append(
+        f"Simulated ({sims} series per cell; Monte Carlo error up to ±{error:.0%}) with the "
+        "evaluation's own model; see docs/methods.md §6."
+    )
+    return "\n".join(lines)

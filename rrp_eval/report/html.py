@@ -89,13 +89,6 @@ def render_notebook(
     return re.sub(r'<a class="anchor-link" href="[^"]*"></a>', "", body)
 
 
-def markdown_html(text: str) -> str:
-    """Markdown as HTML, any HTML in it escaped (mistune, which nbconvert already brings)."""
-    import mistune
-
-    return str(mistune.create_markdown(escape=True)(text))
-
-
 def render_index(context: dict[str, Any]) -> str:
     """The index page from ``templates/index_page.html.j2``; every value is escaped."""
     env = jinja2.Environment(

@@ -12,8 +12,9 @@ from rrp_eval.models.hierarchical import probability_words
 from rrp_eval.params import ProgrammeParams
 from rrp_eval.report.changes import changes_markdown
 from rrp_eval.report.execute import TaskResult
-from rrp_eval.report.html import markdown_html, render_index
+from rrp_eval.report.html import render_index
 from rrp_eval.report.plan import TRUST
+from rrp_eval.show.display import markdown_html
 
 #: a Making Data Count signal in words and its badge class (colour is never the only cue)
 SIGNALS = (

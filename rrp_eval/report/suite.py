@@ -47,6 +47,7 @@ from rrp_eval.report.changes import (
     CHANGE_COLUMNS,
     RunSnapshot,
     changes_between,
+    changes_markdown,
     month_digests,
     snapshot_from_folder,
     state_entries,
@@ -488,7 +489,9 @@ class _Execution:
                 directions={m: params.measure(m).direction for m in measures},
                 labels={m: str(params.measure(m).label) for m in measures},
             )
-        publish_changes(changes, self.before.label if self.before else "")
+        if self.before is not None:
+            since = self.before.label
+            publish_changes({t: changes_markdown(changes, t, since) for t in plan.ok_trusts})
         return changes
 
     def _finished(self, futures: list[Any]) -> None:

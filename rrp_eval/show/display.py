@@ -119,10 +119,15 @@ def paragraph(text: str) -> None:
     _add(Part("paragraph", f"<p>{html.escape(text)}</p>"))
 
 
+def markdown_html(text: str) -> str:
+    """Markdown as HTML, any HTML in it escaped (mistune, which nbconvert already brings)."""
+    import mistune
+
+    return str(mistune.create_markdown(escape=True)(text))
+
+
 def markdown(text: str) -> None:
     """A block of Markdown (lists, emphasis), any HTML in it escaped."""
-    from rrp_eval.report.html import markdown_html
-
     _add(Part("paragraph", markdown_html(text)))
 
 

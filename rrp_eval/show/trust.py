@@ -184,14 +184,11 @@ def since_last_run(trust: TrustEvaluation, rule: DisclosureRule) -> None:
     ended special causes, conclusions and probabilities that moved, new and revised months,
     data-quality findings). Nothing in a notebook opened by hand."""
     from rrp_eval.evaluate.aims import run_changes
-    from rrp_eval.report.changes import changes_markdown
 
-    found = run_changes()
-    if found is None or not found[1]:
-        return
-    changes, since = found
-    heading("Since the last run", 2)
-    markdown(changes_markdown(changes, trust.code, since))
+    text = (run_changes() or {}).get(trust.code)
+    if text:
+        heading("Since the last run", 2)
+        markdown(text)
 
 
 #: a verdict in the words a board reads

@@ -1,0 +1,126 @@
+"""Planning and detectability (rrp_eval.evaluate.planning): the simulation's noise reproduces
+the baseline it was fitted to, the power curve's interpolation, a trust's detectability, the
+programme's power and the `rrp-eval plan` command. The power's agreement with the rejection
+rate on fresh trusts from other processes is validation/power_study.py."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import rrp_eval as rrp
+from rrp_eval.cli import main
+from rrp_eval.evaluate.planning import (
+    PowerCell,
+    TrustPlan,
+    detectability,
+    estimate_noise,
+    minimum_detectable,
+    programme_power,
+    series_frame,
+    simulate_counts,
+    stated_frame,
+)
+from rrp_eval.params import ProgrammeParams
+
+
+@pytest.mark.parametrize(("dispersion", "lag1"), [(1.0, 0.0), (2.5, 0.0), (3.0, 0.4)])
+def test_the_simulated_noise_has_the_stated_dispersion_and_autocorrelation(dispersion, lag1):
+    frame = stated_frame(40, 1500, 600, 1, dispersion, lag1)  # 600 months: moments, not noise
+    y = simulate_counts(frame, 1.0, 4, np.random.default_rng(3))
+    m = frame.noise.mean_count
+    pearson = (y - m) / math.sqrt(m)
+    assert np.mean(pearson**2) == pytest.approx(dispersion, rel=0.12)
+    r = np.mean([np.corrcoef(p[:-1], p[1:])[0, 1] for p in pearson])
+    assert r == pytest.approx(lag1, abs=0.06)
+
+
+def test_the_noise_estimated_from_a_baseline_is_the_noise_that_made_it():
+    frame = stated_frame(40, 1500, 400, 1, 2.5, 0.3)
+    y = simulate_counts(frame, 1.0, 1, np.random.default_rng(5))[0]
+    series = frame.series.assign(count=y)
+    pre = np.ones(len(series), bool)
+    noise = estimate_noise(series, frame.unit, pre)
+    assert noise.dispersion == pytest.approx(2.5, rel=0.2)
+    assert noise.lag1 == pytest.approx(0.3, abs=0.1)
+
+
+def test_a_fall_is_applied_from_the_start_only():
+    frame = stated_frame(40, 1500, 24, 24)
+    y = simulate_counts(frame, 0.5, 2000, np.random.default_rng(1)).mean(axis=0)
+    assert y[:24].mean() == pytest.approx(60, rel=0.02)
+    assert y[24:].mean() == pytest.approx(30, rel=0.02)
+
+
+def test_minimum_detectable_interpolates_in_log_rate_ratio():
+    power = pd.Series([0.1, 0.5, 0.9, 1.0], index=[0.9, 0.75, 0.6, 0.4])
+    mde = minimum_detectable(power)
+    w = (0.8 - 0.5) / (0.9 - 0.5)
+    assert mde == pytest.approx(math.exp(math.log(0.75) + w * (math.log(0.6) - math.log(0.75))))
+    assert math.isnan(minimum_detectable(pd.Series([0.1, 0.2], index=[0.9, 0.5])))
+    assert minimum_detectable(pd.Series([0.85, 0.9], index=[0.9, 0.5])) == pytest.approx(0.9)
+
+
+def test_power_rises_with_the_fall_and_with_follow_up():
+    own = ProgrammeParams().for_trust("stated")
+    frames = {f: stated_frame(80, 1500, 24, f, 1.2, 0.0) for f in (12, 36)}
+    plan = rrp.evaluate.planning.plan_frames(frames, own, rr_grid=(0.9, 0.5), n_sims=30)
+    p = plan.power.set_index(["follow_up", "rr"])["power"]
+    assert p[(36, 0.5)] >= p[(36, 0.9)]
+    assert p[(36, 0.5)] > 0.8  # a halving over 36 months of 120 events a month is plain
+    assert p[(36, 0.75)] >= p[(12, 0.75)] - 0.15  # Monte Carlo margin
+
+
+def test_a_trust_without_a_start_has_unknown_detectability(tmp_path):
+    programme = rrp.load_programme()
+    d = detectability(programme, "X01", n_sims=12)
+    assert 0 <= d.power <= 1 and d.n_sims == 12
+    assert d.months_before > 0 and d.months_after > 0
+    assert "fall" in d.sentence() and f"{d.power:.0%}" in d.sentence()
+    no_start = programme.wards.assign(start_month=pd.NaT)
+    data = programme.__class__(**{**programme.__dict__, "wards": no_start})
+    unknown = detectability(data, "X01", n_sims=12)
+    assert math.isnan(unknown.power) and unknown.verdict == "unknown"
+    assert "no participating ward" in unknown.sentence()
+
+
+def _fake_plan(code: str, se: float, n: int = 400) -> TrustPlan:
+    rng = np.random.default_rng(len(code) + int(se * 100))
+    est = np.log(0.75) + rng.normal(0, se, n)
+    cell = PowerCell(0.75, 24, n, int((est + 1.96 * se < 0).sum()), est, np.full(n, se))
+    frame = stated_frame(40, 1500, 24, 24)
+    power = pd.DataFrame({"follow_up": [24], "rr": [0.75], "power": [cell.power], "mc_se": [0]})
+    return TrustPlan(code, "restrictive_practice", frame.noise, 24, power, {}, {}, (cell,))
+
+
+def test_the_programme_power_grows_with_trusts_and_falls_with_spread():
+    plans = [_fake_plan(f"T{i}", se) for i, se in enumerate([0.2, 0.3, 0.4])]
+    tight = programme_power(plans, sizes=(3, 10, 30), tau=0.05, n_programmes=300)
+    wide = programme_power(plans, sizes=(3, 10, 30), tau=0.5, n_programmes=300)
+    assert list(tight["power"]) == sorted(tight["power"])
+    assert tight["power"].iloc[-1] > 0.95
+    assert (wide["power"].to_numpy() <= tight["power"].to_numpy() + 0.05).all()
+
+
+def test_plan_command_from_stated_figures(capsys):
+    code = main(["plan", "--rate", "60", "--bed-days", "1400", "--sims", "10", "--follow-up", "24"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "power" in out and "Programme: power of the pooled estimate" in out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["plan", "--rate", "60"],
+        ["plan", "--rate", "60", "--bed-days", "1400", "--follow-up", "x"],
+        ["plan", "--rate", "-1", "--bed-days", "1400", "--sims", "10"],
+        ["plan", "--rate", "60", "--bed-days", "1400", "--sims", "2"],
+    ],
+)
+def test_plan_command_refuses_bad_arguments(args, capsys):
+    assert main(args) == 2
+    assert "rrp-eval plan" in capsys.readouterr().err

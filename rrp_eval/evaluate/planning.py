@@ -1,6 +1,6 @@
 """Planning and detectability: could a trust's data show the programme's aim?
 
-Power here is found by simulation with the evaluation's own model (docs/methods.md §6): each
+Power here is found by simulation with the evaluation's own model (docs/methods.md §9.1): each
 simulated series has the trust's design (its wards, their starts, months and occupied bed days),
 rates equal to the trust's baseline rates (each unit's mean before its start, no trend), and
 noise with the over-dispersion and autocorrelation its baseline shows; a fall of ``1 - rr`` from
@@ -737,6 +737,6 @@ def plan_text(plans: Sequence[TrustPlan], tables: dict[str, pd.DataFrame], tau: 
     error = 1.96 * 0.5 / math.sqrt(max(sims, 1))
     lines.append(
         f"Simulated ({sims} series per cell; Monte Carlo error up to ±{error:.0%}) with the "
-        "evaluation's own model; see docs/methods.md §6."
+        "evaluation's own model; see docs/methods.md §9.1."
     )
     return "\n".join(lines)

@@ -96,10 +96,21 @@ def _units(series: pd.DataFrame, design: TrustDesign) -> tuple[np.ndarray, np.nd
     )
 
 
-def estimate_noise(series: pd.DataFrame, unit: np.ndarray, pre: np.ndarray) -> Noise:
+def estimate_noise(
+    series: pd.DataFrame, unit: np.ndarray, pre: np.ndarray, harmonics: int | None = None
+) -> Noise:
     """Dispersion and lag-1 autocorrelation of the baseline (``pre`` rows): Pearson residuals
-    of a Poisson model with a rate per unit and a common linear trend (the evaluation's
-    counterfactual), and the latent process that reproduces them."""
+    of a Poisson model with a rate per unit, a common linear trend and the seasonal harmonics
+    the evaluation fits (``harmonics`` pairs; None: its automatic rule, 2 pairs from 24
+    months), so that neither a trend nor a season the evaluation removes is taken for noise;
+    and the latent process that reproduces them.
+
+    The lag-1 autocorrelation of residuals from a short series is biased low; it gets the
+    Marriott-Pope correction ρ + (1 + 3ρ)/n (n months a unit) before it is truncated to
+    [0, 0.9]. A Poisson-lognormal process can carry autocorrelation ρ only with dispersion
+    φ ≥ 1/(1 − ρ/0.95) (decay at most 0.95): when the baseline's φ is below that, φ is raised
+    to it, so that the autocorrelation reported is the one simulated
+    (validation/power_study.md found it silently dropped otherwise)."""
     import statsmodels.api as sm
 
     f = series.loc[pre, ["month", "count", "occupied_bed_days"]].copy()
@@ -110,6 +121,13 @@ def estimate_noise(series: pd.DataFrame, unit: np.ndarray, pre: np.ndarray) -> N
     t = (f["month"].dt.year * 12 + f["month"].dt.month).to_numpy(float)
     X = pd.get_dummies(f["unit"], dtype=float)
     X["t"] = (t - t.mean()) / 12
+    months = int(f["month"].nunique())
+    pairs = (2 if months >= 24 else 0) if harmonics is None else int(harmonics)
+    if months < 2 * pairs + 6:  # too few months to fit the season as well
+        pairs = 0
+    for k in range(1, pairs + 1):
+        angle = 2 * np.pi * k * f["month"].dt.month.to_numpy(float) / 12
+        X[f"sin{k}"], X[f"cos{k}"] = np.sin(angle), np.cos(angle)
     y = f["count"].to_numpy(float)
     fit = sm.GLM(
         y, X.to_numpy(), family=sm.families.Poisson(), offset=np.log(f["occupied_bed_days"])
@@ -124,8 +142,25 @@ def estimate_noise(series: pd.DataFrame, unit: np.ndarray, pre: np.ndarray) -> N
     same = (f["unit"].to_numpy()[1:] == f["unit"].to_numpy()[:-1]) & (np.diff(f["t"]) == 1)
     a, b = f["r"].to_numpy()[:-1][same], f["r"].to_numpy()[1:][same]
     rho = float(np.sum(a * b) / np.sum(f["r"] ** 2) * len(f) / max(len(a), 1)) if len(a) else 0.0
+    n_unit = len(f) / max(f["unit"].nunique(), 1)
+    if len(a):
+        rho += (1 + 3 * rho) / n_unit  # Marriott and Pope (1954)
     rho = float(np.clip(rho, 0.0, 0.9))
+    if rho > 0:
+        phi = max(phi, 1.0 / (1.0 - rho / MAX_DECAY))
     m = float(mu.mean())
+    return _noise(phi, rho, m)
+
+
+def _harmonics(own: EffectiveTrustParams) -> int | None:
+    """The harmonic pairs the trust's evaluation fits (None: the automatic rule)."""
+    h = own.model.harmonics
+    return None if h == "auto" else int(h)
+
+
+def _noise(phi: float, rho: float, m: float) -> Noise:
+    """The latent AR(1) process with dispersion ``phi`` and lag-1 autocorrelation ``rho`` of
+    counts with mean ``m`` (the module's docstring)."""
     sigma2 = math.log1p((phi - 1) / m) if m > 0 else 0.0
     decay = 0.0
     if sigma2 > 1e-9 and rho > 0:
@@ -169,7 +204,15 @@ def plan_frame(
         rates[u] = float(series.loc[rows, "count"].sum()) / bd if bd > 0 else 0.0
     months = int(pd.Series(series["month"][pre]).nunique())
     return PlanFrame(
-        code, measure, design, series, unit, start, rates, estimate_noise(series, unit, pre), months
+        code,
+        measure,
+        design,
+        series,
+        unit,
+        start,
+        rates,
+        estimate_noise(series, unit, pre, _harmonics(params.for_trust(code))),
+        months,
     )
 
 
@@ -277,8 +320,11 @@ class PowerCell:
 
     @property
     def mc_se(self) -> float:
-        p = self.power
-        return math.sqrt(max(p * (1 - p), 1e-12) / self.n_sims)
+        """Binomial Monte Carlo error; at 0 or n detected, that of half a detection (an
+        honest margin instead of ±0)."""
+        n = self.n_sims
+        p = min(max(self.power, 0.5 / n), 1 - 0.5 / n)
+        return math.sqrt(p * (1 - p) / n)
 
 
 def power_cell(
@@ -343,7 +389,9 @@ class Detectability:
             f"These data {words} a real {fall}: an evaluation with this trust's wards, "
             f"{self.months_before} months before and {self.months_after} after the start, and "
             f"its baseline's variation finds such a fall {self.power:.0%} of the time "
-            f"(simulated, ±{1.96 * self.mc_se:.0%}); 80% is the usual standard."
+            f"(simulated, ±{1.96 * self.mc_se:.0%} from the simulation alone; a fall from the "
+            "start month assumed: a fall that builds up over months is shown less often); "
+            "80% is the usual standard."
         )
 
 
@@ -516,9 +564,13 @@ def stated_frame(
     )
     design = TrustDesign("summed", (pd.Timestamp(start),), ("all",), ())
     unit, starts = _units(series, design)
-    sigma2 = math.log1p((dispersion - 1) / m)
-    decay = min(MAX_DECAY, math.log1p(lag1 * dispersion / m) / sigma2) if sigma2 > 1e-9 else 0.0
-    noise = Noise(dispersion, lag1, sigma2, decay, m)
+    if lag1 > 0 and dispersion < 1.0 / (1.0 - lag1 / MAX_DECAY):
+        raise ValueError(
+            f"an autocorrelation of {lag1:g} needs a dispersion of at least "
+            f"{1.0 / (1.0 - lag1 / MAX_DECAY):.2f} (counts cannot be more autocorrelated than "
+            "their extra-Poisson variation allows)"
+        )
+    noise = _noise(dispersion, lag1, m)
     return PlanFrame(
         "stated",
         measure,

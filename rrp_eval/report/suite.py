@@ -9,6 +9,7 @@ owns the output folder (its lock, the build beside it, the swap).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import json
 import logging
@@ -475,15 +476,31 @@ class _Execution:
             spc_signals=spc,
             aims=aims,
             findings=plan.inputs.report.to_frame(),
-            months=month_digests(programme.ward_month),
+            months={
+                t: m for t, m in month_digests(programme.ward_month).items() if t in plan.selected
+            },
         )
         if self.before is None:
             changes = pd.DataFrame(columns=CHANGE_COLUMNS)
         else:
             params = plan.params
             measures = sorted(set(its["measure"]) | set(spc["measure"])) if len(its) else []
-            changes = changes_between(
+            keep = set(plan.selected) | {"programme"}
+
+            def mine(frame: pd.DataFrame) -> pd.DataFrame:
+                if "trust_code" not in frame:
+                    return frame
+                return frame[frame["trust_code"].astype(str).isin(keep)]
+
+            before = dataclasses.replace(  # the trusts of this run only (--trusts)
                 self.before,
+                its_effects=mine(self.before.its_effects),
+                spc_signals=mine(self.before.spc_signals),
+                aims=mine(self.before.aims),
+                months={t: m for t, m in self.before.months.items() if t in keep},
+            )
+            changes = changes_between(
+                before,
                 after,
                 LIKELY,
                 directions={m: params.measure(m).direction for m in measures},

@@ -168,5 +168,6 @@ def probability_words(p: float) -> str:
     as 63-76% of the time in programmes whose mean sits near the aim)."""
     if not np.isfinite(p):
         return ""
-    word = next(w for cut, w in PROBABILITY_WORDS if p >= cut)
-    return f"{word} ({p:.1f})"
+    shown = f"{p:.1f}"  # the word follows the number shown, so "unlikely (0.3)" cannot occur
+    word = next(w for cut, w in PROBABILITY_WORDS if float(shown) >= cut - 1e-9)
+    return f"{word} ({shown})"

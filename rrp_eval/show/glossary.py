@@ -19,6 +19,23 @@ GLOSSARY: dict[str, tuple[str, str]] = {
             "rule out no change."
         ),
     ),
+    "power": (
+        "Power for the aim",
+        (
+            "How often an evaluation with this trust's data would show a real fall of a "
+            "quarter, found by simulating the evaluation many times from the trust's months "
+            "before it joined. Below 80% the data may not show the aim even if it was met."
+        ),
+    ),
+    "aim-probability": (
+        "Probability of meeting the aim",
+        (
+            "How likely it is that the true change {horizon} months after joining is a fall of "
+            "at least a quarter, reading the trust's estimate together with every trust's: "
+            "an estimate from little data is pulled towards the programme's average. A trust's "
+            "probability moves with the programme's."
+        ),
+    ),
     "prediction-interval": (
         "Prediction interval",
         (
@@ -204,6 +221,8 @@ PAGE_TERMS = {
     "trust": (
         "rate-ratio",
         "confidence-interval",
+        "power",
+        "aim-probability",
         "counterfactual",
         "its",
         "level-change",

@@ -424,6 +424,59 @@ def funnel(
 
 
 @section
+def trust_aims(prog: ProgrammeEvaluation, rule: DisclosureRule, measure: str | None = None) -> None:
+    """Each trust's probability of meeting the aim and its adjusted (shrunken) rate ratio,
+    from the hierarchical model over every trust's ITS estimate (docs/methods.md §9.2)."""
+    from rrp_eval.evaluate.aims import PROGRAMME_ROW, aims_table
+    from rrp_eval.models.hierarchical import MIN_TRUSTS, probability_words
+
+    measure = _measure_or_headline(prog, measure)
+    if measure is None:
+        return
+    table_ = aims_table(dict(prog.trusts), prog.params, [measure])
+    if table_.empty:
+        paragraph(
+            f"Fewer than {MIN_TRUSTS} trusts have an estimate of {prog.label(measure).lower()}: "
+            "too few to read each one with the others."
+        )
+        return
+    rows = table_.assign(order=(table_["trust_code"] == PROGRAMME_ROW).astype(int)).sort_values(
+        ["order", "trust_code"]
+    )
+    names = {**prog.trust_names, PROGRAMME_ROW: "Programme average"}
+    h = prog.params.horizon_months
+    table(
+        pd.DataFrame(
+            {
+                "Trust": [names.get(c, c) for c in rows["trust_code"]],
+                f"Rate ratio at {h} months (its own estimate)": [
+                    "" if c == PROGRAMME_ROW else f"{v:.2f}"
+                    for c, v in zip(rows["trust_code"], rows["estimate"], strict=True)
+                ],
+                "Adjusted rate ratio (95% interval)": [
+                    f"{m:.2f} ({a:.2f} to {b:.2f})"
+                    for m, a, b in zip(
+                        rows["shrunken"], rows["shrunken_low"], rows["shrunken_high"], strict=True
+                    )
+                ],
+                "A fall of at least 25%": rows["p_rr_le_0_75"].map(probability_words),
+                "At least 33%": rows["p_rr_le_0_67"].map(probability_words),
+                "Any fall": rows["p_rr_lt_1"].map(probability_words),
+            }
+        ),
+        f"{prog.label(measure)}: how likely each trust's true change at {h} months meets the aim",
+    )
+    paragraph(
+        "Each trust's estimate is read together with every trust's (a hierarchical model): an "
+        "estimate from little data is pulled towards the programme's average, which gives the "
+        "adjusted rate ratio and the probabilities. A trust's probability moves with the "
+        "programme's, so read them together; they are not to be added up into a count of "
+        "trusts that met the aim. Probabilities are given in words and to one decimal because "
+        "simulation shows them right to about ±0.1 at best (validation/aim_calibration.md)."
+    )
+
+
+@section
 def aims(prog: ProgrammeEvaluation, rule: DisclosureRule, measure: str | None = None) -> None:
     """Share of participating wards meeting the programmes' aims, and where change happened."""
     measure = _measure_or_headline(prog, measure)

@@ -81,9 +81,11 @@ def test_the_grid_reaches_far_enough_for_five_trusts():
 @pytest.mark.parametrize(
     ("p", "words"),
     [
-        (0.95, "very likely (0.9)"),
+        (0.97, "very likely (1.0)"),
+        (0.87, "very likely (0.9)"),
         (0.8, "likely (0.8)"),
         (0.5, "uncertain (0.5)"),
+        (0.29, "uncertain (0.3)"),
         (0.12, "unlikely (0.1)"),
         (0.02, "very unlikely (0.0)"),
     ],

@@ -215,7 +215,11 @@ def index_page(
             "aim_label": str(params.measure(p.measure).label).lower(),
             "programme_aim": aim_of.get("programme", {}).get("aim", ""),
             # "since the last run" when there was one (its text escaped by mistune)
-            "since_html": (markdown_html(changes_markdown(changes, None, since)) if since else ""),
+            "since_html": (
+                markdown_html(changes_markdown(changes, None, since))
+                if since and changes is not None and len(changes)
+                else ""
+            ),
             "primary_column": params.primary.effect if headline == params.primary.measure else "",
             "primary_label": str(params.measure(p.measure).label).lower(),
             "descriptive": descriptive,

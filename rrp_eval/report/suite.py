@@ -508,7 +508,15 @@ class _Execution:
             )
         if self.before is not None:
             since = self.before.label
-            publish_changes({t: changes_markdown(changes, t, since) for t in plan.ok_trusts})
+            # a section only where something changed: a rerun on the same data leaves every
+            # page as it was (and reusable)
+            publish_changes(
+                {
+                    t: changes_markdown(changes, t, since)
+                    for t in plan.ok_trusts
+                    if (changes["trust_code"] == t).any()
+                }
+            )
         return changes
 
     def _finished(self, futures: list[Any]) -> None:

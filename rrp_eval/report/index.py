@@ -134,7 +134,7 @@ def index_page(
     if ward_month is not None:
         funnel = findings.funnel_positions(ward_month, p.measure)
         recorded = findings.completeness(ward_month, list(its["measure"].unique()))
-    aim_of = _aim_cells(aims, p.measure)
+    aim_of = _aim_cells(aims, headline)
     power_of = _power_cells(found)
     trusts = []
     for code, name in data_trusts.itertuples(index=False):

@@ -151,8 +151,12 @@ def _aim_items(trust: TrustEvaluation, programme: ProgrammeData) -> list[tuple[s
     from rrp_eval.evaluate.planning import detectability
     from rrp_eval.models.hierarchical import probability_words
 
-    measure, h = trust.params.primary.measure, trust.params.horizon_months
-    items = []
+    # the measure the page leads with (the pre-specified one, or the headline when the data
+    # do not have it), as the run's detectability is computed
+    measure, h = trust.headline, trust.params.horizon_months
+    items: list[tuple[str, str]] = []
+    if measure not in trust.its:
+        return items
     table = programme_aims(programme, trust.params)
     mine, prog = trust_aims(table, trust.code, measure), trust_aims(table, PROGRAMME_ROW, measure)
     if mine is not None and prog is not None:

@@ -116,11 +116,23 @@ def fit_panel_task(
     return PanelResult(measure, fits, time.perf_counter() - start)
 
 
-def evaluate_only(task: Task, programme: ProgrammeData, params: ProgrammeParams) -> TaskResult:
+def use_cache(folder: str | None) -> None:
+    """Name the run's evaluation cache in this worker's environment when it was started
+    without it (a Dask worker that was running before the run) and the folder is on this
+    machine, so that its evaluations and its kernels share the run's cache; a remote worker
+    that cannot see the folder computes what it needs (slower, the same results)."""
+    if folder and not os.environ.get(CACHE_ENV) and os.path.isdir(folder):
+        os.environ[CACHE_ENV] = folder
+
+
+def evaluate_only(
+    task: Task, programme: ProgrammeData, params: ProgrammeParams, cache: str | None = None
+) -> TaskResult:
     """A trust's evaluation and the power of its evaluation to detect the aim (both cached
     under the run's evaluation cache, where its notebook finds them), before any trust's
     notebook runs: the pages show the probability of meeting the aim, which needs every
     trust's evaluation."""
+    use_cache(cache)
     start = time.perf_counter()
     evaluation = _evaluate(programme, task.name, params)
     found = None
@@ -148,6 +160,7 @@ def execute(
     rule: DisclosureRule,
     timeout: float | None = None,
     kernels: str = "cold",
+    cache: str | None = None,
 ) -> TaskResult:
     """Run one notebook (in a worker process) and render its HTML, even after an error.
 
@@ -160,6 +173,7 @@ def execute(
 
     from rrp_eval.report import warm
 
+    use_cache(cache)  # before any kernel (or kernel template) of this worker starts
     start = time.perf_counter()
     extra: dict[str, Any] = {}
     if timeout is not None:

@@ -398,9 +398,10 @@ class _Execution:
         blas = contextlib.nullcontext() if plan.options.scheduler else threadpool_limits(limits=1)
         with (
             blas,
-            evaluation_cache(),
+            evaluation_cache() as cache,
             executor(self.workers, plan.options.scheduler, warm) as submit,
         ):
+            run += (str(cache),)  # for Dask workers started without the variable
             panel_futures = [
                 submit(fit_panel_task, analysed, params, m, True) for m in panel_measures
             ]
@@ -413,7 +414,7 @@ class _Execution:
             else:
                 self._finished(
                     [
-                        submit(evaluate_only, t, analysed.only_trust(t.name), params)
+                        submit(evaluate_only, t, analysed.only_trust(t.name), params, str(cache))
                         for t in trust_tasks
                     ]
                     + panel_futures

@@ -20,7 +20,6 @@ from rrp_eval.evaluate.planning import (
     estimate_noise,
     minimum_detectable,
     programme_power,
-    series_frame,
     simulate_counts,
     stated_frame,
 )

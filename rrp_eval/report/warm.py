@@ -118,7 +118,10 @@ def serve(fd: int, parent: int | None = None) -> None:
             ready, _, _ = select.select([sock], [], [], 0.5)
             if not ready:
                 continue
-            msg, fds, _, _ = socket.recv_fds(sock, 1 << 20, 3)
+            try:
+                msg, fds, _, _ = socket.recv_fds(sock, 1 << 20, 3)
+            except ConnectionError:  # the worker was killed (a run stopping on an error)
+                break
             if not msg:  # the worker has gone
                 break
             request = json.loads(msg)

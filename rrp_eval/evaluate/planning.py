@@ -760,8 +760,9 @@ def plan_text(plans: Sequence[TrustPlan], tables: dict[str, pd.DataFrame], tau: 
     for p in plans:
         n = p.noise
         lines.append(
-            f"{p.code} ({p.measure}): {p.baseline_months} baseline months, "
-            f"{n.mean_count:.1f} events a month per series on average, dispersion "
+            # no count: the console output may be shared, and a mean of 1-4 events is a small
+            # number under the disclosure rule
+            f"{p.code} ({p.measure}): {p.baseline_months} baseline months, dispersion "
             f"{n.dispersion:.2f}, lag-1 autocorrelation {n.lag1:.2f}"
         )
         t = p.table()

@@ -680,36 +680,20 @@ def _findings(before: Any, after: Any, keep: set[str] | None) -> list[dict]:
     if kb is None or ka is None:
         return []
     rows = []
-    for key in sorted(ka - kb):
-        trust = key[0]
-        if trust and keep is not None and trust not in keep:
-            continue
-        severity, rule = key[1] or "data-quality finding", key[2].replace("_", " ")
-        rows.append(
-            _row(
-                trust,
-                "",
-                "finding_new",
-                "",
-                _finding_words(key),
-                f"New data-quality {severity}: '{rule}' (see the data-quality report).",
-            )
-        )
-    for key in sorted(kb - ka):
-        trust = key[0]
-        if trust and keep is not None and trust not in keep:
-            continue
-        severity, rule = key[1] or "data-quality finding", key[2].replace("_", " ")
-        rows.append(
-            _row(
-                trust,
-                "",
-                "finding_resolved",
-                _finding_words(key),
-                "",
-                f"The data-quality {severity} '{rule}' of the last run is no longer found.",
-            )
-        )
+    for kind, keys in (("finding_new", ka - kb), ("finding_resolved", kb - ka)):
+        for key in sorted(keys):
+            trust = key[0]
+            if trust and keep is not None and trust not in keep:
+                continue
+            severity, rule = key[1] or "data-quality finding", key[2].replace("_", " ")
+            words = _finding_words(key)
+            if kind == "finding_new":
+                before, after = "", words
+                text = f"New data-quality {severity}: '{rule}' (see the data-quality report)."
+            else:
+                before, after = words, ""
+                text = f"The data-quality {severity} '{rule}' of the last run is no longer found."
+            rows.append(_row(trust, "", kind, before, after, text))
     return rows
 
 

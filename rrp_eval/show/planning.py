@@ -1,7 +1,7 @@
 """The planning notebook's sections: a trust's power by follow-up and rate ratio, and the
-programme's power by number of trusts (``rrp_eval.evaluate.planning``). Power tables hold no
-count or bed-day figure; the baseline's mean monthly count is shown only when the rule allows
-it (internal, or at least the rule's threshold)."""
+programme's power by number of trusts (``rrp_eval.evaluate.planning``). Nothing here shows a
+count or bed-day figure: powers, rate ratios, months, and the baseline's dispersion and
+autocorrelation only."""
 
 from __future__ import annotations
 

@@ -308,3 +308,37 @@ def test_rows_of_a_trust_missing_from_wards_fail_the_whole_run(tmp_path):
     summary = run_suite(data=data, out=tmp_path / "o", jobs=1, notebooks=FIXTURES)
     assert list(summary.failed_trusts) == ["ZZZ"] and summary.exit_code == 1
     assert "ZZZ" in (tmp_path / "o" / "index.html").read_text()
+
+
+_FULL_AT_THE_TABLES = """
+import errno, sys
+from rrp_eval.report import suite
+
+def full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device", str(args[0]))
+
+suite.write_parquet = full
+from rrp_eval.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_disk_that_fills_while_the_workers_run_stops_quietly(data, tmp_path):
+    """The disk fills as this process writes the tables, while warm kernels are still running
+    trust pages on both workers: exit 3 with one clear line, and no worker's traceback."""
+    out = tmp_path / "out"
+    first = run_suite(data=data, out=out, jobs=1, notebooks=FIXTURES, trusts=["RXA"])
+    before = _tree(out)
+    assert first.exit_code == 0
+    run = subprocess.run(
+        [sys.executable, "-c", _FULL_AT_THE_TABLES, "run", "--data", str(data)]
+        + ["--out", str(out), "--force", "--jobs", "2", "--kernels", "warm"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+    )
+    assert run.returncode == 3, run.stderr
+    assert "No space left on device" in run.stderr and "nothing was replaced" in run.stderr
+    assert "Traceback" not in run.stderr, run.stderr
+    assert _tree(out) == before
+    assert not list(tmp_path.glob(".out.build-*"))

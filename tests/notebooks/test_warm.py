@@ -249,3 +249,29 @@ def test_an_immediate_shutdown_kills_without_an_interrupt(manager):
     assert running == [signal.SIGINT]
     assert signal.SIGINT not in shutdown and signal.SIGKILL in shutdown, shutdown
     warm.stop_template()
+
+
+def test_a_worker_gone_with_a_reply_unread_ends_the_template_quietly():
+    """A worker that exits with the template's message still unread (a run stopping on an
+    error) resets the connection; the template ends without a traceback on the user's
+    terminal (seen in CI's full-disk test)."""
+    import select
+    import socket
+    import subprocess
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    process = subprocess.Popen(
+        [sys.executable, "-c", f"from rrp_eval.report.warm import serve; serve({theirs.fileno()})"],
+        pass_fds=[theirs.fileno()],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    theirs.close()
+    try:
+        assert select.select([ours], [], [], warm.READY_SECONDS)[0], "the template never started"
+        ours.close()  # its "ready" unread
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr, stderr

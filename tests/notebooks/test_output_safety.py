@@ -330,9 +330,9 @@ def test_a_disk_that_fills_while_the_workers_run_stops_quietly(data, tmp_path):
     first = run_suite(data=data, out=out, jobs=1, notebooks=FIXTURES, trusts=["RXA"])
     before = _tree(out)
     assert first.exit_code == 0
+    args = ["run", "--data", str(data), "--out", str(out), "--force", "--jobs", "2"]
     run = subprocess.run(
-        [sys.executable, "-c", _FULL_AT_THE_TABLES, "run", "--data", str(data)]
-        + ["--out", str(out), "--force", "--jobs", "2", "--kernels", "warm"],
+        [sys.executable, "-c", _FULL_AT_THE_TABLES, *args, "--kernels", "warm"],
         capture_output=True,
         text=True,
         env={**os.environ, "MPLBACKEND": "Agg"},

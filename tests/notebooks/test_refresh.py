@@ -85,7 +85,7 @@ def test_the_first_run_has_no_changes_section(refresh):
 
 
 def test_the_index_shows_detectability_probability_and_changes(refresh):
-    base, new, revised, _, _ = refresh
+    base, new, _, _, _ = refresh
     text = _text(base / "b" / "index.html")
     assert "Since the last run" in text
     assert f"New months: {new[0]} to {new[-1]}" in text

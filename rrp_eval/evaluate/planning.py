@@ -42,9 +42,17 @@ TARGET_POWER = 0.8
 #: the rate ratios a plan's power curve is simulated at (common random numbers across them)
 RR_GRID = (0.9, 0.75, 0.67, 0.5)
 FOLLOW_UP = (12, 18, 24, 36)
-#: simulations per cell: for a run's pages (one cell: the aim) and for a plan
+#: simulations per cell: for a run's pages (one cell: the aim; at most, see PAGE_BATCH) and
+#: for a plan
 PAGE_SIMS = 100
 PLAN_SIMS = 100
+#: a run's detectability is simulated PAGE_BATCH at a time and stops once its verdict is
+#: settled: the SETTLED Clopper-Pearson interval of the power inside one verdict band (below
+#: 50%, 50-80%, 80% and over). Three early looks at 99% keep the chance that an early stop gives
+#: another verdict than the true power's under 3% (docs/methods.md §9.1)
+PAGE_BATCH = 25
+SETTLED = 0.99
+VERDICT_BOUNDS = (0.5, 0.8)
 #: programme sizes a programme plan reports
 PROGRAMME_SIZES = (5, 10, 15, 20, 30)
 #: between-trust SD of the true log rate ratios a programme plan assumes when none is given
@@ -328,20 +336,40 @@ class PowerCell:
 
 
 def power_cell(
-    frame: PlanFrame, own: EffectiveTrustParams, rr: float, n: int, seed: int
+    frame: PlanFrame,
+    own: EffectiveTrustParams,
+    rr: float,
+    n: int,
+    seed: int,
+    batch: int | None = None,
 ) -> PowerCell:
-    """Power of the evaluation of ``frame`` to detect a fall to ``rr`` (``n`` simulations)."""
+    """Power of the evaluation of ``frame`` to detect a fall to ``rr`` (``n`` simulations).
+    With ``batch``, the simulations are made ``batch`` at a time and stop early once the
+    verdict is :func:`settled` (``n_sims`` says how many were made)."""
     rng = np.random.default_rng(seed)
-    sims = simulate_counts(frame, rr, n, rng)
-    out = [_detects(frame, y, own) for y in sims]
+    out: list[tuple[bool, float, float]] = []
+    while len(out) < n:
+        size = n - len(out) if batch is None else min(batch, n - len(out))
+        out += [_detects(frame, y, own) for y in simulate_counts(frame, rr, size, rng)]
+        if batch is not None and settled(sum(d for d, _, _ in out), len(out)):
+            break
     return PowerCell(
         rr,
         None,
-        n,
+        len(out),
         sum(d for d, _, _ in out),
         np.array([e for _, e, _ in out]),
         np.array([s for _, _, s in out]),
     )
+
+
+def settled(detected: int, n: int, level: float = SETTLED) -> bool:
+    """True when the ``level`` Clopper-Pearson interval of the power, ``detected`` of ``n``,
+    lies inside one verdict band (no bound of :data:`VERDICT_BOUNDS` inside it)."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    low, high = proportion_confint(detected, n, alpha=1 - level, method="beta")
+    return all(high < b or low >= b for b in VERDICT_BOUNDS)
 
 
 def _seed(*parts: object) -> int:
@@ -354,8 +382,9 @@ def _seed(*parts: object) -> int:
 class Detectability:
     """Whether a trust's data could show the programme's aim: the power of its evaluation,
     with its design as it is, to detect a fall of ``1 - aim`` in ``measure`` (``power``, with
-    Monte Carlo error ``mc_se`` from ``n_sims`` simulations). NaN power when no simulation
-    could be made (``reason``)."""
+    Monte Carlo error ``mc_se`` from ``n_sims`` simulations: a run makes them
+    :data:`PAGE_BATCH` at a time and stops once the verdict is settled). NaN power when no
+    simulation could be made (``reason``)."""
 
     code: str
     measure: str
@@ -389,7 +418,8 @@ class Detectability:
             f"These data {words} a real {fall}: an evaluation with this trust's wards, "
             f"{self.months_before} months before and {self.months_after} after the start, and "
             f"its baseline's variation finds such a fall {self.power:.0%} of the time "
-            f"(simulated, ±{1.96 * self.mc_se:.0%} from the simulation alone; a fall from the "
+            f"({self.n_sims} simulations, ±{1.96 * self.mc_se:.0%} from the simulation alone; "
+            "a fall from the "
             "start month assumed: a fall that builds up over months is shown less often); "
             "80% is the usual standard."
         )
@@ -405,7 +435,8 @@ def detectability(
 ) -> Detectability:
     """The power of the trust's evaluation, on its data as they are (its months before and
     after the start and its bed days), to detect a fall to ``aim`` in ``measure`` (default the
-    headline measure), by ``n_sims`` simulations from its baseline. Cached in a run."""
+    headline measure), by up to ``n_sims`` simulations from its baseline, made
+    :data:`PAGE_BATCH` at a time until the verdict is :func:`settled`. Cached in a run."""
     from rrp_eval.evaluate.trust import headline_measure
 
     params = params or data.params or ProgrammeParams()
@@ -430,7 +461,8 @@ def _detectability(
         return _unknown(code, measure, aim, str(exc))
     if sum(frame.rates.values()) == 0:
         return _unknown(code, measure, aim, "no events before the start")
-    cell = power_cell(frame, params.for_trust(code), aim, n, _seed(code, measure, aim))
+    own = params.for_trust(code)
+    cell = power_cell(frame, own, aim, n, _seed(code, measure, aim), batch=PAGE_BATCH)
     post = int(pd.Series(frame.series["month"][frame.post]).nunique())
     return Detectability(
         code,
@@ -438,7 +470,7 @@ def _detectability(
         aim,
         cell.power,
         cell.mc_se,
-        n,
+        cell.n_sims,
         frame.baseline_months,
         post,
         frame.noise.dispersion,

@@ -19,7 +19,9 @@ from rrp_eval.evaluate.planning import (
     detectability,
     estimate_noise,
     minimum_detectable,
+    power_cell,
     programme_power,
+    settled,
     simulate_counts,
     stated_frame,
 )
@@ -84,6 +86,40 @@ def test_a_trust_without_a_start_has_unknown_detectability(tmp_path):
     unknown = detectability(data, "X01", n_sims=12)
     assert math.isnan(unknown.power) and unknown.verdict == "unknown"
     assert "no participating ward" in unknown.sentence()
+
+
+def test_a_verdict_is_settled_when_its_interval_stays_in_one_band():
+    assert settled(0, 25) and settled(2, 25)  # 99% upper bounds 0.19 and 0.33: below 50%
+    assert not settled(12, 25) and not settled(24, 25)  # 0.23-0.74 and 0.74-1.00
+    assert settled(25, 25)  # 99% lower bound 0.81: 80% and over
+    assert settled(65, 100)  # 0.52-0.77: between 50% and 80%
+    assert not settled(50, 100) and not settled(80, 100)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "made"),
+    [([False], 25), ([True], 25), ([True, False], 100), ([True, True, False, False, True], 100)],
+)
+def test_a_run_simulates_in_batches_until_the_verdict_is_settled(monkeypatch, pattern, made):
+    from rrp_eval.evaluate import planning
+
+    calls = iter(range(1000))
+    monkeypatch.setattr(
+        planning,
+        "_detects",
+        lambda *a: (pattern[next(calls) % len(pattern)], math.log(0.75), 0.2),
+    )
+    frame = stated_frame(40, 1500, 24, 24)
+    own = ProgrammeParams().for_trust("stated")
+    cell = power_cell(frame, own, 0.75, 100, seed=1, batch=25)
+    assert cell.n_sims == made == len(cell.estimates)
+    assert power_cell(frame, own, 0.75, 100, seed=1).n_sims == 100  # a plan: all of them
+
+
+def test_a_null_fall_is_settled_after_one_batch():
+    frame = stated_frame(40, 1500, 24, 24, 1.5, 0.2)
+    cell = power_cell(frame, ProgrammeParams().for_trust("stated"), 1.0, 100, seed=2, batch=25)
+    assert cell.n_sims == 25 and cell.detected <= 2
 
 
 def _fake_plan(code: str, se: float, n: int = 400) -> TrustPlan:

@@ -345,14 +345,15 @@ def power_cell(
 ) -> PowerCell:
     """Power of the evaluation of ``frame`` to detect a fall to ``rr`` (``n`` simulations).
     With ``batch``, the simulations are made ``batch`` at a time and stop early once the
-    verdict is :func:`settled` (``n_sims`` says how many were made)."""
-    rng = np.random.default_rng(seed)
+    verdict is :func:`settled` (``n_sims`` says how many were made: the first of the same
+    ``n`` series, so that a cell run to the end is the cell without ``batch``)."""
+    sims = simulate_counts(frame, rr, n, np.random.default_rng(seed))  # cheap: the fits are not
     out: list[tuple[bool, float, float]] = []
-    while len(out) < n:
-        size = n - len(out) if batch is None else min(batch, n - len(out))
-        out += [_detects(frame, y, own) for y in simulate_counts(frame, rr, size, rng)]
-        if batch is not None and settled(sum(d for d, _, _ in out), len(out)):
-            break
+    for y in sims:
+        out.append(_detects(frame, y, own))
+        if batch is not None and len(out) % batch == 0 and len(out) < n:
+            if settled(sum(d for d, _, _ in out), len(out)):
+                break
     return PowerCell(
         rr,
         None,

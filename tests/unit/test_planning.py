@@ -137,10 +137,13 @@ def test_a_run_simulates_in_batches_until_the_verdict_is_settled(monkeypatch, pa
     assert power_cell(frame, own, 0.75, 100, seed=1).n_sims == 100  # a plan: all of them
 
 
-def test_a_null_fall_is_settled_after_one_batch():
+def test_a_null_fall_is_settled_after_one_batch_of_the_same_simulations():
     frame = stated_frame(40, 1500, 24, 24, 1.5, 0.2)
-    cell = power_cell(frame, ProgrammeParams().for_trust("stated"), 1.0, 100, seed=2, batch=25)
+    own = ProgrammeParams().for_trust("stated")
+    cell = power_cell(frame, own, 1.0, 100, seed=2, batch=25)
     assert cell.n_sims == 25 and cell.detected <= 2
+    every = power_cell(frame, own, 1.0, 100, seed=2)  # a plan's cell: all 100
+    np.testing.assert_array_equal(cell.estimates, every.estimates[:25])
 
 
 def _fake_plan(code: str, se: float, n: int = 400) -> TrustPlan:

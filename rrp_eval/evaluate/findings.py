@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from rrp_eval.disclosure import DisclosureRule
 from rrp_eval.params import ProgrammeParams
 
 #: a measure recorded in less than this share of a trust's ward-months is a data gap ...
@@ -138,10 +139,17 @@ def precision_text(v: Verdict, aim: float = AIM_RR) -> str:
     return f"yes: the rate rose; the interval excludes both no change and the aim of a {fall}."
 
 
-def funnel_positions(ward_month: pd.DataFrame, measure: str, months: int = 12) -> dict[str, str]:
+def funnel_positions(
+    ward_month: pd.DataFrame,
+    measure: str,
+    months: int = 12,
+    rule: DisclosureRule | None = None,
+) -> dict[str, str]:
     """Each trust's place on the funnel plot of ``measure`` over the latest ``months``
     (``above 99.8%``, ``above 95%``, ``within``, ...), as the programme page draws it
-    (:meth:`~rrp_eval.evaluate.programme.ProgrammeEvaluation.funnel`)."""
+    (:meth:`~rrp_eval.evaluate.programme.ProgrammeEvaluation.funnel`). Under a shared
+    ``rule``, a trust with 1 to ``suppress_below - 1`` events has no place, as it has no point
+    on the page's plot: with its bed days, being beyond a limit would narrow its count."""
     from rrp_eval.models.meta import funnel_table
 
     if measure not in ward_month:
@@ -150,7 +158,11 @@ def funnel_positions(ward_month: pd.DataFrame, measure: str, months: int = 12) -
     if len(g) < 3 or g[measure].sum() == 0:
         return {}
     table, _, _ = funnel_table(g[measure], g["occupied_bed_days"], pd.Series(g.index))
-    return dict(zip(table["label"].astype(str), table["position"], strict=True))
+    positions = dict(zip(table["label"].astype(str), table["position"], strict=True))
+    if rule is not None and not rule.internal:
+        small = g.index[(g[measure] > 0) & (g[measure] < rule.suppress_below)].astype(str)
+        positions = {code: where for code, where in positions.items() if code not in small}
+    return positions
 
 
 def completeness(ward_month: pd.DataFrame, measures: list[str]) -> pd.DataFrame:

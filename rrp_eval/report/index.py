@@ -132,7 +132,7 @@ def index_page(
     direction = params.measure(p.measure).direction
     funnel, recorded = {}, pd.DataFrame()
     if ward_month is not None:
-        funnel = findings.funnel_positions(ward_month, p.measure)
+        funnel = findings.funnel_positions(ward_month, p.measure, rule=rule)
         recorded = findings.completeness(ward_month, list(its["measure"].unique()))
     aim_of = _aim_cells(aims, headline)
     power_of = _power_cells(found)

@@ -124,7 +124,7 @@ def key_findings(
         trust.params,
         its_rows,
         spc_rows,
-        findings.funnel_positions(wm, p.measure),
+        findings.funnel_positions(wm, p.measure, rule=rule),
         findings.completeness(wm, list(trust.measures)),
     )
     for f in flags:

@@ -113,6 +113,30 @@ def test_attention_flags_an_outlier_a_concern_a_rising_balancing_measure_and_a_g
     assert quiet == []
 
 
+def test_a_trust_with_a_small_count_has_no_funnel_place_or_flag_in_a_shared_report():
+    """A trust with 1-4 events over the 12 months has no point on the programme page's funnel
+    plot; its place beyond a limit would, with its bed days, narrow its count. A shared report
+    gives it no place and no outlier flag; an internal one does."""
+    from rrp_eval.disclosure import DisclosureRule
+
+    wm = _ward_month({"T1": 10, "T2": 10.5, "T3": 10.2, "T4": 9.5, "T5": 10})
+    tiny = _ward_month({"T6": 0.0}, bed_days=5.0)  # 60 bed days in the 12 months
+    tiny.loc[tiny.index[:4], "restrictive_practice"] = 1.0  # 4 events: 67 a 1,000 against 10
+    wm = pd.concat([wm, tiny])
+    params = ProgrammeParams()
+    internal = funnel_positions(wm, "restrictive_practice", rule=DisclosureRule(internal=True))
+    shared = funnel_positions(wm, "restrictive_practice", rule=DisclosureRule())
+    assert internal == funnel_positions(wm, "restrictive_practice")  # no rule: every place
+    assert internal["T6"].startswith("above") and "T6" not in shared
+    assert {k: v for k, v in internal.items() if k != "T6"} == shared
+    wm.loc[wm["trust_code"] == "T6", "restrictive_practice"] *= 2  # 8 events: shown
+    assert funnel_positions(wm, "restrictive_practice", rule=DisclosureRule())["T6"] != ""
+    recorded = completeness(wm, ["restrictive_practice"])
+    none = pd.DataFrame(columns=["measure", "variation_icon"])
+    assert [f.kind for f in attention("T6", params, none, none, internal, recorded)] == ["outlier"]
+    assert attention("T6", params, none, none, shared, recorded) == []
+
+
 def test_a_funnel_needs_three_trusts():
     assert funnel_positions(_ward_month({"T1": 10, "T2": 50}), "restrictive_practice") == {}
 

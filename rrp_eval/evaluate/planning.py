@@ -113,9 +113,10 @@ def estimate_noise(
     months), so that neither a trend nor a season the evaluation removes is taken for noise;
     and the latent process that reproduces them.
 
-    The lag-1 autocorrelation of residuals from a short series is biased low; it gets the
-    Marriott-Pope correction ρ + (1 + 3ρ)/n (n months a unit) before it is truncated to
-    [0, 0.9]. A Poisson-lognormal process can carry autocorrelation ρ only with dispersion
+    The lag-1 autocorrelation of residuals from a short series is biased low, by the mean
+    (Marriott and Pope) and more by the trend and harmonics: it is the value that gives the
+    residuals' statistic on average under this fit (:func:`unbiased_lag1`), in [0, 0.9]. A
+    Poisson-lognormal process can carry autocorrelation ρ only with dispersion
     φ ≥ 1/(1 − ρ/0.95) (decay at most 0.95): when the baseline's φ is below that, φ is raised
     to it, so that the autocorrelation reported is the one simulated
     (validation/power_study.md found it silently dropped otherwise)."""
@@ -137,27 +138,66 @@ def estimate_noise(
         angle = 2 * np.pi * k * f["month"].dt.month.to_numpy(float) / 12
         X[f"sin{k}"], X[f"cos{k}"] = np.sin(angle), np.cos(angle)
     y = f["count"].to_numpy(float)
-    fit = sm.GLM(
-        y, X.to_numpy(), family=sm.families.Poisson(), offset=np.log(f["occupied_bed_days"])
-    )
+    design = X.to_numpy()
+    fit = sm.GLM(y, design, family=sm.families.Poisson(), offset=np.log(f["occupied_bed_days"]))
     res = fit.fit()
     mu = res.fittedvalues
     r = (y - mu) / np.sqrt(mu)
     df = max(len(y) - X.shape[1], 1)
     phi = max(1.0, float(r @ r / df))
     # lag-1 autocorrelation within units, consecutive months only
-    f = f.assign(r=r, t=t).sort_values(["unit", "t"])
-    same = (f["unit"].to_numpy()[1:] == f["unit"].to_numpy()[:-1]) & (np.diff(f["t"]) == 1)
-    a, b = f["r"].to_numpy()[:-1][same], f["r"].to_numpy()[1:][same]
-    rho = float(np.sum(a * b) / np.sum(f["r"] ** 2) * len(f) / max(len(a), 1)) if len(a) else 0.0
-    n_unit = len(f) / max(f["unit"].nunique(), 1)
-    if len(a):
-        rho += (1 + 3 * rho) / n_unit  # Marriott and Pope (1954)
-    rho = float(np.clip(rho, 0.0, 0.9))
+    units = pd.factorize(f["unit"])[0]
+    order = np.lexsort((t, units))
+    r, t, units = r[order], t[order], units[order]
+    same = (units[1:] == units[:-1]) & (np.diff(t) == 1)
+    rho = 0.0
+    if same.any():
+        raw = float(np.sum(r[:-1][same] * r[1:][same]) / np.sum(r**2) * len(r) / same.sum())
+        weighted = design[order] * np.sqrt(mu[order])[:, None]
+        rho = unbiased_lag1(raw, np.linalg.qr(weighted)[0], units, t, same)
     if rho > 0:
         phi = max(phi, 1.0 / (1.0 - rho / MAX_DECAY))
     m = float(mu.mean())
     return _noise(phi, rho, m)
+
+
+def unbiased_lag1(
+    raw: float, q: np.ndarray, units: np.ndarray, t: np.ndarray, same: np.ndarray
+) -> float:
+    """The lag-1 autocorrelation c in [0, 0.9] whose residuals would show ``raw`` on average.
+
+    The residuals of a fitted regression are M e (M = I - Q Q', Q an orthonormal basis of the
+    weighted design, rows sorted by unit and month), so their lag-1 statistic is biased low by
+    everything the fit removes: the mean (the Marriott-Pope case), but also the trend and the
+    harmonics, which take up much more of a slow process in 24-36 months. With e of AR(1)
+    correlation c within each unit (Σ_c), the statistic's expected value is
+    h(c) = tr(P M Σ_c M) / tr(M Σ_c) × n / pairs (P the symmetric matrix of consecutive months);
+    the estimate solves h(c) = ``raw`` (0 when ``raw`` is at or below h(0), the value white
+    noise gives: Durbin and Watson's null mean)."""
+    from scipy.optimize import brentq
+
+    n = len(t)
+    pairs = int(same.sum())
+    i = np.flatnonzero(same)
+    P = np.zeros((n, n))
+    P[i, i + 1] = P[i + 1, i] = 0.5
+    gap = np.abs(t[:, None] - t[None, :])
+    within = units[:, None] == units[None, :]
+    PQ = P @ q
+    QPQ = q.T @ PQ
+
+    def h(c: float) -> float:
+        sigma = np.where(within, c**gap, 0.0)
+        SQ = sigma @ q
+        top = np.sum(P * sigma) - 2 * np.sum(SQ * PQ) + np.sum(QPQ * (q.T @ SQ))
+        bottom = n - np.sum(q * SQ)
+        return top / bottom * n / pairs
+
+    if raw <= h(0.0):
+        return 0.0
+    if raw >= h(0.9):
+        return 0.9
+    return float(brentq(lambda c: h(c) - raw, 0.0, 0.9, xtol=1e-4))
 
 
 def _harmonics(own: EffectiveTrustParams) -> int | None:

@@ -24,6 +24,7 @@ from rrp_eval.evaluate.planning import (
     settled,
     simulate_counts,
     stated_frame,
+    unbiased_lag1,
 )
 from rrp_eval.params import ProgrammeParams
 
@@ -47,6 +48,40 @@ def test_the_noise_estimated_from_a_baseline_is_the_noise_that_made_it():
     noise = estimate_noise(series, frame.unit, pre)
     assert noise.dispersion == pytest.approx(2.5, rel=0.2)
     assert noise.lag1 == pytest.approx(0.3, abs=0.1)
+
+
+@pytest.mark.parametrize("raw", [0.0, 0.1, 0.3, 0.5])
+def test_the_lag1_correction_for_a_mean_alone_is_marriott_and_popes(raw):
+    n = 60
+    t, units, same = np.arange(n, dtype=float), np.zeros(n, int), np.ones(n - 1, bool)
+    c = unbiased_lag1(raw, np.ones((n, 1)) / math.sqrt(n), units, t, same)
+    assert c == pytest.approx(raw + (1 + 3 * raw) / n, abs=0.015)
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.4])
+def test_the_lag1_correction_allows_for_the_trend_and_the_harmonics(rho):
+    """36 months of AR(1) noise through the baseline's fit (mean, trend, two harmonic pairs):
+    the residuals' raw lag-1 statistic is far too low; the corrected one is close to the truth
+    (and 0 for most white-noise baselines)."""
+    n = 36
+    t, units, same = np.arange(n, dtype=float), np.zeros(n, int), np.ones(n - 1, bool)
+    season = [f(2 * np.pi * k * t / 12) for k in (1, 2) for f in (np.sin, np.cos)]
+    q = np.linalg.qr(np.column_stack([np.ones(n), t, *season]))[0]
+    rng = np.random.default_rng(1)
+    raw, fixed = [], []
+    for _ in range(300):
+        e = np.zeros(n)
+        e[0] = rng.normal()
+        for j in range(1, n):
+            e[j] = rho * e[j - 1] + rng.normal() * math.sqrt(1 - rho**2)
+        r = e - q @ (q.T @ e)
+        raw.append(np.sum(r[:-1] * r[1:]) / np.sum(r * r) * n / (n - 1))
+        fixed.append(unbiased_lag1(raw[-1], q, units, t, same))
+    assert np.mean(raw) < rho - 0.15
+    if rho:
+        assert np.mean(fixed) == pytest.approx(rho, abs=0.06)
+    else:
+        assert np.median(fixed) == 0 and np.mean(fixed) < 0.1
 
 
 def test_a_fall_is_applied_from_the_start_only():

@@ -176,22 +176,30 @@ def unbiased_lag1(
     noise gives: Durbin and Watson's null mean)."""
     from scipy.optimize import brentq
 
-    n = len(t)
-    pairs = int(same.sum())
-    i = np.flatnonzero(same)
-    P = np.zeros((n, n))
-    P[i, i + 1] = P[i + 1, i] = 0.5
-    gap = np.abs(t[:, None] - t[None, :])
-    within = units[:, None] == units[None, :]
-    PQ = P @ q
-    QPQ = q.T @ PQ
+    n, pairs = len(t), int(same.sum())
+    # Σ_c and P are block diagonal by unit: every trace is a sum over the units' blocks
+    edges = np.flatnonzero(np.diff(units)) + 1
+    blocks = []
+    for rows in np.split(np.arange(n), edges):
+        tu, qu = t[rows], q[rows]
+        link = same[rows[:-1]] if len(rows) > 1 else np.zeros(0, bool)
+        P = np.zeros((len(rows), len(rows)))
+        k = np.flatnonzero(link)
+        P[k, k + 1] = P[k + 1, k] = 0.5
+        blocks.append((np.abs(tu[:, None] - tu[None, :]), qu, P, P @ qu))
+    QPQ = sum(qu.T @ PQ for _, qu, _, PQ in blocks)
 
     def h(c: float) -> float:
-        sigma = np.where(within, c**gap, 0.0)
-        SQ = sigma @ q
-        top = np.sum(P * sigma) - 2 * np.sum(SQ * PQ) + np.sum(QPQ * (q.T @ SQ))
-        bottom = n - np.sum(q * SQ)
-        return top / bottom * n / pairs
+        top = bottom = 0.0
+        QSQ = 0.0
+        for gap, qu, P, PQ in blocks:
+            sigma = c**gap
+            SQ = sigma @ qu
+            top += np.sum(P * sigma) - 2 * np.sum(SQ * PQ)
+            bottom += np.sum(qu * SQ)
+            QSQ = QSQ + qu.T @ SQ
+        top += np.sum(QPQ * QSQ)
+        return top / (n - bottom) * n / pairs
 
     if raw <= h(0.0):
         return 0.0

@@ -84,6 +84,35 @@ def test_the_lag1_correction_allows_for_the_trend_and_the_harmonics(rho):
         assert np.median(fixed) == 0 and np.mean(fixed) < 0.1
 
 
+def test_the_lag1_correction_inverts_the_expected_statistic_of_stacked_wards_with_gaps():
+    """Five wards with months missing, each its own rate, a common trend and season: the
+    statistic's ratio of expectations, by Monte Carlo under AR(1) noise at c = 0.5, is mapped
+    back to 0.5 (the traces are summed over the wards' blocks correctly)."""
+    rng = np.random.default_rng(3)
+    units = np.repeat(np.arange(5), 30)
+    t = np.tile(np.arange(30, dtype=float), 5)
+    keep = rng.random(len(t)) > 0.15
+    units, t = units[keep], t[keep]
+    same = (units[1:] == units[:-1]) & (np.diff(t) == 1)
+    dummies = (units[:, None] == np.arange(5)).astype(float)
+    season = [np.sin(2 * np.pi * t / 12), np.cos(2 * np.pi * t / 12)]
+    q = np.linalg.qr(np.column_stack([dummies, t, *season]))[0]
+    c, n = 0.5, len(t)
+    first = np.r_[True, units[1:] != units[:-1]]
+    decay = np.where(first, 0.0, c ** np.diff(t, prepend=t[0]))
+    num = den = 0.0
+    for _ in range(3000):
+        z = rng.normal(size=n)
+        e = np.empty(n)
+        for i in range(n):
+            e[i] = z[i] if first[i] else decay[i] * e[i - 1] + z[i] * math.sqrt(1 - decay[i] ** 2)
+        r = e - q @ (q.T @ e)
+        num += np.sum(r[:-1][same] * r[1:][same])
+        den += np.sum(r * r)
+    expected = num / den * n / same.sum()
+    assert unbiased_lag1(expected, q, units, t, same) == pytest.approx(c, abs=0.03)
+
+
 def test_a_fall_is_applied_from_the_start_only():
     frame = stated_frame(40, 1500, 24, 24)
     y = simulate_counts(frame, 0.5, 2000, np.random.default_rng(1)).mean(axis=0)
